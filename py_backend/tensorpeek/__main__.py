@@ -1,0 +1,7 @@
+"""``python -m tensorpeek`` is the ``tensorpeek`` command."""
+
+from __future__ import annotations
+
+from tensorpeek.cli import main
+
+raise SystemExit(main())
