@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# Quick start, part 2: set up everything the tests need on a fresh machine, then run every
+# test: lint and types, the extension's own suites (unit, webview in Chromium, end to end in
+# a real VS Code), then pytest (unit, DAP, LSP, CLI) — pytest last, so its summary line ends
+# the output. Extra arguments go to pytest.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+echo "== setup"
+bash scripts/setup-system.sh
+bash scripts/setup-python.sh test
+
+echo "== lint and types (python)"
+.venv/bin/ruff check .
+.venv/bin/ruff format --check .
+.venv/bin/mypy
+
+if [ -f vscode-extension/scripts/ci.sh ]; then
+  echo "== extension (lint, unit, webview, package, end to end)"
+  bash vscode-extension/scripts/ci.sh
+fi
+
+echo "== pytest"
+# exit status 5 (no tests collected) is a failure like any other non-zero status
+exec .venv/bin/python -m pytest "$@"
