@@ -1,0 +1,130 @@
+/**
+ * Follows Python debug sessions: a `DebugAdapterTracker` sees every `stopped` event, the
+ * focused frame comes from `vscode.debug.activeStackItem`, and each stop gets exactly one
+ * snapshot request. Also the way the rest of the extension reaches the agent while paused
+ * (modules, detail, live breakpoint updates).
+ */
+import type { DebugAdapterTracker, DebugAdapterTrackerFactory, DebugSession, Disposable } from "vscode";
+import { AgentError, AgentProxy } from "./agentProxy";
+import { agentSpecs, hitCounts, type SpecParts } from "./breakpointSpecs";
+import type { BreakpointStore } from "./breakpointStore";
+import { array, str, unknownValue } from "./codec";
+import { traceError, traceInfo } from "./log";
+import { detailCodec, setBreakpointsResultCodec, snapshotCodec, type Detail, type Snapshot } from "./protocol";
+import type { TensorPanel } from "./tensorPanel";
+import { debug } from "./vscodeapi";
+
+const RESUMING = new Set(["continue", "next", "stepIn", "stepOut", "stepBack", "reverseContinue", "goto", "restartFrame"]);
+
+interface Paused {
+  session: DebugSession;
+  proxy: AgentProxy;
+  frameId: number | undefined;
+  threadId: number | undefined;
+  snapshot?: Snapshot;
+}
+
+/** Pure: the module paths in a `modules` reply (plain paths or `{module|path: ...}` objects). */
+export function modulePaths(result: unknown): string[] {
+  const list = (result && typeof result === "object" && "modules" in result ? (result as { modules: unknown }).modules : result) as unknown;
+  return array(unknownValue)
+    .decode(list, "modules")
+    .map((m) => (typeof m === "string" ? m : str.decode((m as Record<string, unknown>)?.module ?? (m as Record<string, unknown>)?.path, "modules[]")));
+}
+
+export class DebugSessions implements DebugAdapterTrackerFactory {
+  private paused: Paused | undefined;
+  private stopEpoch = 0;
+  private snapshottedEpoch = -1;
+
+  constructor(
+    private readonly panel: TensorPanel,
+    private readonly store: BreakpointStore,
+  ) {
+    store.onDidChange(() => void this.pushBreakpoints());
+  }
+
+  register(): Disposable[] {
+    return [
+      debug.onDidChangeActiveStackItem(() => void this.onFocusChanged()),
+      debug.onDidTerminateDebugSession((s) => {
+        if (this.paused?.session.id === s.id) this.paused = undefined;
+      }),
+    ];
+  }
+
+  createDebugAdapterTracker(session: DebugSession): DebugAdapterTracker {
+    return {
+      onWillReceiveMessage: (m: { type?: string; command?: string }) => {
+        if (m.type === "request" && m.command && RESUMING.has(m.command) && this.paused?.session.id === session.id) this.paused = undefined;
+      },
+      onDidSendMessage: (m: { type?: string; event?: string; body?: { threadId?: number } }) => {
+        if (m.type !== "event") return;
+        if (m.event === "stopped") {
+          this.stopEpoch++;
+          this.paused = { session, proxy: new AgentProxy(session), frameId: undefined, threadId: m.body?.threadId };
+          // VS Code focuses a frame after fetching the stack; if it already has, use it now
+          setTimeout(() => void this.onFocusChanged(), 50);
+        } else if (m.event === "continued" && this.paused?.session.id === session.id) {
+          this.paused = undefined;
+        }
+      },
+    };
+  }
+
+  /** The current stop, if a Python session is paused. */
+  current(): Paused | undefined {
+    return this.paused;
+  }
+
+  async modules(): Promise<string[]> {
+    const p = this.paused;
+    if (!p) return [];
+    return modulePaths(await p.proxy.call("modules", {}, p.frameId, unknownValue));
+  }
+
+  /** Applies the stored breakpoints in the paused debuggee; the agent's errors come back as text. */
+  pushBreakpoints(): Promise<string[]> {
+    return this.setBreakpoints(agentSpecs(this.store.all()));
+  }
+
+  /** Validates `extra` by applying the stored breakpoints plus it (the agent changes nothing on error). */
+  pushBreakpointsWith(extra: SpecParts): Promise<string[]> {
+    return this.setBreakpoints([...agentSpecs(this.store.all()), { ...extra, enabled: true }]);
+  }
+
+  private async setBreakpoints(specs: Array<SpecParts & { enabled: boolean }>): Promise<string[]> {
+    const p = this.paused;
+    if (!p) return [];
+    try {
+      const result = await p.proxy.call("set_breakpoints", { specs }, p.frameId, setBreakpointsResultCodec);
+      return (result.errors ?? []).map((e) => e.message);
+    } catch (err) {
+      if (err instanceof AgentError) return [err.message];
+      throw err;
+    }
+  }
+
+  private async onFocusChanged(): Promise<void> {
+    const p = this.paused;
+    const item = debug.activeStackItem();
+    if (!p || !debug.isStackFrame(item) || item.session.id !== p.session.id) return;
+    if (this.snapshottedEpoch === this.stopEpoch && p.frameId === item.frameId) return;
+    this.snapshottedEpoch = this.stopEpoch;
+    p.frameId = item.frameId;
+    const epoch = this.stopEpoch;
+    try {
+      const snapshot = await p.proxy.call("snapshot", {}, item.frameId, snapshotCodec);
+      if (epoch !== this.stopEpoch) return;
+      p.snapshot = snapshot;
+      traceInfo(`snapshot: ${snapshot.tensors.length} tensors, ${snapshot.layers.length} layers${snapshot.hit ? `, hit at ${snapshot.hit.module} ${snapshot.hit.site} step ${snapshot.hit.step}` : ""}`);
+      this.store.setHitCounts(hitCounts(this.store.all(), snapshot.breakpoints));
+      this.panel.showSnapshot(snapshot, p.session.name, {
+        detail: (expression: string): Promise<Detail> => p.proxy.call("detail", { expression }, item.frameId, detailCodec),
+      });
+    } catch (err) {
+      traceError("snapshot failed", err);
+      this.panel.showStatus(`No tensor snapshot at this stop: ${(err as Error).message}`);
+    }
+  }
+}

@@ -1,0 +1,77 @@
+/**
+ * The tensorpeek language server (`python -m tensorpeek.server`, stdio) through
+ * vscode-languageclient: code lenses and inline values come from it directly; pictures are
+ * asked for with the custom request `tensorpeek/render`. This file is the only user of the
+ * language client.
+ */
+import { execFile } from "node:child_process";
+import type { LogOutputChannel } from "vscode";
+import { LanguageClient, TransportKind, type LanguageClientOptions, type ServerOptions } from "vscode-languageclient/node";
+import { object, str, literal } from "./codec";
+import { traceError, traceInfo } from "./log";
+import type { RenderKind } from "./protocol";
+
+export interface Theme {
+  foreground: string;
+  background: string;
+  accent: string;
+  fontSize: number;
+}
+
+export interface Picture {
+  mime: "image/svg+xml" | "image/png";
+  data: string;
+}
+
+const pictureCodec = object({ mime: literal("image/svg+xml", "image/png"), data: str });
+
+/** Renders pictures; the panel and the hover depend on this, not on the language client. */
+export interface Renderer {
+  render(kind: RenderKind, payload: unknown, theme: Theme | undefined, size?: { width: number; height: number }): Promise<Picture>;
+}
+
+/** Pure: the message shown when the interpreter cannot import tensorpeek. */
+export function missingTensorpeekMessage(python: string, detail: string): string {
+  return `tensorpeek is not installed for ${python} (${detail.trim().split("\n").pop() ?? "import failed"}). Install it with: "${python}" -m pip install tensorpeek`;
+}
+
+/** Checks that `python` can import the server module; resolves to an error text or undefined. */
+export function checkTensorpeekImport(python: string): Promise<string | undefined> {
+  return new Promise((resolve) => {
+    execFile(python, ["-c", "import tensorpeek.server"], { timeout: 30_000 }, (err, _stdout, stderr) => {
+      resolve(err ? missingTensorpeekMessage(python, stderr || err.message) : undefined);
+    });
+  });
+}
+
+export class TensorpeekLanguageServer implements Renderer {
+  private client: LanguageClient | undefined;
+
+  async start(python: string, channel: LogOutputChannel): Promise<void> {
+    const serverOptions: ServerOptions = { command: python, args: ["-m", "tensorpeek.server"], transport: TransportKind.stdio };
+    const clientOptions: LanguageClientOptions = {
+      documentSelector: [{ scheme: "file", language: "python" }],
+      outputChannel: channel,
+    };
+    this.client = new LanguageClient("tensorpeek", "tensorpeek language server", serverOptions, clientOptions);
+    traceInfo(`starting language server: ${python} -m tensorpeek.server`);
+    await this.client.start();
+  }
+
+  async stop(): Promise<void> {
+    const client = this.client;
+    this.client = undefined;
+    await client?.stop();
+  }
+
+  async render(kind: RenderKind, payload: unknown, theme: Theme | undefined, size = { width: 480, height: 300 }): Promise<Picture> {
+    if (!this.client) throw new Error("the tensorpeek language server is not running");
+    try {
+      const reply = await this.client.sendRequest("tensorpeek/render", { kind, payload, format: "svg", theme, ...size });
+      return pictureCodec.decode(reply, "tensorpeek/render");
+    } catch (err) {
+      traceError(`render ${kind} failed`, err);
+      throw err;
+    }
+  }
+}

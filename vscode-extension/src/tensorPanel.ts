@@ -1,0 +1,135 @@
+/**
+ * The Tensor panel on the extension side: a webview view in the Run and Debug side bar and,
+ * on request, the same page in an editor tab. It forwards snapshots to the page(s), asks the
+ * renderer for pictures, and answers the page's clicks.
+ */
+import type { Disposable, ExtensionContext, Webview, WebviewView, WebviewViewProvider } from "vscode";
+import type { Picture, Renderer, Theme } from "./languageServer";
+import { traceError } from "./log";
+import { detailRequests, histogramRequest, layerRequests, type PictureRequest } from "./panelPictures";
+import { panelHtml } from "./panelHtml";
+import type { Detail, Snapshot } from "./protocol";
+import { vscode, window } from "./vscodeapi";
+import type { HostMessage, PanelPicture, PictureTarget, WebviewMessage } from "./webviewProtocol";
+
+export const TENSOR_VIEW_ID = "tensorpeek.tensorView";
+
+/** Where the panel gets a tensor's detail payloads at the current stop. */
+export interface DetailSource {
+  detail(expression: string): Promise<Detail>;
+}
+
+export class TensorPanel implements WebviewViewProvider {
+  private readonly webviews = new Set<Webview>();
+  private theme: Theme | undefined;
+  private snapshot: { snapshot: Snapshot; session: string } | undefined;
+  private detailSource: DetailSource | undefined;
+  private replay: HostMessage[] = [];
+
+  constructor(
+    private readonly context: ExtensionContext,
+    private readonly renderer: Renderer,
+  ) {}
+
+  resolveWebviewView(view: WebviewView): void {
+    this.attach(view.webview, view);
+  }
+
+  openInEditor(): void {
+    const panel = window.createWebviewPanel("tensorpeek.tensorPanel", "Tensors", this.webviewOptions());
+    this.attach(panel.webview, panel);
+  }
+
+  /** A new stop: show its snapshot everywhere, then the hit's histogram. */
+  showSnapshot(snapshot: Snapshot, session: string, details: DetailSource): void {
+    this.snapshot = { snapshot, session };
+    this.detailSource = details;
+    this.replay = [];
+    this.broadcast({ type: "snapshot", snapshot, session });
+    if (snapshot.hit) void this.renderTo({ hit: true }, [histogramRequest(snapshot.hit.module || "root", snapshot.hit.summary)]);
+  }
+
+  showStatus(text: string): void {
+    this.broadcast({ type: "status", text });
+  }
+
+  /** "Show in Tensor panel" from the Variables view. */
+  focusTensor(name: string): void {
+    this.broadcast({ type: "focusTensor", name });
+    const tensor = this.snapshot?.snapshot.tensors.find((t) => t.name === name);
+    if (tensor) void this.selectTensor(tensor.name, tensor.expression);
+  }
+
+  private webviewOptions() {
+    return { enableScripts: true, localResourceRoots: [vscode.Uri.joinPath(this.context.extensionUri, "dist"), vscode.Uri.joinPath(this.context.extensionUri, "media")], retainContextWhenHidden: true };
+  }
+
+  private attach(webview: Webview, owner: { onDidDispose(listener: () => void): Disposable }): void {
+    webview.options = this.webviewOptions();
+    webview.html = panelHtml({
+      cspSource: webview.cspSource,
+      scriptUri: webview.asWebviewUri(vscode.Uri.joinPath(this.context.extensionUri, "dist", "webview.js")).toString(),
+      styleUri: webview.asWebviewUri(vscode.Uri.joinPath(this.context.extensionUri, "media", "panel.css")).toString(),
+    });
+    webview.onDidReceiveMessage((m: WebviewMessage) => this.onMessage(webview, m));
+    owner.onDidDispose(() => this.webviews.delete(webview));
+  }
+
+  private onMessage(webview: Webview, message: WebviewMessage): void {
+    switch (message.type) {
+      case "ready":
+        this.theme = message.theme;
+        this.webviews.add(webview);
+        if (this.snapshot) {
+          void webview.postMessage({ type: "snapshot", ...this.snapshot } satisfies HostMessage);
+          for (const m of this.replay) void webview.postMessage(m);
+        }
+        return;
+      case "selectTensor":
+        void this.selectTensor(message.name, message.expression);
+        return;
+      case "showLayers":
+        if (this.snapshot) void this.renderTo({ layers: true }, layerRequests(this.snapshot.snapshot.layers));
+        return;
+    }
+  }
+
+  private async selectTensor(name: string, expression: string): Promise<void> {
+    const tensor = this.snapshot?.snapshot.tensors.find((t) => t.name === name);
+    if (!tensor) return;
+    let detail: Detail | undefined;
+    let error: string | undefined;
+    try {
+      detail = await this.detailSource?.detail(expression);
+    } catch (err) {
+      error = `detail unavailable (${(err as Error).message}); showing the snapshot's histogram`;
+      traceError(`detail of ${name}`, err);
+    }
+    await this.renderTo({ tensor: name }, detailRequests(name, detail, tensor.summary), error);
+  }
+
+  private async renderTo(target: PictureTarget, requests: PictureRequest[], error?: string): Promise<void> {
+    const stop = this.snapshot;
+    const pictures: PanelPicture[] = [];
+    const errors: string[] = error ? [error] : [];
+    for (const r of requests) {
+      try {
+        pictures.push({ kind: r.kind, title: r.title, ...asBase64(await this.renderer.render(r.kind, r.payload, this.theme)) });
+      } catch (err) {
+        errors.push(`${r.title}: ${(err as Error).message}`);
+      }
+    }
+    if (stop !== this.snapshot) return; // a newer stop arrived while rendering
+    const message: HostMessage = { type: "pictures", target, pictures, ...(errors.length ? { error: errors.join("; ") } : {}) };
+    this.replay.push(message);
+    this.broadcast(message);
+  }
+
+  private broadcast(message: HostMessage): void {
+    for (const w of this.webviews) void w.postMessage(message);
+  }
+}
+
+function asBase64(p: Picture): Pick<PanelPicture, "mime" | "data"> {
+  return { mime: p.mime, data: p.mime === "image/svg+xml" ? Buffer.from(p.data, "utf8").toString("base64") : p.data };
+}

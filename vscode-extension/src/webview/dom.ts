@@ -1,0 +1,189 @@
+/**
+ * Building the Tensor panel's DOM. Every string from the debuggee is set with `textContent`
+ * or as an attribute value, never parsed as HTML, so a tensor named `<img onerror=...>` is text.
+ */
+import { isNonFinite, type FrameTensor, type LayerRow, type Snapshot } from "../protocol";
+import type { PanelPicture, WebviewMessage } from "../webviewProtocol";
+import { banner, formatNumber, formatShape, nonFiniteCount, sortedTensors, sparkline, SORT_KEYS, type Action, type PanelState, type SortKey } from "./state";
+
+type Child = Node | string | null | undefined | false;
+
+export function el<K extends keyof HTMLElementTagNameMap>(tag: K, attrs: Record<string, string> = {}, ...children: Child[]): HTMLElementTagNameMap[K] {
+  const node = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs)) node.setAttribute(k, v);
+  for (const c of children) {
+    if (c === null || c === undefined || c === false) continue;
+    node.append(typeof c === "string" ? document.createTextNode(c) : c);
+  }
+  return node;
+}
+
+export interface Handlers {
+  dispatch(action: Action): void;
+  post(message: WebviewMessage): void;
+}
+
+const COLUMN_TITLES: Record<SortKey, string> = {
+  name: "name",
+  shape: "shape",
+  dtype: "dtype",
+  min: "min",
+  max: "max",
+  mean: "mean",
+  std: "std",
+  nonfinite: "NaN/Inf",
+};
+
+function bannerSection(snapshot: Snapshot, session: string): HTMLElement {
+  const b = banner(snapshot.hit);
+  const facts = el("dl", { class: "facts" });
+  for (const [k, v] of b.facts) facts.append(el("dt", {}, k), el("dd", { "data-fact": k }, v));
+  return el("section", { id: "banner", class: b.bad ? "banner bad" : "banner", "aria-live": "polite" }, el("h2", {}, b.title), facts, session ? el("p", { class: "muted" }, `session: ${session}`) : null);
+}
+
+function sortButton(key: SortKey, state: PanelState, h: Handlers): HTMLElement {
+  const active = state.sortKey === key;
+  const arrow = active ? (state.descending ? " ▼" : " ▲") : "";
+  const button = el("button", { type: "button", class: "sort", "data-sort": key, "aria-label": `sort by ${COLUMN_TITLES[key]}` }, COLUMN_TITLES[key] + arrow);
+  button.addEventListener("click", () => h.dispatch({ type: "sort", key }));
+  const th = el("th", { scope: "col" }, button);
+  if (active) th.setAttribute("aria-sort", state.descending ? "descending" : "ascending");
+  return th;
+}
+
+function selectTensor(t: FrameTensor, h: Handlers): void {
+  h.dispatch({ type: "select", name: t.name });
+  h.post({ type: "selectTensor", name: t.name, expression: t.expression });
+}
+
+function tensorRow(t: FrameTensor, state: PanelState, h: Handlers): HTMLElement {
+  const s = t.summary;
+  const bad = isNonFinite(s);
+  const nf = nonFiniteCount(s);
+  const row = el(
+    "tr",
+    { tabindex: "0", "data-name": t.name, class: [bad ? "bad" : "", state.selected === t.name ? "selected" : ""].join(" ").trim(), "aria-selected": String(state.selected === t.name) },
+    el("td", { class: "name" }, bad ? el("span", { class: "badge", title: "contains NaN or Inf" }, "!") : null, t.name),
+    el("td", {}, formatShape(s.shape)),
+    el("td", {}, s.dtype.replace(/^torch\./, "")),
+    el("td", { class: "num" }, formatNumber(s.min)),
+    el("td", { class: "num" }, formatNumber(s.max)),
+    el("td", { class: "num" }, formatNumber(s.mean)),
+    el("td", { class: "num" }, formatNumber(s.std)),
+    el("td", { class: "num", title: `nan ${s.nan}, +inf ${s.posinf}, -inf ${s.neginf}` }, nf ? String(nf) : ""),
+    el("td", { class: "spark", "aria-hidden": "true" }, sparkline(s.hist?.counts ?? [])),
+    el("td", {}, s.device),
+  );
+  row.addEventListener("click", () => selectTensor(t, h));
+  row.addEventListener("keydown", (ev) => {
+    if (ev.key === "Enter" || ev.key === " ") {
+      ev.preventDefault();
+      selectTensor(t, h);
+    } else if (ev.key === "ArrowDown" || ev.key === "ArrowUp") {
+      ev.preventDefault();
+      const next = ev.key === "ArrowDown" ? row.nextElementSibling : row.previousElementSibling;
+      (next as HTMLElement | null)?.focus();
+    }
+  });
+  return row;
+}
+
+function tensorTable(snapshot: Snapshot, state: PanelState, h: Handlers): HTMLElement {
+  if (snapshot.tensors.length === 0) return el("p", { class: "muted" }, "No tensors in this frame.");
+  const head = el("tr", {}, ...SORT_KEYS.map((k) => sortButton(k, state, h)), el("th", { scope: "col" }, "histogram"), el("th", { scope: "col" }, "device"));
+  const body = el("tbody", {}, ...sortedTensors(snapshot.tensors, state.sortKey, state.descending).map((t) => tensorRow(t, state, h)));
+  return el("table", { id: "tensor-table", "aria-label": "tensors in the frame" }, el("thead", {}, head), body, snapshot.truncated ? el("caption", {}, "more tensors in the frame than the snapshot holds") : null);
+}
+
+function pictureFigure(p: PanelPicture): HTMLElement {
+  const img = el("img", { alt: p.title, "data-kind": p.kind });
+  img.src = `data:${p.mime};base64,${p.data}`;
+  return el("figure", {}, img, el("figcaption", {}, p.title));
+}
+
+function picturesBlock(entry: PanelState["pictures"][string] | undefined): HTMLElement {
+  if (!entry) return el("p", { class: "muted" }, "Rendering…");
+  return el("div", { class: "pictures" }, entry.error ? el("p", { class: "error" }, entry.error) : null, ...entry.pictures.map(pictureFigure));
+}
+
+function detailCard(snapshot: Snapshot, state: PanelState): HTMLElement | null {
+  const tensor = snapshot.tensors.find((t) => t.name === state.selected);
+  if (tensor) {
+    const s = tensor.summary;
+    return el(
+      "section",
+      { id: "detail", class: "card", "aria-label": `details of ${tensor.name}` },
+      el("h3", {}, tensor.name),
+      el("p", {}, `${formatShape(s.shape)} ${s.dtype} on ${s.device} · ${s.numel} elements · norm ${formatNumber(s.norm)} · zeros ${s.zeros}`),
+      picturesBlock(state.pictures[`tensor:${tensor.name}`]),
+    );
+  }
+  if (snapshot.hit) {
+    return el("section", { id: "detail", class: "card", "aria-label": "the tensor that hit the breakpoint" }, el("h3", {}, `${snapshot.hit.module || "root"} ${snapshot.hit.site}`), picturesBlock(state.pictures.hit));
+  }
+  return null;
+}
+
+function layerNorm(layer: LayerRow, site: string): number | null | undefined {
+  return layer.sites[site]?.summary.norm;
+}
+
+function layersTab(snapshot: Snapshot, state: PanelState): HTMLElement {
+  if (snapshot.layers.length === 0) return el("section", { id: "layers" }, el("p", { class: "muted" }, "No per-layer data yet: add a tensor breakpoint so the layers are watched."));
+  const rows = snapshot.layers.map((layer) => {
+    const out = layer.sites.output?.summary;
+    const bad = Object.values(layer.sites).some((p) => isNonFinite(p.summary));
+    const history = (layer.history?.output ?? []).map((p) => p.summary.norm ?? 0);
+    return el(
+      "tr",
+      { "data-module": layer.module, class: bad ? "bad" : "" },
+      el("td", { class: "name" }, layer.module || "(root)"),
+      el("td", {}, layer.module_class ?? ""),
+      el("td", { class: "num" }, formatNumber(layerNorm(layer, "output"))),
+      el("td", { class: "num" }, formatNumber(out?.min)),
+      el("td", { class: "num" }, formatNumber(out?.max)),
+      el("td", { class: "num" }, formatNumber(layerNorm(layer, "grad_output"))),
+      el("td", { class: "num" }, out ? String(nonFiniteCount(out)) : ""),
+      el("td", { class: "spark", title: "output norm over recent steps" }, sparkline(history)),
+    );
+  });
+  const head = el("tr", {}, ...["module", "class", "output norm", "min", "max", "grad norm", "NaN/Inf", "history"].map((t) => el("th", { scope: "col" }, t)));
+  return el("section", { id: "layers" }, el("table", { id: "layer-table", "aria-label": "per-layer summaries" }, el("thead", {}, head), el("tbody", {}, ...rows)), picturesBlock(state.pictures.layers));
+}
+
+function tabButton(tab: "tensors" | "layers", label: string, state: PanelState, h: Handlers): HTMLElement {
+  const selected = state.tab === tab;
+  const b = el("button", { type: "button", role: "tab", id: `tab-${tab}`, "aria-selected": String(selected), tabindex: selected ? "0" : "-1" }, label);
+  b.addEventListener("click", () => {
+    h.dispatch({ type: "tab", tab });
+    if (tab === "layers") h.post({ type: "showLayers" });
+  });
+  b.addEventListener("keydown", (ev) => {
+    if (ev.key === "ArrowRight" || ev.key === "ArrowLeft") {
+      const other = tab === "tensors" ? "layers" : "tensors";
+      h.dispatch({ type: "tab", tab: other });
+      if (other === "layers") h.post({ type: "showLayers" });
+      document.getElementById(`tab-${other}`)?.focus();
+    }
+  });
+  return b;
+}
+
+/** The whole panel for a state; the caller swaps it in and restores focus. */
+export function panel(state: PanelState, h: Handlers): HTMLElement {
+  const root = el("main", { id: "panel" });
+  if (state.status) root.append(el("p", { id: "status", role: "status" }, state.status));
+  const snapshot = state.snapshot;
+  if (!snapshot) return root;
+  root.append(bannerSection(snapshot, state.session));
+  root.append(el("div", { role: "tablist", "aria-label": "views" }, tabButton("tensors", `Tensors (${snapshot.tensors.length})`, state, h), tabButton("layers", `Layers (${snapshot.layers.length})`, state, h)));
+  if (state.tab === "tensors") {
+    root.append(el("section", { id: "tensors", role: "tabpanel", "aria-labelledby": "tab-tensors" }, tensorTable(snapshot, state, h), detailCard(snapshot, state)));
+  } else {
+    const section = layersTab(snapshot, state);
+    section.setAttribute("role", "tabpanel");
+    section.setAttribute("aria-labelledby", "tab-layers");
+    root.append(section);
+  }
+  return root;
+}

@@ -1,0 +1,30 @@
+/** The messages between the extension host and the Tensor panel's page (both directions). */
+import type { Theme } from "./languageServer";
+import type { RenderKind, Snapshot } from "./protocol";
+
+export interface PanelPicture {
+  kind: RenderKind;
+  title: string;
+  mime: "image/svg+xml" | "image/png";
+  data: string;
+}
+
+/** The target of pictures: a tensor's name in the frame, the hit tensor, or the Layers tab. */
+export type PictureTarget = { tensor: string } | { hit: true } | { layers: true };
+
+export type HostMessage =
+  | { type: "snapshot"; snapshot: Snapshot; session: string }
+  | { type: "status"; text: string }
+  | { type: "pictures"; target: PictureTarget; pictures: PanelPicture[]; error?: string }
+  | { type: "focusTensor"; name: string };
+
+export type WebviewMessage =
+  | { type: "ready"; theme: Theme }
+  | { type: "selectTensor"; name: string; expression: string }
+  | { type: "showLayers" };
+
+export function pictureKey(target: PictureTarget): string {
+  if ("tensor" in target) return `tensor:${target.tensor}`;
+  if ("hit" in target) return "hit";
+  return "layers";
+}
