@@ -1,0 +1,159 @@
+"""Breakpoint specs and conditions: parsed once, rejected at set time with the valid names."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+import tensorpeek
+from tensorpeek import breakpoints
+from tensorpeek.conditions import STAT_NAMES, compile_condition
+from tensorpeek.spec import SpecError, parse_spec
+
+
+def test_string_spec_parses_into_its_three_parts_and_round_trips_through_json() -> None:
+    spec = parse_spec("encoder.layers.*.attn:grad_output:norm > 1e3")
+    assert (spec.target, spec.site, spec.condition) == (
+        "encoder.layers.*.attn",
+        "grad_output",
+        "norm > 1e3",
+    )
+    assert parse_spec(spec.to_dict()) == spec
+    assert str(spec) == "encoder.layers.*.attn:grad_output:norm > 1e3"
+
+
+def test_short_specs_default_to_output_and_nonfinite() -> None:
+    assert parse_spec("fc1").site == "output"
+    assert parse_spec("fc1").condition == "nonfinite"
+    assert parse_spec("fc1:grad_output").condition == "nonfinite"
+
+
+def test_json_form_accepts_options() -> None:
+    spec = parse_spec(
+        {"target": "*", "site": "param", "condition": "nan", "once": True, "steps": [3, None]}
+    )
+    assert spec.once and spec.steps == (3, None)
+
+
+@pytest.mark.parametrize(
+    ("spec", "must_mention"),
+    [
+        ("*:outptu:nonfinite", ["outptu", "grad_output", "param_grad"]),
+        ("*:output:nonfinit", ["nonfinit", "nonfinite", "exploding", "absmax", "zeros_frac"]),
+        ("*:output:absmax > 1e4 or stdev < 1e-6", ["stdev", "std", "absmax", "step"]),
+        ("*:output:__import__('os').system('true')", ["not allowed", "absmax"]),
+        ("*:output:norm >", ["not a valid expression", "norm"]),
+        ({"target": "*", "evry": 3}, ["evry", "every"]),
+        ({"target": "*", "action": "explode"}, ["explode", "pdb", "raise", "log", "record"]),
+    ],
+)
+def test_invalid_specs_are_rejected_with_a_message_naming_what_is_valid(
+    spec: object, must_mention: list[str]
+) -> None:
+    with pytest.raises(SpecError) as info:
+        parse_spec(spec)  # type: ignore[arg-type]
+    for word in must_mention:
+        assert word in str(info.value), (word, str(info.value))
+
+
+def test_break_on_rejects_a_bad_condition_and_arms_nothing() -> None:
+    with pytest.raises(SpecError, match="unknown name 'stdev'"):
+        tensorpeek.break_on("*", "output", "stdev > 1")
+    assert breakpoints.list_breakpoints() == []
+
+
+def test_set_breakpoints_changes_nothing_when_one_spec_is_bad() -> None:
+    kept = breakpoints.set_breakpoints(["*:output:nonfinite", {"target": "fc*", "site": "param"}])
+    with pytest.raises(SpecError):
+        breakpoints.set_breakpoints(["*:output:nan", "*:nowhere:nan"])
+    assert breakpoints.list_breakpoints() == kept
+    replaced = breakpoints.set_breakpoints(["*:grad_output:nan"])
+    assert [str(bp.spec) for bp in breakpoints.list_breakpoints()] == ["*:grad_output:nan"]
+    assert replaced[0].to_dict()["site"] == "grad_output"
+
+
+def test_expression_conditions_read_exactly_the_names_they_mention() -> None:
+    cond = compile_condition("absmax > 1e4 or std < 1e-6 and step > 3")
+    assert cond.names == {"absmax", "std", "step"}
+    assert set(STAT_NAMES) >= cond.names - {"step"}
+
+
+def test_evaluating_a_condition_computes_only_the_named_statistics(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from tensorpeek import stats
+    from tensorpeek.conditions import EvalContext
+
+    asked: list[list[str]] = []
+    real = stats.compute
+
+    def spy(x: torch.Tensor, names: list[str]) -> dict:
+        asked.append(list(names))
+        return real(x, names)
+
+    monkeypatch.setattr(stats, "compute", spy)
+    x = torch.tensor([1.0, -2e5, 3.0], dtype=torch.float64)
+    fired, values = compile_condition("absmax > 1e4").evaluate(
+        x, EvalContext(step=0, site="output")
+    )
+    assert fired and values["absmax"] == 2e5 and asked == [["absmax"]]
+    asked.clear()
+    fired, _ = compile_condition("nonfinite").evaluate(x, EvalContext(step=0, site="output"))
+    assert not fired and asked == []  # the preset is one screening reduction, no stats call
+
+
+@pytest.mark.parametrize(
+    ("values", "preset", "expected"),
+    [
+        ([1.0, float("nan")], "nan", True),
+        ([1.0, float("inf")], "nan", False),
+        ([1.0, float("-inf")], "inf", True),
+        (
+            [3e38, 3e38],
+            "nonfinite",
+            False,
+        ),  # the float32 sum overflows; the exact re-check says finite
+        ([1.0, 2.0], "nonfinite", False),
+    ],
+)
+def test_nonfinite_presets_agree_with_torch(
+    values: list[float], preset: str, expected: bool
+) -> None:
+    from tensorpeek.conditions import EvalContext
+
+    x = torch.tensor(values, dtype=torch.float32)
+    fired, _ = compile_condition(preset).evaluate(x, EvalContext(step=0, site="output"))
+    assert fired is expected
+
+
+def test_saturated_fires_for_fp16_at_its_max_only() -> None:
+    from tensorpeek.conditions import EvalContext
+
+    cond = compile_condition("saturated")
+    at_max = torch.tensor([65504.0, 1.0], dtype=torch.float16)
+    assert cond.evaluate(at_max, EvalContext(0, "output"))[0]
+    assert not cond.evaluate(
+        torch.tensor([6e4, 1.0], dtype=torch.float16), EvalContext(0, "output")
+    )[0]
+    assert not cond.evaluate(torch.tensor([1e38], dtype=torch.float32), EvalContext(0, "output"))[0]
+
+
+def test_exploding_fires_on_a_jump_over_the_running_median() -> None:
+    from tensorpeek.conditions import EvalContext
+
+    cond = compile_condition("exploding")
+    ctx = EvalContext(0, "grad_output", key="fc")
+    verdicts = [
+        cond.evaluate(torch.full((4,), v), ctx)[0] for v in (1.0, 1.1, 0.9, 1.0, 1.2, 1.0, 50.0)
+    ]
+    assert verdicts == [False] * 6 + [True]
+    assert cond.evaluate(torch.tensor([2e4]), EvalContext(0, "output"))[0]  # absolute threshold
+
+
+def test_dead_fires_after_activations_only() -> None:
+    from tensorpeek.conditions import EvalContext
+
+    cond = compile_condition("dead")
+    zeros = torch.zeros(100)
+    assert cond.evaluate(zeros, EvalContext(0, "output", module=torch.nn.ReLU()))[0]
+    assert not cond.evaluate(zeros, EvalContext(0, "output", module=torch.nn.Linear(2, 2)))[0]
