@@ -1,0 +1,1 @@
+"""Test support shared by several test folders (the DAP client for real debugpy sessions)."""
