@@ -3,9 +3,11 @@ holds, whether a non-finite value starts here (origin) or merely flows through, 
 do about it.
 
 Origin rules (DESIGN.md):
-- forward: a module's result is the origin when it holds a kind of non-finite value (NaN,
-  +inf, -inf) that none of its inputs holds. A ``-inf`` attention mask therefore does not
-  make every attention layer an origin, but a NaN appearing after it does. An enclosing
+- forward: a module's result is the origin when its inputs are finite and it is not; or,
+  when no origin was reported yet in this pass, when it holds a kind of non-finite value
+  (NaN, +inf, -inf) that none of its inputs holds. A ``-inf`` attention mask therefore does
+  not make every attention layer an origin, but a NaN appearing after it does, while an
+  earlier origin's +inf meeting its -inf as NaN downstream is propagation. An enclosing
   module whose child already reported the origin in this pass is not reported again.
   Non-finite values in the root's own inputs are reported at module ``""``, site ``input``,
   and everything downstream of them in that pass counts as propagated.
@@ -192,6 +194,8 @@ class BreakpointSet:
             incoming |= nonfinite_kinds(t)
         if not out - incoming:
             return False
+        if incoming and self._forward_origins:
+            return False  # e.g. +inf and -inf from an earlier origin meeting here as NaN
         prefix = event.path + "." if event.path else ""
         if any(o.startswith(prefix) for o in self._forward_origins if o != event.path):
             return False  # a child already reported this origin in this pass

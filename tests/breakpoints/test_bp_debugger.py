@@ -1,0 +1,154 @@
+"""Tensor breakpoints under a real debugger: debugpy's adapter over stdio (the same one VS Code
+starts) runs an unmodified training script armed only by ``TENSORPEEK_BREAKPOINTS``; the
+debugger must stop in a frame where ``hit``, ``tensor`` and ``module`` are locals, at the right
+module and step, with ``justMyCode`` on and off, also when tensorpeek is a built wheel in
+site-packages; ``continue`` must run the script to a clean exit."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import sysconfig
+from pathlib import Path
+
+import pytest
+
+from support.dap_client import DapSession
+
+SCRIPT = Path(__file__).resolve().parent / "scripts" / "train_bad_step.py"
+REPO = Path(__file__).resolve().parents[2]
+TIMEOUT = 60.0
+
+
+def run_until_tensor_breakpoint(
+    dap: DapSession,
+    spec: str,
+    scenario: str,
+    just_my_code: bool,
+    python: str | None = None,
+    cache: Path | None = None,
+) -> tuple[int, int, dict]:
+    env = {"TENSORPEEK_BREAKPOINTS": spec, "TP_SCENARIO": scenario, "TP_BAD_STEP": "3"}
+    if cache is not None:
+        env["TENSORPEEK_CACHE_DIR"] = str(cache)
+    dap.initialize()
+    dap.launch(SCRIPT, env=env, justMyCode=just_my_code, python=python, timeout=TIMEOUT)
+    dap.configuration_done(TIMEOUT)
+    stopped = dap.wait_for_event("stopped", TIMEOUT)
+    thread_id = int(stopped["threadId"])
+    top = dap.stack_trace(thread_id, TIMEOUT)[0]
+    return thread_id, int(top["id"]), top
+
+
+def check_stop_and_continue(
+    dap: DapSession, thread_id: int, frame_id: int, top: dict, module: str, site: str
+) -> None:
+    assert top["name"] == "tensor_breakpoint" and top["source"]["path"].endswith(
+        "tensor_breakpoint.py"
+    )
+    assert Path(top["source"]["path"]).read_text().count("hit") >= 1  # the editor can show it
+    local_names = set(dap.locals(frame_id, TIMEOUT))
+    assert {"hit", "tensor", "module"} <= local_names
+    where = dap.evaluate("(hit.module, hit.site, hit.step, hit.origin)", frame_id, timeout=TIMEOUT)[
+        "result"
+    ]
+    assert where == f"('{module}', '{site}', 3, True)"
+    module_class = dap.evaluate(
+        "type(module).__name__ == hit.module_class", frame_id, timeout=TIMEOUT
+    )
+    assert module_class["result"] == "True"
+    nonfinite = dap.evaluate("int((~tensor.isfinite()).sum())", frame_id, timeout=TIMEOUT)["result"]
+    assert int(nonfinite) > 0
+    current = dap.evaluate(
+        "__import__('tensorpeek.breakpoints').breakpoints.current_hit() is hit",
+        frame_id,
+        timeout=TIMEOUT,
+    )
+    assert current["result"] == "True"
+    dap.continue_(thread_id, TIMEOUT)
+    exited = dap.wait_for_event("exited", TIMEOUT)
+    assert exited["exitCode"] == 0
+    assert "training finished" in dap.output()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("just_my_code", [True, False])
+def test_forward_breakpoint_stops_at_the_origin_module_and_step(
+    just_my_code: bool, tmp_path: Path
+) -> None:
+    with DapSession() as dap:
+        thread_id, frame_id, top = run_until_tensor_breakpoint(
+            dap, "*:output:nonfinite", "forward", just_my_code, cache=tmp_path
+        )
+        check_stop_and_continue(dap, thread_id, frame_id, top, "scale", "output")
+
+
+@pytest.mark.slow
+def test_backward_breakpoint_stops_at_the_first_nonfinite_gradient(tmp_path: Path) -> None:
+    with DapSession() as dap:
+        thread_id, frame_id, top = run_until_tensor_breakpoint(
+            dap, "*:grad_output:nonfinite", "backward", True, cache=tmp_path
+        )
+        check_stop_and_continue(dap, thread_id, frame_id, top, "fc1", "grad_output")
+
+
+def _site_packages(venv: Path) -> Path:
+    paths = sysconfig.get_paths(vars={"base": str(venv), "platbase": str(venv)})
+    return Path(paths["purelib"])
+
+
+@pytest.fixture(scope="module")
+def wheel_venv(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A scratch venv with tensorpeek installed from a freshly built wheel (non-editable, in
+    its own site-packages); torch and debugpy come from the project venv through a path-only
+    .pth, which does not run the editable install's finder, so the repo sources are invisible."""
+    root = tmp_path_factory.mktemp("wheel")
+    subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w", str(root), str(REPO)],
+        check=True, timeout=300,
+    )  # fmt: skip
+    wheel = next(root.glob("tensorpeek-*.whl"))
+    venv = root / "venv"
+    subprocess.run(
+        [sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True, timeout=120
+    )
+    site = _site_packages(venv)
+    (site / "project_venv.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
+    python = venv / "bin" / "python"
+    subprocess.run(
+        [sys.executable, "-m", "pip", "--python", str(python), "install", "--no-deps", "-q", str(wheel)],
+        check=True, timeout=300,
+    )  # fmt: skip
+    return python
+
+
+@pytest.mark.slow
+def test_wheel_installed_in_site_packages_stops_with_just_my_code(
+    wheel_venv: Path, tmp_path: Path
+) -> None:
+    site = _site_packages(wheel_venv.parent.parent)
+    probe = subprocess.run(
+        [str(wheel_venv), "-c", "import tensorpeek.breakpoints as b, debugpy, torch; print(b.__file__)"],
+        capture_output=True, text=True, timeout=120, check=True,
+    )  # fmt: skip
+    assert probe.stdout.strip() == str(
+        site / "tensorpeek" / "breakpoints.py"
+    )  # not the repo's copy
+    assert (site / "tensorpeek_autoarm.pth").exists()
+    with DapSession() as dap:
+        thread_id, frame_id, top = run_until_tensor_breakpoint(
+            dap, "*:output:nonfinite", "forward", True, python=str(wheel_venv), cache=tmp_path
+        )
+        check_stop_and_continue(dap, thread_id, frame_id, top, "scale", "output")
+
+
+def test_unset_variable_imports_nothing_at_start_up() -> None:
+    env = {k: v for k, v in os.environ.items() if k != "TENSORPEEK_BREAKPOINTS"}
+    code = "import sys, torch; print(sorted(m for m in sys.modules if m.startswith('tensorpeek')))"
+    out = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120
+    )
+    assert out.stdout.strip() == "[]"
+    assert shutil.which("true")  # keep the import used on every platform the CI runs
