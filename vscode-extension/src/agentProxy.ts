@@ -86,6 +86,7 @@ export class AgentProxy {
     }
     const raw = (response as { result?: unknown })?.result;
     if (typeof raw !== "string") throw new AgentError("the debugger's evaluate response had no result");
+    if (!/^['"]/.test(raw)) throw new AgentError(agentUnavailableMessage(raw)); // an exception's repr, not a str
     let reply;
     try {
       reply = replyCodec.decode(JSON.parse(decodePythonStrRepr(raw)));
@@ -104,7 +105,7 @@ export class AgentProxy {
 }
 
 function agentUnavailableMessage(detail: string): string {
-  if (/No module named '?tensorpeek/.test(detail)) {
+  if (/No module named \\?'?tensorpeek/.test(detail)) {
     return "tensorpeek is not installed in the debugged interpreter (pip install tensorpeek)";
   }
   return `tensorpeek.agent request failed: ${detail}`;

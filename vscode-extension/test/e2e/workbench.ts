@@ -1,0 +1,94 @@
+/** Driving the VS Code workbench in headless Chromium: commands, quick inputs, webview frames. */
+import { createWriteStream } from "node:fs";
+import { chromium, type Browser, type Frame, type Page } from "playwright-core";
+
+export const CHROMIUM_ARGS = [
+  "--headless",
+  "--no-sandbox",
+  "--disable-gpu",
+  "--disable-quic",
+  "--no-first-run",
+  "--disable-background-networking",
+  "--disable-component-update",
+  "--disable-sync",
+];
+
+export function launchChromium(): Promise<Browser> {
+  return chromium.launch({ executablePath: process.env.CHROMIUM ?? "/usr/bin/chromium", args: CHROMIUM_ARGS });
+}
+
+/** Opens the workbench on `folder`; the browser console goes to `consoleLog` (a test artifact). */
+export async function openWorkbench(browser: Browser, url: string, folder: string, consoleLog: string): Promise<Page> {
+  const page = await browser.newPage({ viewport: { width: 1600, height: 1000 } });
+  const log = createWriteStream(consoleLog);
+  page.on("console", (m) => log.write(`[${m.type()}] ${m.text()}\n`));
+  page.on("pageerror", (e) => log.write(`[pageerror] ${e.message}\n`));
+  page.on("close", () => log.end());
+  await page.goto(`${url}/?folder=${encodeURIComponent(folder)}`);
+  await page.locator(".monaco-workbench").waitFor({ timeout: 60_000 });
+  // the extension host starts once the browser connects; wait for the status bar to settle
+  await page.locator("#workbench\\.parts\\.statusbar").waitFor({ timeout: 60_000 });
+  return page;
+}
+
+function escapeRegExp(text: string): string {
+  return text.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
+}
+
+const quickInput = (page: Page) => page.locator(".quick-input-widget input");
+
+/**
+ * Runs a command by its palette title (F1, type, Enter). Extension commands appear once the
+ * extension host has registered the extension, so the palette is retried until then.
+ */
+export async function runCommand(page: Page, title: string, timeoutMs = 45_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  const input = quickInput(page);
+  for (;;) {
+    await page.keyboard.press("Escape");
+    await page.keyboard.press("F1");
+    await input.waitFor({ state: "visible" });
+    await input.fill(`>${title}`);
+    // the row whose label starts with the title (not a similar command ranked above it)
+    const row = page.locator(".quick-input-list .monaco-list-row", { hasText: new RegExp(`^${escapeRegExp(title)}`) }).first();
+    try {
+      await row.waitFor({ timeout: 3000 });
+      await row.click();
+      return;
+    } catch (err) {
+      if (Date.now() > deadline) throw err;
+    }
+  }
+}
+
+/** Answers the open quick input: types `text` and accepts (the first match, or the text itself). */
+export async function answerQuickInput(page: Page, text: string, expectRow?: string): Promise<void> {
+  const input = quickInput(page);
+  await input.waitFor({ state: "visible", timeout: 15_000 });
+  await input.fill(text);
+  if (expectRow) await page.locator(".quick-input-list .monaco-list-row", { hasText: expectRow }).first().waitFor({ timeout: 10_000 });
+  await page.keyboard.press("Enter");
+}
+
+/** The webview frame whose document has an element matching `selector` (webviews nest iframes). */
+export async function findFrame(page: Page, selector: string, timeoutMs: number): Promise<Frame> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    for (const frame of page.frames()) {
+      try {
+        if (await frame.$(selector)) return frame;
+      } catch {
+        // frame navigated away while we looked
+      }
+    }
+    await page.waitForTimeout(250);
+  }
+  throw new Error(`no frame with ${selector} after ${timeoutMs} ms`);
+}
+
+/** Expands a side bar view (a pane of the current view container) by its title. */
+export async function expandView(page: Page, title: string): Promise<void> {
+  const header = page.locator(".pane-header", { has: page.locator("h3.title", { hasText: new RegExp(`^${title}$`) }) }).first();
+  await header.waitFor({ timeout: 15_000 });
+  if ((await header.getAttribute("aria-expanded")) !== "true") await header.click();
+}
