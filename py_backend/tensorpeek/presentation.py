@@ -1,0 +1,242 @@
+"""How tensors look in the debugger: the one-line hover text and the cheap children.
+
+``pydevd_plugins/extensions/pydevd_plugin_tensorpeek.py`` (debugpy's extension point) only
+forwards to this module, so everything here is testable without a debugger. It runs inside
+the paused program for every tensor the Variables view, a hover or a watch shows, so it is
+bounded and never raises:
+
+- torch is never imported here; a value can only be a tensor if torch is already loaded.
+  NumPy arrays get tensorpeek summaries only where torch is loaded (the summary engine is
+  torch); elsewhere pydevd's own NumPy display stays.
+- summaries use ``mode="quick"`` (exact up to 2^20 elements, sampled moments above) and are
+  cached per tensor while its storage, shape and version counter are unchanged, so the
+  Variables view, a hover and the panel's snapshot at the same stop pay once.
+- children are small: metadata, the summary's numbers, the histogram, ``grad`` (itself shown
+  as a summary) and a preview of at most ``PREVIEW_ITEMS`` values taken from a view — never
+  the storage or a full dump.
+"""
+
+from __future__ import annotations
+
+import sys
+import threading
+import time
+import weakref
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from tensorpeek.summary import TensorSummary
+
+PREVIEW_ITEMS = 64  # values shown under "preview"
+PREVIEW_EDGE = 8  # at most this many along each of the last two dimensions
+NUMERIC_KINDS = frozenset("biufc")  # numpy dtype kinds tensorpeek summarizes
+MAX_ERROR_TEXT = 160  # characters of an error message shown in place of a summary
+CACHE_SIZE = 512  # summaries kept (only of tensors that are still alive)
+CACHE_SECONDS = 120.0  # a cached summary older than this is recomputed
+DISPLAY_CONTEXTS = frozenset({"hover", "watch", "repl", "variables"})
+
+_lock = threading.Lock()
+_cache: dict[int, tuple[weakref.ref[Any], tuple[Any, ...], float, TensorSummary]] = {}
+
+
+def is_tensor_type(type_object: type) -> bool:
+    """True for ``torch.Tensor`` subclasses (``nn.Parameter`` included), without importing torch."""
+    torch = sys.modules.get("torch")
+    tensor = getattr(torch, "Tensor", None) if torch is not None else None
+    return isinstance(tensor, type) and _issubclass(type_object, tensor)
+
+
+def is_ndarray_type(type_object: type) -> bool:
+    numpy = sys.modules.get("numpy")
+    ndarray = getattr(numpy, "ndarray", None) if numpy is not None else None
+    return isinstance(ndarray, type) and _issubclass(type_object, ndarray)
+
+
+def handles(value: Any) -> bool:
+    """Whether tensorpeek presents this value now: tensors, and numeric arrays where torch is
+    loaded (object or string arrays keep pydevd's display)."""
+    t = type(value)
+    if is_tensor_type(t):
+        return True
+    return (
+        is_ndarray_type(t)
+        and "torch" in sys.modules
+        and getattr(getattr(value, "dtype", None), "kind", None) in NUMERIC_KINDS
+    )
+
+
+def _issubclass(a: type, b: type) -> bool:
+    try:
+        return issubclass(a, b)
+    except TypeError:
+        return False
+
+
+def _cache_key(x: Any) -> tuple[Any, ...] | None:
+    """What must be unchanged for a cached summary to stay right; None: do not cache.
+    NumPy arrays are never cached (in-place writes leave no trace on them)."""
+    if not is_tensor_type(type(x)):
+        return None
+    torch = sys.modules["torch"]
+    try:
+        if x.is_meta or x.layout != torch.strided or x.is_quantized:
+            return None
+        return (x._version, x.data_ptr(), tuple(x.shape), x.stride(), x.dtype, x.device)
+    except (RuntimeError, NotImplementedError, AttributeError):  # functional/fake wrappers
+        return None
+
+
+def quick_summary(x: Any, bins: int = 32) -> TensorSummary:
+    """``summarize(x, mode="quick", bins=bins)``, cached while the tensor is unchanged."""
+    from tensorpeek.summary import summarize
+
+    key = _cache_key(x)
+    if key is None:
+        return summarize(x, mode="quick", bins=bins)
+    key = (*key, bins)
+    now = time.monotonic()
+    with _lock:
+        entry = _cache.get(id(x))
+    if entry is not None:
+        ref, old_key, stamp, summary = entry
+        if ref() is x and old_key == key and now - stamp < CACHE_SECONDS:
+            return summary
+    summary = summarize(x, mode="quick", bins=bins)
+    ident = id(x)
+
+    def forget(_: Any, ident: int = ident) -> None:
+        with _lock:
+            current = _cache.get(ident)
+            if current is not None and current[0]() is None:
+                del _cache[ident]
+
+    try:
+        ref = weakref.ref(x, forget)
+    except TypeError:
+        return summary
+    with _lock:
+        if len(_cache) >= CACHE_SIZE:
+            _cache.pop(next(iter(_cache)))
+        _cache[ident] = (ref, key, now, summary)
+    return summary
+
+
+def clear_cache() -> None:
+    with _lock:
+        _cache.clear()
+
+
+def hover_text(x: Any, context: str | None = None) -> str | None:
+    """The one-line summary shown instead of the values, or None to leave pydevd's default
+    (the ``clipboard`` context copies the real values; arrays without torch)."""
+    if context is not None and context not in DISPLAY_CONTEXTS:
+        return None
+    if not handles(x):
+        return None
+    try:
+        return str(quick_summary(x))
+    except Exception as err:  # noqa: BLE001 - a debugger display must never raise
+        reason = f"{type(err).__name__}: {err}"[:MAX_ERROR_TEXT]
+        return f"{_describe(x)} (tensorpeek could not summarize it: {reason})"
+
+
+def _describe(x: Any) -> str:
+    """Type, shape and dtype from metadata only (works for meta/odd tensors)."""
+    shape = getattr(x, "shape", None)
+    dims = ", ".join(str(d) for d in shape) if shape is not None else "?"
+    return f"{type(x).__name__}[{dims}] {getattr(x, 'dtype', '?')}"
+
+
+def children(x: Any) -> list[tuple[str, Any, str | None]]:
+    """``(name, value, evaluate-name suffix)`` for the Variables view, in display order.
+    The suffix (``.shape``) lets VS Code's "Add to Watch" build a real expression."""
+    rows: list[tuple[str, Any, str | None]] = [
+        ("shape", tuple(int(d) for d in x.shape), ".shape"),
+        ("dtype", x.dtype, ".dtype"),
+    ]
+    if is_tensor_type(type(x)):
+        rows += [("device", x.device, ".device"), ("requires_grad", x.requires_grad, None)]
+    try:
+        s = quick_summary(x)
+    except Exception as err:  # noqa: BLE001 - shown to the user instead of the stats
+        rows.append(("stats", f"unavailable: {type(err).__name__}: {err}", None))
+    else:
+        rows.append(("stats", stats_of(s), None))
+        if s.hist is not None and s.hist.counts:
+            rows.append(("histogram", histogram_of(s), None))
+        if s.note:
+            rows.append(("note", s.note, None))
+    grad = getattr(x, "grad", None) if is_tensor_type(type(x)) else None
+    if grad is not None:
+        rows.append(("grad", grad, ".grad"))
+    rows.append(("preview", preview(x), None))
+    return rows
+
+
+def stats_of(s: TensorSummary) -> dict[str, Any]:
+    """The numbers of a summary, for the ``stats`` child (estimated ones are marked ``≈``)."""
+    keys = ("min", "max", "mean", "std", "norm", "absmean", "nan", "posinf", "neginf", "zeros")
+    out: dict[str, Any] = {}
+    for k in keys:
+        v = getattr(s, k)
+        out[f"{k} ≈" if k in s.estimated else k] = v
+    out["numel"] = s.numel
+    if s.nnz is not None:
+        out["nnz"] = s.nnz
+    return out
+
+
+def histogram_of(s: TensorSummary) -> dict[str, Any]:
+    from tensorpeek.summary_format import sparkline
+
+    assert s.hist is not None
+    return {
+        "sparkline": sparkline(s.hist.counts),
+        "edges": list(s.hist.edges),
+        "counts": list(s.hist.counts),
+        "sampled": s.hist.sampled,
+    }
+
+
+def preview(x: Any) -> Any:
+    """At most ``PREVIEW_ITEMS`` leading values as nested lists, read through a small view
+    (only those values leave the device), or a sentence saying why there are none."""
+    try:
+        if is_tensor_type(type(x)):
+            return _tensor_preview(x)
+        return _array_preview(x)
+    except Exception as err:  # noqa: BLE001 - shown to the user as the preview
+        return f"no preview: {type(err).__name__}: {err}"
+
+
+def _leading_index(shape: tuple[int, ...]) -> tuple[slice | int, ...]:
+    """Index picking the first element of every leading dimension and a corner of the last
+    two, so the result has at most PREVIEW_EDGE**2 <= PREVIEW_ITEMS values."""
+    if len(shape) <= 1:
+        return (slice(0, PREVIEW_ITEMS),) if shape else ()
+    lead: tuple[slice | int, ...] = tuple(0 for _ in shape[:-2])
+    return (*lead, slice(0, PREVIEW_EDGE), slice(0, PREVIEW_EDGE))
+
+
+def _tensor_preview(x: Any) -> Any:
+    import torch
+
+    if x.is_meta:
+        return "meta tensor: no values"
+    with torch.no_grad():
+        t = x.detach()
+        if type(t) is not torch.Tensor:
+            t = t.as_subclass(torch.Tensor)
+        if t.layout != torch.strided:
+            vals = t._values() if t.layout == torch.sparse_coo else t.values()
+            return {"stored values": vals.reshape(-1)[:PREVIEW_ITEMS].cpu().tolist()}
+        small = t[_leading_index(tuple(t.shape))]
+        if small.is_quantized:
+            small = small.dequantize()
+        if small.dtype.is_floating_point and small.element_size() == 1:  # float8: no tolist()
+            small = small.float()
+        return small.cpu().tolist()
+
+
+def _array_preview(x: Any) -> Any:
+    return x[_leading_index(tuple(x.shape))].tolist()
