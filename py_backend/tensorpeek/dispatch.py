@@ -118,7 +118,7 @@ class BreakpointSet:
             return
         step = STEPS.current()
         for p, module, path, pname in HOOKS.optimizer_params(optimizer):
-            table = HOOKS._table(module)[1]
+            table = HOOKS.table(module)[1]
             if "param" in table:
                 grad = [p.grad] if p.grad is not None else []
                 self.on_event(
@@ -135,7 +135,7 @@ class BreakpointSet:
     def _bps_for(self, event: Event) -> list[Breakpoint]:
         if event.module is None:
             return []
-        return HOOKS._table(event.module)[1].get(event.site, [])
+        return HOOKS.table(event.module)[1].get(event.site, [])
 
     def _check(self, bp: Breakpoint, event: Event) -> None:
         if not bp.enabled or not bp.in_steps(event.step):

@@ -36,9 +36,8 @@ from torch.optim.optimizer import (
 from tensorpeek import history
 from tensorpeek.steps import STEPS
 
-MAX_TENSORS_PER_EVENT = (
-    64  # outputs flattened per event at most (a dict of 10k tensors stays cheap)
-)
+MAX_TENSORS_PER_EVENT = 64  # tensors flattened per output at most (10k-entry dicts stay cheap)
+MAX_ROOTS = 4  # module-path maps kept for this many recent roots (a GAN alternates two)
 Table = dict[str, list[Any]]  # site -> breakpoints watching it (at one module)
 _EMPTY: Table = {}
 
@@ -109,6 +108,7 @@ class HookSet:
         # id(param) -> (owning module path, param name, owning module)
         self._param_names: dict[int, tuple[str, str, weakref.ref[torch.nn.Module]]] = {}
         self._tables: dict[int, tuple[weakref.ref[torch.nn.Module], int, str, Table]] = {}
+        self._root_maps: dict[int, tuple[weakref.ref[torch.nn.Module], Any, Any]] = {}
         self._install_count = 0
 
     @property
@@ -141,8 +141,9 @@ class HookSet:
             h.remove()
         self._param_hooks.clear()
         self._tables.clear()
-        self._paths.clear()
-        self._param_names.clear()
+        self._root_maps.clear()
+        self._paths = {}
+        self._param_names = {}
         self._root = None
 
     def invalidate(self) -> None:
@@ -164,12 +165,18 @@ class HookSet:
 
     def _set_root(self, root: torch.nn.Module) -> None:
         self._root = weakref.ref(root)
-        self._paths = {}
-        self._param_names = {}
-        for name, m in root.named_modules(remove_duplicate=False):
-            self._paths.setdefault(id(m), (weakref.ref(m), name))
-            for pname, p in m.named_parameters(recurse=False):
-                self._param_names.setdefault(id(p), (name, pname, weakref.ref(m)))
+        cached = self._root_maps.get(id(root))
+        if cached is not None and cached[0]() is root:
+            self._paths, self._param_names = cached[1], cached[2]
+        else:
+            self._paths, self._param_names = {}, {}
+            for name, m in root.named_modules(remove_duplicate=False):
+                self._paths.setdefault(id(m), (weakref.ref(m), name))
+                for pname, p in m.named_parameters(recurse=False):
+                    self._param_names.setdefault(id(p), (name, pname, weakref.ref(m)))
+            if len(self._root_maps) >= MAX_ROOTS:  # e.g. a GAN alternates two roots
+                self._root_maps.pop(next(iter(self._root_maps)))
+            self._root_maps[id(root)] = (weakref.ref(root), self._paths, self._param_names)
         self._tables.clear()
         history.set_live_modules([name for name, _ in root.named_modules()])
 
@@ -184,7 +191,8 @@ class HookSet:
         if self.dispatcher is not None:
             self.dispatcher.on_root_forward(module)
 
-    def _table(self, module: torch.nn.Module) -> tuple[str, Table]:
+    def table(self, module: torch.nn.Module) -> tuple[str, Table]:
+        """The module's path under the current root and the breakpoints watching it, by site."""
         d = self.dispatcher
         if d is None:
             return "", _EMPTY
@@ -203,7 +211,7 @@ class HookSet:
         if not stack:
             self._enter_root(module)
         stack.append(module)
-        path, table = self._table(module)
+        path, table = self.table(module)
         if not table:
             return
         if "param_grad" in table:
@@ -224,7 +232,7 @@ class HookSet:
             del stack[stack.index(module) :]
         if sys.exc_info()[0] is not None:
             return  # forward raised: always_call hooks run from an except block; nothing to check
-        path, table = self._table(module)
+        path, table = self.table(module)
         if not table or self.dispatcher is None:
             return
         outputs = _bounded(output)

@@ -7,7 +7,6 @@ site-packages; ``continue`` must run the script to a clean exit."""
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 import sys
 import sysconfig
@@ -105,10 +104,9 @@ def wheel_venv(tmp_path_factory: pytest.TempPathFactory) -> Path:
     its own site-packages); torch and debugpy come from the project venv through a path-only
     .pth, which does not run the editable install's finder, so the repo sources are invisible."""
     root = tmp_path_factory.mktemp("wheel")
-    subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w", str(root), str(REPO)],
-        check=True, timeout=300,
-    )  # fmt: skip
+    pip = [sys.executable, "-m", "pip"]
+    build = [*pip, "wheel", "--no-deps", "--no-build-isolation", "-q", "-w", str(root), str(REPO)]
+    subprocess.run(build, check=True, timeout=300)
     wheel = next(root.glob("tensorpeek-*.whl"))
     venv = root / "venv"
     subprocess.run(
@@ -117,10 +115,8 @@ def wheel_venv(tmp_path_factory: pytest.TempPathFactory) -> Path:
     site = _site_packages(venv)
     (site / "project_venv.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
     python = venv / "bin" / "python"
-    subprocess.run(
-        [sys.executable, "-m", "pip", "--python", str(python), "install", "--no-deps", "-q", str(wheel)],
-        check=True, timeout=300,
-    )  # fmt: skip
+    install = [*pip, "--python", str(python), "install", "--no-deps", "-q", str(wheel)]
+    subprocess.run(install, check=True, timeout=300)
     return python
 
 
@@ -129,10 +125,10 @@ def test_wheel_installed_in_site_packages_stops_with_just_my_code(
     wheel_venv: Path, tmp_path: Path
 ) -> None:
     site = _site_packages(wheel_venv.parent.parent)
+    code = "import tensorpeek.breakpoints as b, debugpy, torch; print(b.__file__)"
     probe = subprocess.run(
-        [str(wheel_venv), "-c", "import tensorpeek.breakpoints as b, debugpy, torch; print(b.__file__)"],
-        capture_output=True, text=True, timeout=120, check=True,
-    )  # fmt: skip
+        [str(wheel_venv), "-c", code], capture_output=True, text=True, timeout=120, check=True
+    )
     assert probe.stdout.strip() == str(
         site / "tensorpeek" / "breakpoints.py"
     )  # not the repo's copy
@@ -151,4 +147,3 @@ def test_unset_variable_imports_nothing_at_start_up() -> None:
         [sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120
     )
     assert out.stdout.strip() == "[]"
-    assert shutil.which("true")  # keep the import used on every platform the CI runs

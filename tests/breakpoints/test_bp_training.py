@@ -147,6 +147,7 @@ def test_armed_but_not_hit_losses_are_bitwise_equal_to_an_unarmed_run() -> None:
     assert with_bps == plain  # exact float equality, every step
     assert breakpoints.hits() == []
     assert history.layer_history()["fc1"]["output"][-1]["step"] == 19
+    assert len(HOOKS._tensor_handles) <= 2 * 6 * 2  # one step's grad hooks, not twenty
 
 
 def test_model_can_be_saved_deepcopied_and_pickled_while_armed() -> None:
