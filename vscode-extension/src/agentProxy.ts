@@ -71,12 +71,23 @@ export function decodePythonStrRepr(text: string): string {
   return out;
 }
 
+/**
+ * The agent's JSON text from an evaluate result: the string itself (rawString honoured), or
+ * its `repr()` from an adapter that ignores rawString. Anything else is the repr of an
+ * exception raised while evaluating (e.g. tensorpeek missing in the debuggee).
+ */
+export function replyText(result: string): string {
+  if (result.startsWith("{")) return result;
+  if (/^['"]\{/.test(result)) return decodePythonStrRepr(result);
+  throw new AgentError(agentUnavailableMessage(result));
+}
+
 export class AgentProxy {
   constructor(private readonly session: DebugRequester) {}
 
   /** Calls one agent method in the given frame and decodes its result with `codec`. */
   async call<T>(method: AgentMethod, params: Record<string, unknown>, frameId: number | undefined, codec: Codec<T>): Promise<T> {
-    const args: Record<string, unknown> = { expression: agentExpression(method, params), context: "clipboard" };
+    const args: Record<string, unknown> = { expression: agentExpression(method, params), context: "clipboard", format: { rawString: true } };
     if (frameId !== undefined) args.frameId = frameId;
     let response: unknown;
     try {
@@ -86,10 +97,9 @@ export class AgentProxy {
     }
     const raw = (response as { result?: unknown })?.result;
     if (typeof raw !== "string") throw new AgentError("the debugger's evaluate response had no result");
-    if (!/^['"]/.test(raw)) throw new AgentError(agentUnavailableMessage(raw)); // an exception's repr, not a str
     let reply;
     try {
-      reply = replyCodec.decode(JSON.parse(decodePythonStrRepr(raw)));
+      reply = replyCodec.decode(JSON.parse(replyText(raw)));
     } catch (err) {
       if (err instanceof AgentError) throw err;
       throw new AgentError(`malformed reply from tensorpeek.agent: ${(err as Error).message}`);

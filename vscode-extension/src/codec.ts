@@ -21,6 +21,7 @@ export type Kind =
   | { kind: "number" }
   | { kind: "integer" }
   | { kind: "boolean" }
+  | { kind: "statistic" }
   | { kind: "literal"; values: readonly string[] }
   | { kind: "nullable"; inner: Kind }
   | { kind: "array"; item: Kind }
@@ -55,6 +56,23 @@ export const str = primitive<string>("string", (v) => typeof v === "string");
 export const num = primitive<number>("number", (v) => typeof v === "number");
 export const int = primitive<number>("integer", (v) => typeof v === "number" && Number.isInteger(v));
 export const bool = primitive<boolean>("boolean", (v) => typeof v === "boolean");
+
+/** A statistic: a JSON number, or "nan" / "inf" / "-inf" (JSON has no such numbers). */
+export type Statistic = number | "nan" | "inf" | "-inf";
+export const statistic: Codec<Statistic> = {
+  describe: { kind: "statistic" },
+  decode(value, path = "") {
+    if (typeof value === "number" || value === "nan" || value === "inf" || value === "-inf") return value;
+    throw new DecodeError(path, `expected a number or "nan"/"inf"/"-inf", got ${JSON.stringify(value)}`);
+  },
+};
+
+/** A statistic as a JS number (NaN and ±Infinity for the special strings). */
+export function statValue(v: Statistic | null | undefined): number | null {
+  if (v === null || v === undefined) return null;
+  if (typeof v === "number") return v;
+  return v === "nan" ? Number.NaN : v === "inf" ? Number.POSITIVE_INFINITY : Number.NEGATIVE_INFINITY;
+}
 
 export const unknownValue: Codec<unknown> = {
   describe: { kind: "unknown" },

@@ -6,23 +6,9 @@
  */
 import type { DebugAdapterDescriptor, DebugAdapterDescriptorFactory, DebugConfiguration, DebugConfigurationProvider, DebugSession, WorkspaceFolder } from "vscode";
 import { resolveInterpreter } from "./interpreter";
+import { BREAKPOINTS_ENV, defaultLaunchConfig, withBreakpointEnv } from "./launchConfig";
 import { traceInfo } from "./log";
 import { vscode } from "./vscodeapi";
-
-export const PYTHON_DEBUG_TYPES = ["debugpy", "python", "tensorpeek"] as const;
-export const BREAKPOINTS_ENV = "TENSORPEEK_BREAKPOINTS";
-
-/** Pure: the configuration with the breakpoints file in its env (other env entries kept). */
-export function withBreakpointEnv(config: DebugConfiguration, breakpointFile: string): DebugConfiguration {
-  const env = { ...(config.env as Record<string, string> | undefined), [BREAKPOINTS_ENV]: breakpointFile };
-  return { ...config, env };
-}
-
-/** Pure: what F5 without a launch.json runs for the `tensorpeek` type — the current file. */
-export function defaultLaunchConfig(config: DebugConfiguration): DebugConfiguration {
-  if (config.type || config.request || config.name) return config;
-  return { type: "tensorpeek", request: "launch", name: "tensorpeek: current file", program: "${file}", console: "internalConsole" };
-}
 
 export class BreakpointEnvProvider implements DebugConfigurationProvider {
   constructor(private readonly prepareFile: () => Promise<string>) {}

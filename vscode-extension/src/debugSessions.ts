@@ -8,9 +8,8 @@ import type { DebugAdapterTracker, DebugAdapterTrackerFactory, DebugSession, Dis
 import { AgentError, AgentProxy } from "./agentProxy";
 import { agentSpecs, hitCounts, type SpecParts } from "./breakpointSpecs";
 import type { BreakpointStore } from "./breakpointStore";
-import { array, str, unknownValue } from "./codec";
 import { traceError, traceInfo } from "./log";
-import { detailCodec, setBreakpointsResultCodec, snapshotCodec, type Detail, type Snapshot } from "./protocol";
+import { detailCodec, modulesResultCodec, setBreakpointsResultCodec, snapshotCodec, type Detail, type Snapshot } from "./protocol";
 import type { TensorPanel } from "./tensorPanel";
 import { debug } from "./vscodeapi";
 
@@ -22,14 +21,6 @@ interface Paused {
   frameId: number | undefined;
   threadId: number | undefined;
   snapshot?: Snapshot;
-}
-
-/** Pure: the module paths in a `modules` reply (plain paths or `{module|path: ...}` objects). */
-export function modulePaths(result: unknown): string[] {
-  const list = (result && typeof result === "object" && "modules" in result ? (result as { modules: unknown }).modules : result) as unknown;
-  return array(unknownValue)
-    .decode(list, "modules")
-    .map((m) => (typeof m === "string" ? m : str.decode((m as Record<string, unknown>)?.module ?? (m as Record<string, unknown>)?.path, "modules[]")));
 }
 
 export class DebugSessions implements DebugAdapterTrackerFactory {
@@ -80,7 +71,7 @@ export class DebugSessions implements DebugAdapterTrackerFactory {
   async modules(): Promise<string[]> {
     const p = this.paused;
     if (!p) return [];
-    return modulePaths(await p.proxy.call("modules", {}, p.frameId, unknownValue));
+    return (await p.proxy.call("modules", {}, p.frameId, modulesResultCodec)).modules;
   }
 
   /** Applies the stored breakpoints in the paused debuggee; the agent's errors come back as text. */

@@ -4,18 +4,9 @@
  * interpreter when that extension is installed, else `python3`.
  */
 import type { Uri } from "vscode";
+import { chooseInterpreter } from "./launchConfig";
 import { traceWarn } from "./log";
 import { extensions, workspace } from "./vscodeapi";
-
-export const FALLBACK_PYTHON = "python3";
-
-/** Pure choice between the candidates, with `${workspaceFolder}` expanded in the setting. */
-export function chooseInterpreter(setting: string | undefined, pythonExtension: string | undefined, folder: string | undefined): string {
-  const configured = setting?.trim();
-  if (configured) return folder ? configured.replace(/\$\{workspaceFolder\}/g, folder) : configured;
-  if (pythonExtension) return pythonExtension;
-  return FALLBACK_PYTHON;
-}
 
 interface PythonExtensionApi {
   environments?: {

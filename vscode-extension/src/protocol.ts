@@ -1,74 +1,82 @@
 /**
  * The wire formats the extension reads from the debuggee's agent (`tensorpeek.agent.request`).
- * The Python side writes them once (`tensorpeek/protocol.py` → `docs/snapshot.schema.json`);
- * this file mirrors them as codecs, and `test/unit/schema.test.ts` checks the two agree.
+ * The Python side defines them once (`tensorpeek/protocol.py`, exported to
+ * `docs/snapshot.schema.json`, explained in `docs/snapshot.md`); this file mirrors them as
+ * codecs and `test/unit/schema.test.ts` checks every codec against that schema.
  */
-import { array, bool, int, literal, nullable, num, object, record, str, unknownValue, type Infer } from "./codec";
+import { array, bool, int, literal, nullable, object, record, statistic, str, unknownValue, type Infer } from "./codec";
 
 export const PROTOCOL_VERSION = 1;
 
 export const histogramCodec = object(
-  { edges: array(num), counts: array(num), sampled: bool, sample_size: nullable(int) },
-  ["sampled", "sample_size"],
+  { edges: array(statistic), counts: array(int), sampled: bool, sample_size: nullable(int), scale: literal("linear", "symlog") },
+  ["sampled", "sample_size", "scale"],
 );
 
-export const summaryCodec = object({
-  shape: array(int),
-  dtype: str,
-  device: str,
-  numel: int,
-  nbytes: int,
-  requires_grad: bool,
-  nan: int,
-  posinf: int,
-  neginf: int,
-  zeros: int,
-  finite: int,
-  min: nullable(num),
-  max: nullable(num),
-  mean: nullable(num),
-  std: nullable(num),
-  norm: nullable(num),
-  absmean: nullable(num),
-  hist: nullable(histogramCodec),
-});
+export const summaryCodec = object(
+  {
+    shape: array(int),
+    dtype: str,
+    device: str,
+    numel: int,
+    nbytes: int,
+    requires_grad: bool,
+    nan: nullable(int),
+    posinf: nullable(int),
+    neginf: nullable(int),
+    zeros: nullable(int),
+    finite: nullable(int),
+    min: nullable(statistic),
+    max: nullable(statistic),
+    mean: nullable(statistic),
+    std: nullable(statistic),
+    norm: nullable(statistic),
+    absmean: nullable(statistic),
+    hist: nullable(histogramCodec),
+    dtype_short: str,
+    nonfinite: nullable(int),
+    absmax: nullable(statistic),
+    estimated: array(str),
+    note: nullable(str),
+  },
+  ["dtype_short", "nonfinite", "absmax", "estimated", "note"],
+);
 export type TensorSummary = Infer<typeof summaryCodec>;
 
-export const hitCodec = object(
-  {
-    breakpoint: nullable(int),
-    spec: unknownValue,
-    module: str,
-    module_class: str,
-    site: str,
-    step: int,
-    condition: str,
-    origin: bool,
-    param: nullable(str),
-    summary: summaryCodec,
-    inputs: array(summaryCodec),
-  },
-  ["breakpoint", "spec", "param", "inputs"],
-);
+export const siteCodec = literal("input", "output", "grad_input", "grad_output", "param_grad", "param");
+
+export const hitCodec = object({
+  breakpoint: nullable(int),
+  spec: record(unknownValue),
+  module: str,
+  module_class: str,
+  site: siteCodec,
+  step: int,
+  condition: str,
+  origin: bool,
+  param: nullable(str),
+  label: str,
+  deferred: bool,
+  summary: nullable(summaryCodec),
+  inputs: array(summaryCodec),
+});
 export type Hit = Infer<typeof hitCodec>;
 
-export const frameTensorCodec = object({ name: str, expression: str, summary: summaryCodec });
+export const frameTensorCodec = object(
+  { name: str, expression: str, summary: summaryCodec, aliases: array(str), grad: nullable(summaryCodec) },
+  ["aliases", "grad"],
+);
 export type FrameTensor = Infer<typeof frameTensorCodec>;
 
-export const historyPointCodec = object({ step: int, summary: summaryCodec });
-export const layerCodec = object(
-  {
-    module: str,
-    module_class: nullable(str),
-    sites: record(historyPointCodec),
-    history: record(array(historyPointCodec)),
-  },
-  ["module_class", "history"],
-);
+export const historyPointCodec = object({ step: int, stats: record(nullable(statistic)) });
+export type HistoryPoint = Infer<typeof historyPointCodec>;
+
+export const layerCodec = object({ module: str, latest: record(historyPointCodec), history: record(array(historyPointCodec)) });
 export type LayerRow = Infer<typeof layerCodec>;
 
 export const breakpointInfoCodec = object(
-  { id: int, spec: str, enabled: bool, hit_count: int },
+  { id: int, spec: str, enabled: bool, hit_count: int, error: nullable(str) },
+  ["error"],
 );
 export type BreakpointInfo = Infer<typeof breakpointInfoCodec>;
 
@@ -80,20 +88,13 @@ export const snapshotCodec = object(
     layers: array(layerCodec),
     breakpoints: array(breakpointInfoCodec),
     truncated: bool,
+    notes: array(str),
   },
-  ["truncated"],
+  ["notes"],
 );
 export type Snapshot = Infer<typeof snapshotCodec>;
 
-export const replyCodec = object(
-  {
-    version: int,
-    ok: bool,
-    result: unknownValue,
-    error: object({ message: str }),
-  },
-  ["result", "error"],
-);
+export const replyCodec = object({ version: int, ok: bool, result: unknownValue, error: object({ message: str }) }, ["result", "error"]);
 
 export const agentMethods = ["snapshot", "detail", "set_breakpoints", "breakpoints", "modules"] as const;
 export type AgentMethod = (typeof agentMethods)[number];
@@ -101,22 +102,44 @@ export type AgentMethod = (typeof agentMethods)[number];
 export const renderKinds = ["histogram", "heatmap", "channels", "layers", "timeseries"] as const;
 export type RenderKind = (typeof renderKinds)[number];
 
-/** `detail` returns render payloads keyed by kind; which kinds are present depends on the tensor. */
+/**
+ * `detail`: render payloads exactly as `tensorpeek/render` takes them (heatmap and channels
+ * when they apply). The extension forwards them unread, so they stay opaque here.
+ */
 export const detailCodec = object(
-  { name: str, summary: summaryCodec, histogram: unknownValue, heatmap: unknownValue, channels: unknownValue },
-  ["summary", "histogram", "heatmap", "channels"],
+  { name: str, summary: summaryCodec, histogram: unknownValue, heatmap: unknownValue, channels: unknownValue, notes: array(str) },
+  ["heatmap", "channels", "notes"],
 );
 export type Detail = Infer<typeof detailCodec>;
 
-export const siteCodec = literal("input", "output", "grad_input", "grad_output", "param_grad", "param");
+export const setBreakpointsResultCodec = object({
+  applied: bool,
+  breakpoints: array(breakpointInfoCodec),
+  errors: array(object({ index: int, message: str })),
+});
 
-export const setBreakpointsResultCodec = object(
-  { breakpoints: array(breakpointInfoCodec), errors: array(object({ index: int, message: str })) },
-  ["errors"],
-);
+export const modulesResultCodec = object({ modules: array(str), source: literal("live", "frame", "none") });
 
-export const modulesResultCodec = object({ modules: array(str) });
+/** The codecs the schema test checks, by the schema's `$defs` name. */
+export const codecsBySchemaName = {
+  Histogram: histogramCodec,
+  Summary: summaryCodec,
+  Hit: hitCodec,
+  FrameTensor: frameTensorCodec,
+  HistoryPoint: historyPointCodec,
+  Layer: layerCodec,
+  BreakpointInfo: breakpointInfoCodec,
+  Snapshot: snapshotCodec,
+  Reply: replyCodec,
+  DetailResult: detailCodec,
+  SetBreakpointsResult: setBreakpointsResultCodec,
+  ModulesResult: modulesResultCodec,
+};
+
+export function nonFiniteCount(s: TensorSummary): number {
+  return s.nonfinite ?? (s.nan ?? 0) + (s.posinf ?? 0) + (s.neginf ?? 0);
+}
 
 export function isNonFinite(s: TensorSummary): boolean {
-  return s.nan + s.posinf + s.neginf > 0;
+  return nonFiniteCount(s) > 0;
 }

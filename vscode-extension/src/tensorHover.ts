@@ -7,16 +7,8 @@ import type { DebugSessions } from "./debugSessions";
 import type { Renderer, Theme } from "./languageServer";
 import { traceError } from "./log";
 import { histogramRequest } from "./panelPictures";
-import type { FrameTensor } from "./protocol";
-import { formatNumber, formatShape, sparkline } from "./webview/state";
+import { hoverLine } from "./summaryText";
 import { vscode } from "./vscodeapi";
-
-/** Pure: the one-line summary shown in the hover (the same facts as the panel's row). */
-export function hoverLine(t: FrameTensor): string {
-  const s = t.summary;
-  const nonfinite = s.nan + s.posinf + s.neginf;
-  return `${t.name}: tensor${formatShape(s.shape)} ${s.dtype} x∈[${formatNumber(s.min)}, ${formatNumber(s.max)}] μ=${formatNumber(s.mean)} σ=${formatNumber(s.std)}${nonfinite ? ` NaN/Inf=${nonfinite}` : ""} ${sparkline(s.hist?.counts ?? [])}`;
-}
 
 const HOVER_THEME: Theme = { foreground: "#888888", background: "#00000000", accent: "#3794ff", fontSize: 11 };
 

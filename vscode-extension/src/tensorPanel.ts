@@ -46,7 +46,8 @@ export class TensorPanel implements WebviewViewProvider {
     this.detailSource = details;
     this.replay = [];
     this.broadcast({ type: "snapshot", snapshot, session });
-    if (snapshot.hit) void this.renderTo({ hit: true }, [histogramRequest(snapshot.hit.module || "root", snapshot.hit.summary)]);
+    const hit = snapshot.hit;
+    if (hit?.summary) void this.renderTo({ hit: true }, [histogramRequest(`${hit.module || "root"} ${hit.site}`, hit.summary)]);
   }
 
   showStatus(text: string): void {

@@ -2,9 +2,11 @@
  * Building the Tensor panel's DOM. Every string from the debuggee is set with `textContent`
  * or as an attribute value, never parsed as HTML, so a tensor named `<img onerror=...>` is text.
  */
-import { isNonFinite, type FrameTensor, type LayerRow, type Snapshot } from "../protocol";
+import { chartMetric, historyValues, layerSiteRows } from "../layerStats";
+import { isNonFinite, nonFiniteCount, type FrameTensor, type Snapshot } from "../protocol";
 import type { PanelPicture, WebviewMessage } from "../webviewProtocol";
-import { banner, formatNumber, formatShape, nonFiniteCount, sortedTensors, sparkline, SORT_KEYS, type Action, type PanelState, type SortKey } from "./state";
+import { formatNumber, formatShape, sparkline, trendline } from "../summaryText";
+import { banner, sortedTensors, SORT_KEYS, type Action, type PanelState, type SortKey } from "./state";
 
 type Child = Node | string | null | undefined | false;
 
@@ -70,7 +72,7 @@ function tensorRow(t: FrameTensor, state: PanelState, h: Handlers): HTMLElement 
     el("td", { class: "num" }, formatNumber(s.max)),
     el("td", { class: "num" }, formatNumber(s.mean)),
     el("td", { class: "num" }, formatNumber(s.std)),
-    el("td", { class: "num", title: `nan ${s.nan}, +inf ${s.posinf}, -inf ${s.neginf}` }, nf ? String(nf) : ""),
+    el("td", { class: "num", title: `nan ${s.nan ?? "?"}, +inf ${s.posinf ?? "?"}, -inf ${s.neginf ?? "?"}` }, nf ? String(nf) : ""),
     el("td", { class: "spark", "aria-hidden": "true" }, sparkline(s.hist?.counts ?? [])),
     el("td", {}, s.device),
   );
@@ -114,41 +116,34 @@ function detailCard(snapshot: Snapshot, state: PanelState): HTMLElement | null {
       "section",
       { id: "detail", class: "card", "aria-label": `details of ${tensor.name}` },
       el("h3", {}, tensor.name),
-      el("p", {}, `${formatShape(s.shape)} ${s.dtype} on ${s.device} · ${s.numel} elements · norm ${formatNumber(s.norm)} · zeros ${s.zeros}`),
+      el("p", {}, `${formatShape(s.shape)} ${s.dtype} on ${s.device} · ${s.numel} elements · norm ${formatNumber(s.norm)} · zeros ${s.zeros ?? "?"}`),
+      s.note ? el("p", { class: "muted" }, s.note) : null,
       picturesBlock(state.pictures[`tensor:${tensor.name}`]),
     );
   }
   if (snapshot.hit) {
-    return el("section", { id: "detail", class: "card", "aria-label": "the tensor that hit the breakpoint" }, el("h3", {}, `${snapshot.hit.module || "root"} ${snapshot.hit.site}`), picturesBlock(state.pictures.hit));
+    return el("section", { id: "detail", class: "card", "aria-label": "the tensor that hit the breakpoint" }, el("h3", {}, snapshot.hit.label || `${snapshot.hit.module || "root"} ${snapshot.hit.site}`), picturesBlock(state.pictures.hit));
   }
   return null;
 }
 
-function layerNorm(layer: LayerRow, site: string): number | null | undefined {
-  return layer.sites[site]?.summary.norm;
-}
-
 function layersTab(snapshot: Snapshot, state: PanelState): HTMLElement {
-  if (snapshot.layers.length === 0) return el("section", { id: "layers" }, el("p", { class: "muted" }, "No per-layer data yet: add a tensor breakpoint so the layers are watched."));
-  const rows = snapshot.layers.map((layer) => {
-    const out = layer.sites.output?.summary;
-    const bad = Object.values(layer.sites).some((p) => isNonFinite(p.summary));
-    const history = (layer.history?.output ?? []).map((p) => p.summary.norm ?? 0);
-    return el(
+  const rows = layerSiteRows(snapshot.layers);
+  if (rows.length === 0) return el("section", { id: "layers" }, el("p", { class: "muted" }, "No per-layer data yet: layers are recorded once a tensor breakpoint watches them."));
+  const metric = chartMetric(rows);
+  const body = rows.map((r) =>
+    el(
       "tr",
-      { "data-module": layer.module, class: bad ? "bad" : "" },
-      el("td", { class: "name" }, layer.module || "(root)"),
-      el("td", {}, layer.module_class ?? ""),
-      el("td", { class: "num" }, formatNumber(layerNorm(layer, "output"))),
-      el("td", { class: "num" }, formatNumber(out?.min)),
-      el("td", { class: "num" }, formatNumber(out?.max)),
-      el("td", { class: "num" }, formatNumber(layerNorm(layer, "grad_output"))),
-      el("td", { class: "num" }, out ? String(nonFiniteCount(out)) : ""),
-      el("td", { class: "spark", title: "output norm over recent steps" }, sparkline(history)),
-    );
-  });
-  const head = el("tr", {}, ...["module", "class", "output norm", "min", "max", "grad norm", "NaN/Inf", "history"].map((t) => el("th", { scope: "col" }, t)));
-  return el("section", { id: "layers" }, el("table", { id: "layer-table", "aria-label": "per-layer summaries" }, el("thead", {}, head), el("tbody", {}, ...rows)), picturesBlock(state.pictures.layers));
+      { "data-module": r.module, "data-site": r.site, class: r.bad ? "bad" : "" },
+      el("td", { class: "name" }, r.bad ? el("span", { class: "badge", title: "non-finite values" }, "!") : null, r.module || "(root)"),
+      el("td", {}, r.site),
+      el("td", { class: "num" }, String(r.latest.step)),
+      el("td", {}, Object.entries(r.latest.stats).map(([k, v]) => `${k} ${formatNumber(v)}`).join(" · ")),
+      el("td", { class: "spark", title: metric ? `${metric} over recent steps` : "" }, metric ? trendline(historyValues(r, metric)) : ""),
+    ),
+  );
+  const head = el("tr", {}, ...["module", "site", "step", "latest statistics", metric ? `${metric} history` : "history"].map((t) => el("th", { scope: "col" }, t)));
+  return el("section", { id: "layers" }, el("table", { id: "layer-table", "aria-label": "per-layer statistics" }, el("thead", {}, head), el("tbody", {}, ...body)), picturesBlock(state.pictures.layers));
 }
 
 function tabButton(tab: "tensors" | "layers", label: string, state: PanelState, h: Handlers): HTMLElement {

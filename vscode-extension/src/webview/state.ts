@@ -2,7 +2,8 @@
  * The Tensor panel's state and the pure functions the page renders from: sorting, the
  * banner text, number formatting. No DOM here, so node tests cover it.
  */
-import { isNonFinite, type FrameTensor, type Hit, type Snapshot, type TensorSummary } from "../protocol";
+import { statValue } from "../codec";
+import { isNonFinite, nonFiniteCount, type FrameTensor, type Hit, type Snapshot } from "../protocol";
 import { pictureKey, type HostMessage, type PanelPicture } from "../webviewProtocol";
 
 export const SORT_KEYS = ["name", "shape", "dtype", "min", "max", "mean", "std", "nonfinite"] as const;
@@ -59,10 +60,6 @@ export function reduce(state: PanelState, action: Action): PanelState {
   }
 }
 
-export function nonFiniteCount(s: TensorSummary): number {
-  return s.nan + s.posinf + s.neginf;
-}
-
 function sortValue(t: FrameTensor, key: SortKey): number | string {
   const s = t.summary;
   switch (key) {
@@ -75,8 +72,8 @@ function sortValue(t: FrameTensor, key: SortKey): number | string {
     case "nonfinite":
       return nonFiniteCount(s);
     default: {
-      const v = s[key];
-      return v === null ? Number.NEGATIVE_INFINITY : v;
+      const v = statValue(s[key]);
+      return v === null || Number.isNaN(v) ? Number.NEGATIVE_INFINITY : v;
     }
   }
 }
@@ -90,29 +87,6 @@ export function sortedTensors(tensors: readonly FrameTensor[], key: SortKey, des
     if (va === vb) return 0;
     return (va < vb ? -1 : 1) * sign;
   });
-}
-
-/** Numbers as the table shows them: 4 significant digits, exponent when far from 1. */
-export function formatNumber(v: number | null | undefined): string {
-  if (v === null || v === undefined) return "—";
-  if (Number.isNaN(v)) return "nan";
-  if (!Number.isFinite(v)) return v > 0 ? "inf" : "-inf";
-  if (v === 0) return "0";
-  const a = Math.abs(v);
-  if (a >= 1e5 || a < 1e-3) return v.toExponential(2);
-  return Number(v.toPrecision(4)).toString();
-}
-
-export function formatShape(shape: readonly number[]): string {
-  return `[${shape.join(", ")}]`;
-}
-
-const BARS = "▁▂▃▄▅▆▇█";
-
-export function sparkline(counts: readonly number[]): string {
-  const max = Math.max(0, ...counts);
-  if (max === 0) return "";
-  return counts.map((c) => (c === 0 ? " " : BARS[Math.min(7, Math.floor((c / max) * 7.999))])).join("");
 }
 
 export interface Banner {
@@ -132,5 +106,5 @@ export function banner(hit: Hit | null): Banner {
     ["condition", hit.condition],
     ["where", hit.origin ? "origin: its inputs are finite, its result is not" : "propagated from an earlier layer"],
   ];
-  return { title: `Tensor breakpoint: ${where} ${hit.site} at step ${hit.step}`, facts, bad: isNonFinite(hit.summary) };
+  return { title: `Tensor breakpoint: ${where} ${hit.site} at step ${hit.step}`, facts, bad: hit.summary !== null && isNonFinite(hit.summary) };
 }
