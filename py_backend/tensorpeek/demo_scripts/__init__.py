@@ -1,0 +1,1 @@
+"""Small CPU training scripts that ship with tensorpeek for ``tensorpeek demo``."""
