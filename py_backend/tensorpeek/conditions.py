@@ -86,8 +86,7 @@ class Condition:
     def evaluate(self, x: torch.Tensor, ctx: EvalContext) -> tuple[bool, dict[str, Any]]:
         """Whether the condition holds for ``x``, and the statistics computed to decide it."""
         if self.kind in NONFINITE_PRESETS:
-            found = has_nonfinite(x, self.kind)
-            return found, {self.kind: found}
+            return check_nonfinite(x, self.kind)
         values = _compute(x, self.names - set(CONTEXT_NAMES))
         values["step"] = ctx.step
         values["numel"] = x.numel()
@@ -117,33 +116,57 @@ def is_checkable(x: Any) -> bool:
     )
 
 
-def nonfinite_screen(x: torch.Tensor) -> torch.Tensor:
-    """A 0-dim tensor on ``x``'s device that is finite whenever every element of ``x`` is.
+def nonfinite_screen(x: torch.Tensor) -> tuple[torch.Tensor, bool]:
+    """A 0-dim tensor on ``x``'s device that is finite whenever every element of ``x`` is, and
+    whether it is the squared L2 norm (then the history gets the norm for free).
 
-    One non-allocating reduction; it may also trip on overflow of a huge sum, which is why a
-    tripped screen is confirmed with ``has_nonfinite``'s exact test.
+    One non-allocating reduction: ``dot(x, x)`` for contiguous float32/float64 (as cheap as a
+    sum), else ``x.sum()``. It may also trip on overflow, which is why a tripped screen is
+    confirmed by an exact test.
     """
     import torch
 
     with torch.no_grad():
-        return x.detach().sum()
+        x = x.detach()
+        if x.dtype in (torch.float32, torch.float64) and x.is_contiguous():
+            flat = x.view(-1)
+            return torch.dot(flat, flat), True
+        return x.sum(), False
 
 
-def has_nonfinite(x: torch.Tensor, kind: str = "nonfinite") -> bool:
-    """Exact answer for ``nonfinite`` / ``nan`` / ``inf``, paying one cheap reduction when clean."""
+def _exact_nonfinite(x: torch.Tensor, kind: str) -> bool:
     import torch
 
-    if not is_checkable(x):
-        return False
     with torch.no_grad():
-        x = x.detach()
-        if bool(torch.isfinite(x.sum())):
-            return False
         if kind == "nan":
             return bool(torch.isnan(x).any())
         if kind == "inf":
             return bool(torch.isinf(x).any())
         return not bool(torch.isfinite(x).all())
+
+
+def check_nonfinite(x: torch.Tensor, kind: str = "nonfinite") -> tuple[bool, dict[str, Any]]:
+    """Exact answer for ``nonfinite`` / ``nan`` / ``inf`` (one cheap reduction and one host
+    read when clean) and what was learnt on the way: ``norm`` when the screen was a norm,
+    the exact ``nonfinite`` count when values went bad."""
+    import torch
+
+    if not is_checkable(x):
+        return False, {}
+    screen, squared = nonfinite_screen(x)
+    value = float(screen.real if screen.is_complex() else screen)
+    if math.isfinite(value):
+        return False, ({"norm": math.sqrt(value)} if squared else {})
+    x = x.detach()
+    if not _exact_nonfinite(x, kind):
+        return False, {}
+    with torch.no_grad():
+        return True, {"nonfinite": int((~torch.isfinite(x)).sum())}
+
+
+def has_nonfinite(x: torch.Tensor, kind: str = "nonfinite") -> bool:
+    """``check_nonfinite`` without the by-products."""
+    return check_nonfinite(x, kind)[0]
 
 
 def _exploding(x: torch.Tensor, v: dict[str, Any], ctx: EvalContext) -> bool:

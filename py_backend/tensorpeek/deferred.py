@@ -71,7 +71,7 @@ class DeferredQueue:
                 breakpoint,
                 event,
                 label,
-                nonfinite_screen(x),
+                nonfinite_screen(x)[0],
                 weakref.ref(x),
                 tuple(x.shape),
                 str(x.dtype),
@@ -95,7 +95,7 @@ class DeferredQueue:
         finite = [True] * len(pending)
         with torch.no_grad():
             for indices in by_device.values():
-                screens = torch.stack([pending[i].screen.to(torch.float32) for i in indices])
+                screens = torch.stack([_real(pending[i].screen) for i in indices])
                 flags = torch.isfinite(screens).cpu().tolist()  # the one sync for this device
                 self.syncs += 1
                 for i, ok in zip(indices, flags, strict=True):
@@ -110,6 +110,11 @@ class DeferredQueue:
             elif has_nonfinite(x, p.breakpoint.condition.kind):
                 tripped.append((p, True))
         return tripped
+
+
+def _real(screen: torch.Tensor) -> torch.Tensor:
+    # a complex sum is finite iff both parts are; |z| is inf/nan iff a part is
+    return (screen.abs() if screen.is_complex() else screen).to(torch.float64)
 
 
 QUEUE = DeferredQueue()

@@ -126,7 +126,9 @@ def parse_spec(spec: str | dict[str, Any] | BreakpointSpec) -> BreakpointSpec:
             f"not {type(spec).__name__}"
         )
 
-    unknown = sorted(set(raw) - {"target", "site", "condition", *_OPTION_KEYS, "id", "hit_count"})
+    # "id", "hit_count", "error", "scope": Breakpoint.to_dict() output read back (ignored)
+    informational = {"id", "hit_count", "error", "scope"}
+    unknown = sorted(set(raw) - {"target", "site", "condition", *_OPTION_KEYS, *informational})
     if unknown:
         valid = ", ".join(("target", "site", "condition", *_OPTION_KEYS))
         raise SpecError(

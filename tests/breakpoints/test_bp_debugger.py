@@ -41,9 +41,7 @@ def run_until_tensor_breakpoint(
     return thread_id, int(top["id"]), top
 
 
-def check_stop_and_continue(
-    dap: DapSession, thread_id: int, frame_id: int, top: dict, module: str, site: str
-) -> None:
+def check_stop(dap: DapSession, frame_id: int, top: dict, module: str, site: str) -> None:
     assert top["name"] == "tensor_breakpoint" and top["source"]["path"].endswith(
         "tensor_breakpoint.py"
     )
@@ -66,6 +64,12 @@ def check_stop_and_continue(
         timeout=TIMEOUT,
     )
     assert current["result"] == "True"
+
+
+def check_stop_and_continue(
+    dap: DapSession, thread_id: int, frame_id: int, top: dict, module: str, site: str
+) -> None:
+    check_stop(dap, frame_id, top, module, site)
     dap.continue_(thread_id, TIMEOUT)
     exited = dap.wait_for_event("exited", TIMEOUT)
     assert exited["exitCode"] == 0
@@ -137,7 +141,17 @@ def test_wheel_installed_in_site_packages_stops_with_just_my_code(
         thread_id, frame_id, top = run_until_tensor_breakpoint(
             dap, "*:output:nonfinite", "forward", True, python=str(wheel_venv), cache=tmp_path
         )
-        check_stop_and_continue(dap, thread_id, frame_id, top, "scale", "output")
+        check_stop(dap, frame_id, top, "scale", "output")
+        # library frames (tensorpeek, torch) are hidden: the user's forward is right below
+        frames = dap.stack_trace(thread_id, TIMEOUT)
+        assert [f["name"] for f in frames[:3]] == ["tensor_breakpoint", "forward", "main"]
+        assert frames[1]["source"]["path"] == str(SCRIPT)
+        dap.request("next", {"threadId": thread_id}, TIMEOUT)  # stepping leaves our frame...
+        assert dap.wait_for_event("stopped", TIMEOUT)["reason"] == "step"
+        after = dap.stack_trace(thread_id, TIMEOUT)[0]  # ...into the user's code
+        assert (after["name"], after["source"]["path"]) == ("forward", str(SCRIPT))
+        dap.continue_(thread_id, TIMEOUT)
+        assert dap.wait_for_event("exited", TIMEOUT)["exitCode"] == 0
 
 
 def test_unset_variable_imports_nothing_at_start_up() -> None:

@@ -341,3 +341,27 @@ def test_exact_true_checks_at_the_layer_even_when_deferring() -> None:
     tensorpeek.break_on(model, action="raise", exact=True)
     with pytest.raises(tensorpeek.TensorBreakpointError):
         model(torch.randn(2, 4))
+
+
+def test_history_keeps_each_watched_modules_norm_per_step_for_free() -> None:
+    model = MLP()
+    tensorpeek.break_on(model, action="raise")
+    x = torch.randn(5, 4)
+    model(x)
+    with torch.no_grad():  # oracle: float64 norm of fc1's output
+        expected = torch.nn.functional.linear(
+            x.double(), model.fc1.weight.double(), model.fc1.bias.double()
+        ).norm()
+    entry = history.layer_history()["fc1"]["output"][-1]
+    assert entry["step"] == 0 and entry["summary"]["norm"] == pytest.approx(
+        float(expected), rel=1e-5
+    )
+    assert history.live_modules() == ["", "fc1", "act1", "fc2", "act2", "head"]
+
+
+def test_breakpoint_dicts_round_trip_through_set_breakpoints() -> None:
+    first = tensorpeek.break_on("fc*", "grad_output", "norm > 10", once=True, action="log")
+    as_json = [bp.to_dict() for bp in breakpoints.list_breakpoints()]
+    assert as_json[0]["id"] == first.id and as_json[0]["hit_count"] == 0
+    again = breakpoints.set_breakpoints(as_json)
+    assert [bp.spec for bp in again] == [first.spec]
