@@ -1,0 +1,62 @@
+/** Debug configuration, interpreter choice, the panel page's CSP and the picture requests. */
+import assert from "node:assert/strict";
+import { test } from "node:test";
+import { chooseInterpreter, defaultLaunchConfig, withBreakpointEnv } from "../../src/launchConfig";
+import { detailRequests, histogramRequest, layerRequests } from "../../src/panelPictures";
+import { contentSecurityPolicy, makeNonce, panelHtml } from "../../src/panelHtml";
+import type { Detail, LayerRow } from "../../src/protocol";
+import { summary } from "../fixtures/snapshots";
+
+test("the breakpoints file goes into the debuggee's env without dropping the user's variables", () => {
+  const config = { type: "debugpy", request: "launch", name: "train", env: { CUDA_VISIBLE_DEVICES: "1", TENSORPEEK_BREAKPOINTS: "old" } };
+  assert.deepEqual(withBreakpointEnv(config, "/s/breakpoints.json").env, { CUDA_VISIBLE_DEVICES: "1", TENSORPEEK_BREAKPOINTS: "/s/breakpoints.json" });
+  assert.deepEqual(config.env.TENSORPEEK_BREAKPOINTS, "old", "the input is not mutated");
+  assert.deepEqual(withBreakpointEnv({ type: "python", request: "launch", name: "n" }, "/f").env, { TENSORPEEK_BREAKPOINTS: "/f" });
+});
+
+test("F5 with no launch.json debugs the current file with the tensorpeek type; a real config is kept", () => {
+  assert.equal(defaultLaunchConfig({ type: "", request: "", name: "" }).program, "${file}");
+  const mine = { type: "debugpy", request: "attach", name: "mine" };
+  assert.equal(defaultLaunchConfig(mine), mine);
+});
+
+test("interpreter: the setting (with ${workspaceFolder}), else the Python extension's, else python3", () => {
+  assert.equal(chooseInterpreter("${workspaceFolder}/.venv/bin/python", "/usr/bin/python3.12", "/w"), "/w/.venv/bin/python");
+  assert.equal(chooseInterpreter("  ", "/opt/py/bin/python", "/w"), "/opt/py/bin/python");
+  assert.equal(chooseInterpreter(undefined, undefined, undefined), "python3");
+});
+
+test("the page's CSP allows only the nonce'd script, local styles and data: images", () => {
+  const csp = contentSecurityPolicy("https://webview.example", "abc123");
+  assert.match(csp, /default-src 'none'/);
+  assert.match(csp, /script-src 'nonce-abc123'(;|$)/);
+  assert.doesNotMatch(csp, /unsafe-inline|unsafe-eval|https?:\/\/(?!webview\.example)/);
+  const html = panelHtml({ cspSource: "https://webview.example", scriptUri: 'https://webview.example/x.js?a="b"', styleUri: "https://webview.example/p.css", nonce: "abc123" });
+  assert.match(html, /<script nonce="abc123" src="https:\/\/webview.example\/x.js\?a=&quot;b&quot;"><\/script>/);
+  assert.equal((html.match(/<script/g) ?? []).length, 1, "one script tag, no inline script");
+  assert.doesNotMatch(html, / on[a-z]+=/i, "no inline event handlers");
+  const nonces = new Set(Array.from({ length: 50 }, makeNonce));
+  assert.equal(nonces.size, 50);
+  for (const n of nonces) assert.match(n, /^[A-Za-z0-9]{16,}$/);
+});
+
+test("the detail card asks for the agent's histogram, heatmap and channels payloads as sent", () => {
+  const detail: Detail = { name: "w", summary: summary(), histogram: { name: "w", bins: 128 }, heatmap: { name: "w", shape: [2, 3] } };
+  assert.deepEqual(detailRequests("w", detail, summary()).map((r) => [r.kind, r.payload]), [
+    ["histogram", { name: "w", bins: 128 }],
+    ["heatmap", { name: "w", shape: [2, 3] }],
+  ]);
+  // without detail (the agent failed), the snapshot's own summary still gives a histogram
+  assert.deepEqual(detailRequests("w", undefined, summary()), [histogramRequest("w", summary())]);
+});
+
+test("the Layers chart uses the gradient site and the most informative recorded statistic", () => {
+  const layers: LayerRow[] = [
+    { module: "fc1", latest: { output: { step: 3, stats: { nonfinite: 0 } }, grad_output: { step: 3, stats: { norm: 0.5 } } }, history: { grad_output: [{ step: 2, stats: { norm: 0.4 } }, { step: 3, stats: { norm: 0.5 } }] } },
+    { module: "fc2", latest: { grad_output: { step: 3, stats: { norm: "nan" } } }, history: {} },
+  ];
+  const [bars, series] = layerRequests(layers);
+  assert.deepEqual(bars.payload, { metric: "norm", site: "grad_output", layers: [{ module: "fc1", value: 0.5, flag: null }, { module: "fc2", value: null, flag: "nonfinite" }] });
+  assert.deepEqual(series.payload, { metric: "norm", series: [{ module: "fc1", site: "grad_output", steps: [2, 3], values: [0.4, 0.5] }] });
+  assert.deepEqual(layerRequests([]), []);
+});

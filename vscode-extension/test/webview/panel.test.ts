@@ -1,0 +1,168 @@
+/**
+ * The Tensor panel page in headless Chromium, loaded exactly as the extension serves it
+ * (panelHtml with its CSP, the bundled dist/webview.js, media/panel.css) from a stand-in
+ * webview origin, with `acquireVsCodeApi` recording what the page posts to the host.
+ */
+import assert from "node:assert/strict";
+import { mkdirSync, readFileSync } from "node:fs";
+import * as path from "node:path";
+import { after, before, beforeEach, test } from "node:test";
+import { chromium, type Browser, type Page } from "playwright-core";
+import { panelHtml } from "../../src/panelHtml";
+import type { HostMessage } from "../../src/webviewProtocol";
+import { fc2Snapshot, XSS_NAME } from "../fixtures/snapshots";
+
+const EXT_DIR = path.resolve(__dirname, "../../..");
+const ARTIFACTS = path.resolve(EXT_DIR, "..", "test-artifacts");
+const ORIGIN = "https://webview.test";
+const FILES: Record<string, { file: string; type: string }> = {
+  "/dist/webview.js": { file: path.join(EXT_DIR, "dist", "webview.js"), type: "text/javascript" },
+  "/media/panel.css": { file: path.join(EXT_DIR, "media", "panel.css"), type: "text/css" },
+};
+const SVG = Buffer.from('<svg xmlns="http://www.w3.org/2000/svg" width="40" height="20"><rect width="40" height="20" fill="#3794ff"/></svg>').toString("base64");
+
+let browser: Browser;
+let page: Page;
+
+before(async () => {
+  browser = await chromium.launch({ executablePath: process.env.CHROMIUM ?? "/usr/bin/chromium", args: ["--headless", "--no-sandbox", "--disable-gpu"] });
+});
+
+after(async () => {
+  await browser?.close();
+});
+
+beforeEach(async () => {
+  page = await browser.newPage({ viewport: { width: 900, height: 700 } });
+  const html = panelHtml({ cspSource: ORIGIN, scriptUri: `${ORIGIN}/dist/webview.js`, styleUri: `${ORIGIN}/media/panel.css`, nonce: "testnonce0123456789" });
+  await page.route(`${ORIGIN}/**`, (route) => {
+    const url = new URL(route.request().url());
+    if (url.pathname === "/panel.html") return route.fulfill({ body: html, contentType: "text/html" });
+    const f = FILES[url.pathname];
+    return f ? route.fulfill({ body: readFileSync(f.file), contentType: f.type }) : route.fulfill({ status: 404 });
+  });
+  await page.addInitScript(() => {
+    const w = window as unknown as { __posted: unknown[]; __violations: string[]; acquireVsCodeApi: () => unknown };
+    w.__posted = [];
+    w.__violations = [];
+    document.addEventListener("securitypolicyviolation", (e) => w.__violations.push(`${e.violatedDirective} ${e.blockedURI}`));
+    w.acquireVsCodeApi = () => ({ postMessage: (m: unknown) => w.__posted.push(m) });
+  });
+  await page.goto(`${ORIGIN}/panel.html`);
+  await page.waitForFunction(() => (window as unknown as { __posted: unknown[] }).__posted.length > 0);
+});
+
+async function send(message: HostMessage): Promise<void> {
+  await page.evaluate((m) => window.postMessage(m, "*"), message);
+}
+
+async function posted(): Promise<Array<Record<string, unknown>>> {
+  return page.evaluate(() => (window as unknown as { __posted: Array<Record<string, unknown>> }).__posted);
+}
+
+async function shot(name: string): Promise<void> {
+  mkdirSync(ARTIFACTS, { recursive: true });
+  await page.screenshot({ path: path.join(ARTIFACTS, name), fullPage: true });
+}
+
+test("the page announces itself with the theme colours it will be drawn in", async () => {
+  const [ready] = await posted();
+  assert.equal(ready.type, "ready");
+  assert.deepEqual(Object.keys(ready.theme as object).sort(), ["accent", "background", "fontSize", "foreground"]);
+});
+
+test("a snapshot renders the banner and a table with bad tensors first and marked", async () => {
+  await send({ type: "snapshot", snapshot: fc2Snapshot, session: "Train" });
+  await page.locator("#tensor-table").waitFor();
+  assert.equal(await page.locator("#banner h2").textContent(), "Tensor breakpoint: fc2 output at step 3");
+  assert.equal(await page.locator('[data-fact="step"]').textContent(), "3");
+  assert.equal(await page.locator('[data-fact="module"]').textContent(), "fc2 (Linear)");
+  assert.match((await page.locator('[data-fact="where"]').textContent()) ?? "", /^origin/);
+  const names = await page.locator("#tensor-table tbody tr").evaluateAll((rows) => rows.map((r) => r.getAttribute("data-name")));
+  assert.deepEqual(names, ["tensor", "module.weight", "x", XSS_NAME]);
+  const bad = await page.locator("#tensor-table tbody tr.bad").evaluateAll((rows) => rows.map((r) => r.getAttribute("data-name")));
+  assert.deepEqual(bad, ["tensor", "module.weight"]);
+  const cells = await page.locator('#tensor-table tr[data-name="tensor"] td').allTextContents();
+  assert.deepEqual(cells.slice(0, 8), ["!tensor", "[32, 4]", "float32", "-2.5", "3.1", "0.2", "1.1", "4"]);
+  await shot("webview-table.png");
+});
+
+test("a tensor named like HTML renders as text and runs nothing; the CSP blocks injected inline script", async () => {
+  await send({ type: "snapshot", snapshot: fc2Snapshot, session: "Train" });
+  await page.locator("#tensor-table").waitFor();
+  const cell = page.locator("#tensor-table tbody tr").last().locator("td.name");
+  assert.equal(await cell.textContent(), XSS_NAME);
+  assert.equal(await page.locator("#panel img").count(), 0, "no <img> element was created from the name");
+  assert.equal(await page.locator("#layers").count(), 0);
+  // an inline script that got into the DOM anyway would still be refused by the CSP
+  await page.evaluate(() => {
+    const s = document.createElement("script");
+    s.textContent = "window.__inline = 1";
+    document.body.append(s);
+  });
+  await page.waitForTimeout(200);
+  const state = await page.evaluate(() => ({ pwned: (window as unknown as { __pwned?: number }).__pwned, inline: (window as unknown as { __inline?: number }).__inline, violations: (window as unknown as { __violations: string[] }).__violations }));
+  assert.equal(state.pwned, undefined);
+  assert.equal(state.inline, undefined);
+  assert.deepEqual(state.violations, ["script-src-elem inline"], "the only CSP violation is the injected script");
+});
+
+test("clicking a row, or Enter on it, posts selectTensor with its name and expression", async () => {
+  await send({ type: "snapshot", snapshot: fc2Snapshot, session: "Train" });
+  await page.locator('#tensor-table tr[data-name="x"]').click();
+  await page.locator('#tensor-table tr[data-name="module.weight"]').focus();
+  await page.keyboard.press("Enter");
+  const selects = (await posted()).filter((m) => m.type === "selectTensor");
+  assert.deepEqual(selects, [
+    { type: "selectTensor", name: "x", expression: "x" },
+    { type: "selectTensor", name: "module.weight", expression: "module.weight" },
+  ]);
+  assert.equal(await page.locator("tr.selected").getAttribute("data-name"), "module.weight");
+  assert.equal(await page.evaluate(() => document.activeElement?.getAttribute("data-name")), "module.weight", "focus survives the re-render");
+});
+
+test("the detail card shows the pictures the host rendered for the selected tensor", async () => {
+  await send({ type: "snapshot", snapshot: fc2Snapshot, session: "Train" });
+  await page.locator('#tensor-table tr[data-name="tensor"]').click();
+  assert.equal(await page.locator("#detail h3").textContent(), "tensor");
+  await send({
+    type: "pictures",
+    target: { tensor: "tensor" },
+    pictures: [
+      { kind: "histogram", title: "histogram of tensor", mime: "image/svg+xml", data: SVG },
+      { kind: "heatmap", title: "heatmap of tensor", mime: "image/svg+xml", data: SVG },
+    ],
+  });
+  const imgs = page.locator("#detail img");
+  await imgs.first().waitFor();
+  assert.deepEqual(await imgs.evaluateAll((els) => els.map((e) => e.getAttribute("data-kind"))), ["histogram", "heatmap"]);
+  await page.waitForFunction(() => Array.from(document.querySelectorAll("#detail img")).every((i) => (i as HTMLImageElement).complete));
+  assert.deepEqual(await imgs.evaluateAll((els) => els.map((e) => (e as HTMLImageElement).naturalWidth)), [40, 40], "data: images load under the CSP");
+  await shot("webview-detail.png");
+});
+
+test("sorting by a column header reorders the rows", async () => {
+  await send({ type: "snapshot", snapshot: fc2Snapshot, session: "Train" });
+  await page.locator('button[data-sort="name"]').click();
+  const names = await page.locator("#tensor-table tbody tr").evaluateAll((rows) => rows.map((r) => r.getAttribute("data-name")));
+  assert.deepEqual(names, [XSS_NAME, "module.weight", "tensor", "x"]);
+  assert.equal(await page.locator('th[aria-sort="ascending"] button').getAttribute("data-sort"), "name");
+});
+
+test("the Layers tab lists each watched layer, marks fc2, and asks the host for its charts", async () => {
+  await send({ type: "snapshot", snapshot: fc2Snapshot, session: "Train" });
+  await page.locator("#tab-layers").click();
+  await page.locator("#layer-table").waitFor();
+  assert.ok((await posted()).some((m) => m.type === "showLayers"));
+  const rows = await page.locator("#layer-table tbody tr").evaluateAll((trs) => trs.map((r) => [r.getAttribute("data-module"), r.className]));
+  assert.deepEqual(rows, [["fc1", ""], ["fc2", "bad"], [XSS_NAME, ""]]);
+  assert.equal(await page.locator('#layer-table tr[data-module="fc2"] td').nth(3).textContent(), "nonfinite 4 · norm nan");
+  assert.equal(await page.locator('#layer-table tr[data-module="fc1"] td.spark').textContent(), "▁▄█");
+  await send({ type: "pictures", target: { layers: true }, pictures: [{ kind: "layers", title: "norm of output per layer", mime: "image/svg+xml", data: SVG }] });
+  await page.locator('#layers img[data-kind="layers"]').waitFor();
+  // keyboard: arrow keys move between the tabs
+  await page.locator("#tab-layers").focus();
+  await page.keyboard.press("ArrowLeft");
+  await page.locator("#tensor-table").waitFor();
+  await shot("webview-layers.png");
+});
