@@ -166,11 +166,24 @@ def children(x: Any) -> list[tuple[str, Any, str | None]]:
             rows.append(("histogram", histogram_of(s), None))
         if s.note:
             rows.append(("note", s.note, None))
-    grad = getattr(x, "grad", None) if is_tensor_type(type(x)) else None
+    grad = grad_of(x)
     if grad is not None:
         rows.append(("grad", grad, ".grad"))
     rows.append(("preview", preview(x), None))
     return rows
+
+
+def grad_of(x: Any) -> Any:
+    """``x.grad`` where autograd fills it (leaves, ``retain_grad``), else None — reading it
+    elsewhere only produces PyTorch's warning."""
+    if not is_tensor_type(type(x)):
+        return None
+    try:
+        if x.is_leaf or x.retains_grad:
+            return x.grad
+    except (RuntimeError, AttributeError):
+        return None
+    return None
 
 
 def stats_of(s: TensorSummary) -> dict[str, Any]:

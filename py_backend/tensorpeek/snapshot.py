@@ -1,0 +1,185 @@
+"""``snapshot``: everything the Tensor panel shows at one stop, in one JSON document.
+
+Why we stopped (the tensor breakpoint's ``Hit``), the tensors reachable from the frame with
+quick summaries, the per-layer history the breakpoints recorded, and the breakpoints with
+their hit counts. See ``docs/snapshot.md`` for the format (``tensorpeek.protocol.Snapshot``).
+
+Guest rules: nothing here imports torch — breakpoints and history are read only where torch
+(and so possibly tensorpeek's breakpoints) is already loaded — and tensors are summarised in
+quick mode, sharing the cache of the debugger's hover and Variables view.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+import time
+from collections.abc import Mapping
+from types import ModuleType
+from typing import Any, cast
+
+from tensorpeek.frame_scan import scan_frame
+from tensorpeek.presentation import grad_of, quick_summary
+from tensorpeek.protocol import (
+    PROTOCOL_VERSION,
+    BreakpointInfo,
+    FrameTensor,
+    HistoryPoint,
+    Layer,
+    Snapshot,
+    Summary,
+)
+
+DEFAULT_MAX_TENSORS = 200
+DEFAULT_MAX_DEPTH = 2
+DEFAULT_BINS = 32
+DEFAULT_HISTORY = 16
+
+
+def optional_module(name: str) -> ModuleType | None:
+    """``tensorpeek.<name>`` if torch is loaded (they import torch) and the module exists;
+    None only when it is genuinely absent from this installation."""
+    if "torch" not in sys.modules:
+        return None
+    try:
+        return importlib.import_module(f"tensorpeek.{name}")
+    except ModuleNotFoundError as err:
+        if err.name != f"tensorpeek.{name}":
+            raise
+        return None
+
+
+def current_hit(frame_locals: Mapping[str, Any]) -> dict[str, Any] | None:
+    """The hit we are paused at: the breakpoints' own record, else a ``hit`` local."""
+    bp = optional_module("breakpoints")
+    hit = bp.current_hit() if bp is not None else None
+    if hit is None:
+        hit_module = sys.modules.get("tensorpeek.hit")
+        local = frame_locals.get("hit")
+        if hit_module is not None and isinstance(local, hit_module.Hit):
+            hit = local
+    return dict(hit.to_dict()) if hit is not None else None
+
+
+def breakpoint_infos() -> list[BreakpointInfo]:
+    bp = optional_module("breakpoints")
+    if bp is None:
+        return []
+    return [breakpoint_info(b) for b in bp.list_breakpoints()]
+
+
+def breakpoint_info(b: Any) -> BreakpointInfo:
+    return {
+        "id": int(b.id),
+        "spec": str(b.spec),
+        "enabled": bool(b.enabled),
+        "hit_count": int(b.hit_count),
+        "error": b.error,
+        "definition": b.spec.to_dict(),
+    }
+
+
+def layers(history_points: int) -> list[Layer]:
+    """The breakpoints' per-module history, in ``named_modules()`` order when known."""
+    history = optional_module("history")
+    if history is None:
+        return []
+    recorded = history.layer_history()
+    order = {path: i for i, path in enumerate(history.live_modules())}
+    rows: list[Layer] = []
+    for module in sorted(recorded, key=lambda m: (order.get(m, len(order)), m)):
+        sites = recorded[module]
+        series: dict[str, list[HistoryPoint]] = {
+            site: [
+                {"step": int(p["step"]), "stats": dict(p["summary"])}
+                for p in points[-history_points:]
+            ]
+            for site, points in sites.items()
+            if points
+        }
+        latest = {site: points[-1] for site, points in series.items()}
+        rows.append({"module": module, "latest": latest, "history": series})
+    return rows
+
+
+def frame_tensors(
+    frame_locals: Mapping[str, Any], *, max_tensors: int, max_depth: int, bins: int
+) -> tuple[list[FrameTensor], bool, list[str]]:
+    scan = scan_frame(frame_locals, max_depth=max_depth, max_tensors=max_tensors)
+    notes: list[str] = []
+    out: list[FrameTensor] = []
+    for found in scan.tensors:
+        try:
+            summary = cast("Summary", quick_summary(found.value, bins=bins).to_dict())
+        except Exception as err:  # noqa: BLE001 - one odd tensor must not hide the others
+            notes.append(f"{found.name}: not summarised ({type(err).__name__}: {err})"[:300])
+            continue
+        entry: FrameTensor = {"name": found.name, "expression": found.name, "summary": summary}
+        if found.aliases:
+            entry["aliases"] = found.aliases
+        grad = grad_of(found.value)
+        if grad is not None:
+            try:
+                entry["grad"] = cast("Summary", quick_summary(grad, bins=bins).to_dict())
+            except Exception as err:  # noqa: BLE001 - shown as a note instead
+                notes.append(f"{found.name}.grad: not summarised ({type(err).__name__}: {err})")
+        out.append(entry)
+    if scan.truncated:
+        notes.append(f"tensor scan stopped at its caps ({max_tensors} tensors, depth {max_depth})")
+    return out, scan.truncated, notes
+
+
+def snapshot(
+    frame_locals: Mapping[str, Any] | None,
+    *,
+    max_tensors: int = DEFAULT_MAX_TENSORS,
+    max_depth: int = DEFAULT_MAX_DEPTH,
+    bins: int = DEFAULT_BINS,
+    history: int = DEFAULT_HISTORY,
+) -> Snapshot:
+    """The snapshot of one stop (before fitting it to a byte budget, see ``fit``)."""
+    start = time.perf_counter()
+    frame_locals = frame_locals or {}
+    notes: list[str] = []
+    if "torch" not in sys.modules:
+        notes.append("torch is not imported in this process: no tensors, no breakpoints")
+    tensors, truncated, tensor_notes = frame_tensors(
+        frame_locals, max_tensors=max_tensors, max_depth=max_depth, bins=bins
+    )
+    notes += tensor_notes
+    snap: Snapshot = {
+        "version": PROTOCOL_VERSION,
+        "hit": current_hit(frame_locals),  # type: ignore[typeddict-item]
+        "tensors": tensors,
+        "layers": layers(history),
+        "breakpoints": breakpoint_infos(),
+        "truncated": truncated,
+        "notes": notes,
+    }
+    snap["elapsed_ms"] = round((time.perf_counter() - start) * 1e3, 3)
+    return snap
+
+
+def fit(snap: Snapshot, size_of: Any, max_bytes: int) -> Snapshot:
+    """Trim ``snap`` until ``size_of(snap) <= max_bytes``: history to the latest point, then
+    tensors from the end (the shallowest names come first), then layers. Says so in notes."""
+    if size_of(snap) <= max_bytes:
+        return snap
+    snap["truncated"] = True
+    notes = snap.setdefault("notes", [])
+    for layer in snap["layers"]:
+        layer["history"] = {site: pts[-1:] for site, pts in layer["history"].items()}
+    notes.append(f"history trimmed to the latest point to fit {max_bytes} bytes")
+    for key in ("tensors", "layers"):
+        items: list[Any] = snap[key]
+        before = len(items)
+        while items and size_of(snap) > max_bytes:
+            # drop about a tenth at a time: serialising again after each item would be slow
+            del items[max(0, len(items) - max(1, len(items) // 10)) :]
+        if len(items) < before:
+            notes.append(
+                f"{before - len(items)} of {before} {key} left out to fit {max_bytes} bytes"
+            )
+        if size_of(snap) <= max_bytes:
+            break
+    return snap

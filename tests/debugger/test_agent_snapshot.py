@@ -1,0 +1,216 @@
+"""``tensorpeek.agent.request`` in-process: snapshot contents, caps, the byte budget, breakpoints
+and history from the real breakpoint engine, and the guest rules. Oracle: ``summarize``."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+import torch
+from torch import nn
+
+from tensorpeek import breakpoints, history
+from tensorpeek.agent import request
+from tensorpeek.presentation import clear_cache
+from tensorpeek.summary import summarize
+
+
+def call(method: str, frame_locals: dict[str, Any] | None = None, **params: Any) -> dict[str, Any]:
+    text = request(json.dumps({"version": 1, "method": method, "params": params}), frame_locals)
+    return json.loads(text)  # type: ignore[no-any-return]
+
+
+def result(method: str, frame_locals: dict[str, Any] | None = None, **params: Any) -> Any:
+    reply = call(method, frame_locals, **params)
+    assert reply["ok"], reply
+    return reply["result"]
+
+
+@pytest.fixture(autouse=True)
+def clean_state() -> Iterator[None]:
+    breakpoints.clear()
+    history.clear()
+    history.set_live_modules([])
+    clear_cache()
+    yield
+    breakpoints.clear()
+    history.clear()
+    history.set_live_modules([])
+
+
+@dataclass
+class Batch:
+    images: torch.Tensor
+    labels: torch.Tensor
+
+
+class Net(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.fc1 = nn.Linear(4, 8)
+        self.fc2 = nn.Linear(8, 2)
+        self.register_buffer("running", torch.zeros(8))
+
+    @property
+    def exploding_property(self) -> torch.Tensor:
+        raise AssertionError("the scan must never call properties")
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fc2(torch.relu(self.fc1(x)))
+
+
+def sample_frame() -> dict[str, Any]:
+    g = torch.Generator().manual_seed(7)
+    net = Net()
+    x = torch.randn(16, 4, generator=g)
+    return {
+        "self": net,
+        "x": x,
+        "batch": Batch(torch.rand(2, 3, 8, 8, generator=g), torch.arange(2)),
+        "outs": [torch.randn(3, generator=g), (torch.ones(2),)],
+        "cfg": {"scale": torch.tensor(2.0), "deep": {"deeper": {"deepest": torch.zeros(1)}}},
+        "x_again": x,
+        "n": 3,
+    }
+
+
+def test_snapshot_lists_reachable_tensors_breadth_first_up_to_depth_two() -> None:
+    frame = sample_frame()
+    snap = result("snapshot", frame)
+    names = [t["name"] for t in snap["tensors"]]
+    assert names[0] == "x"  # locals first, then depth 1, then depth 2
+    assert names.index("self.running") < names.index("self.fc1.weight")
+    assert set(names) == {
+        "x", "self.running", "self.fc1.weight", "self.fc1.bias", "self.fc2.weight",
+        "self.fc2.bias", "batch.images", "batch.labels", "outs[0]", "outs[1][0]",
+        "cfg['scale']",
+    }  # fmt: skip
+    # cfg['deep']['deeper']['deepest'] is depth 3
+    assert next(t for t in snap["tensors"] if t["name"] == "x")["aliases"] == ["x_again"]
+    assert snap["hit"] is None and snap["breakpoints"] == [] and snap["layers"] == []
+    assert snap["truncated"] is False and snap["version"] == 1
+
+
+def test_each_tensor_carries_the_quick_summary_and_grad_summary() -> None:
+    frame = sample_frame()
+    frame["self"].fc1.weight.grad = torch.full((8, 4), 0.25)
+    snap = result("snapshot", frame, bins=16)
+    by_name = {t["name"]: t for t in snap["tensors"]}
+    for name, value in [("x", frame["x"]), ("batch.images", frame["batch"].images)]:
+        assert by_name[name]["summary"] == summarize(value, mode="quick", bins=16).to_dict()
+        assert len(by_name[name]["summary"]["hist"]["counts"]) == 16
+    assert by_name["self.fc1.weight"]["grad"]["mean"] == pytest.approx(0.25)
+    assert "grad" not in by_name["x"]
+
+
+def test_depth_and_count_caps_are_respected_and_reported() -> None:
+    frame = {f"t{i}": torch.full((2,), float(i)) for i in range(250)}
+    snap = result("snapshot", frame, max_tensors=200)
+    assert len(snap["tensors"]) == 200 and snap["truncated"] is True
+    assert [t["name"] for t in snap["tensors"][:3]] == ["t0", "t1", "t2"]
+    shallow = result("snapshot", sample_frame(), max_depth=0)
+    assert {t["name"] for t in shallow["tensors"]} == {"x"}
+
+
+def test_default_reply_stays_under_256_kb_by_trimming_with_a_note() -> None:
+    frame = {f"t{i}": torch.randn(64) for i in range(200)}
+    text = request(json.dumps({"version": 1, "method": "snapshot", "params": {"bins": 256}}), frame)
+    assert len(text.encode()) <= 256 * 1024
+    snap = json.loads(text)["result"]
+    assert snap["truncated"] is True and 0 < len(snap["tensors"]) < 200
+    assert any("left out to fit 262144 bytes" in n for n in snap["notes"])
+
+
+def test_snapshot_leaves_values_versions_rng_and_autograd_untouched() -> None:
+    frame = sample_frame()
+    w = frame["self"].fc1.weight
+    before = (w._version, w.detach().clone(), torch.get_rng_state())
+    hooks_before = dict(torch.nn.modules.module._global_forward_hooks)
+    result("snapshot", frame)
+    result("detail", frame, expression="self.fc1.weight")
+    assert w._version == before[0] and torch.equal(w, before[1])
+    assert torch.equal(torch.get_rng_state(), before[2])
+    assert w.grad is None and w.grad_fn is None
+    assert dict(torch.nn.modules.module._global_forward_hooks) == hooks_before
+
+
+def test_hit_and_layers_come_from_the_breakpoint_engine() -> None:
+    torch.manual_seed(0)
+    net = Net()
+    breakpoints.set_breakpoints(
+        [{"target": "fc2", "site": "output", "condition": "norm > 0", "action": "record"}]
+    )
+    for _ in range(3):
+        net(torch.randn(5, 4))
+    hit = breakpoints.hits()[-1]
+    snap = result("snapshot", {"self": net, "hit": hit})
+    assert snap["hit"] == json.loads(json.dumps(hit.to_dict()))
+    assert snap["hit"]["module"] == "fc2" and snap["hit"]["site"] == "output"
+    [info] = snap["breakpoints"]
+    assert info["spec"] == "fc2:output:norm > 0" and info["hit_count"] == 3
+    [layer] = snap["layers"]
+    assert layer["module"] == "fc2"
+    recorded = history.layer_history()["fc2"]["output"]
+    assert layer["history"]["output"] == [
+        {"step": p["step"], "stats": p["summary"]} for p in recorded
+    ]
+    assert layer["latest"]["output"] == layer["history"]["output"][-1]
+
+
+def test_set_breakpoints_validates_everything_first_and_changes_nothing_on_error() -> None:
+    ok = result("set_breakpoints", specs=["*:output:nonfinite"])
+    assert ok["applied"] and [b["spec"] for b in ok["breakpoints"]] == ["*:output:nonfinite"]
+    bad = result("set_breakpoints", specs=["fc1:output:nan", "fc1:nowhere:nan", 42])
+    assert bad["applied"] is False
+    assert [e["index"] for e in bad["errors"]] == [1, 2]
+    assert "nowhere" in bad["errors"][0]["message"]
+    assert [b.spec.__str__() for b in breakpoints.list_breakpoints()] == ["*:output:nonfinite"]
+    assert result("breakpoints")["breakpoints"] == ok["breakpoints"]
+
+
+def test_modules_lists_the_live_model_or_the_biggest_module_in_the_frame() -> None:
+    net = Net()
+    assert result("modules", {"self": net}) == {"modules": ["", "fc1", "fc2"], "source": "frame"}
+    breakpoints.set_breakpoints(["*:output:nonfinite"])
+    net(torch.randn(2, 4))
+    assert result("modules", {}) == {"modules": ["", "fc1", "fc2"], "source": "live"}
+
+
+@pytest.mark.parametrize(
+    ("payload", "message"),
+    [
+        ("not json", "not valid JSON"),
+        ('{"version": 2, "method": "snapshot"}', "unsupported protocol version 2"),
+        ('{"version": 1, "method": "rm -rf"}', "unknown method 'rm -rf'"),
+        ('{"version": 1, "method": "snapshot", "params": []}', "params must be a JSON object"),
+        ('{"version": 1, "method": "snapshot", "params": {"max_bytes": 1}}', "max_bytes must"),
+        ('{"version": 1, "method": "detail", "params": {}}', "params.expression"),
+        ('{"version": 1, "method": "set_breakpoints", "params": {}}', "specs must be a list"),
+    ],
+)
+def test_bad_requests_come_back_as_error_data(payload: str, message: str) -> None:
+    reply = json.loads(request(payload, {}))
+    assert reply["ok"] is False and message in reply["error"]["message"]
+
+
+@pytest.mark.slow
+def test_a_process_without_torch_gets_an_answer_without_importing_torch() -> None:
+    code = (
+        "import json, sys, numpy as np\n"
+        "from tensorpeek.agent import request\n"
+        "r = json.loads(request(json.dumps({'version': 1, 'method': 'snapshot'}), "
+        "{'a': np.ones(3)}))\n"
+        "print(json.dumps([r, 'torch' in sys.modules]))\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True
+    )
+    reply, torch_loaded = json.loads(out.stdout)
+    assert torch_loaded is False
+    assert reply["ok"] and reply["result"]["tensors"] == []
+    assert any("torch is not imported" in n for n in reply["result"]["notes"])
