@@ -8,6 +8,7 @@ import { execFile } from "node:child_process";
 import type { LogOutputChannel } from "vscode";
 import { LanguageClient, TransportKind, type LanguageClientOptions, type ServerOptions } from "vscode-languageclient/node";
 import { object, str, literal } from "./codec";
+import { missingTensorpeekMessage, SERVER_DEBUG_PORT_ENV, serverArgs } from "./launchConfig";
 import { traceError, traceInfo } from "./log";
 import type { RenderKind } from "./protocol";
 
@@ -30,11 +31,6 @@ export interface Renderer {
   render(kind: RenderKind, payload: unknown, theme: Theme | undefined, size?: { width: number; height: number }): Promise<Picture>;
 }
 
-/** Pure: the message shown when the interpreter cannot import tensorpeek. */
-export function missingTensorpeekMessage(python: string, detail: string): string {
-  return `tensorpeek is not installed for ${python} (${detail.trim().split("\n").pop() ?? "import failed"}). Install it with: "${python}" -m pip install tensorpeek`;
-}
-
 /** Checks that `python` can import the server module; resolves to an error text or undefined. */
 export function checkTensorpeekImport(python: string): Promise<string | undefined> {
   return new Promise((resolve) => {
@@ -48,13 +44,14 @@ export class TensorpeekLanguageServer implements Renderer {
   private client: LanguageClient | undefined;
 
   async start(python: string, channel: LogOutputChannel): Promise<void> {
-    const serverOptions: ServerOptions = { command: python, args: ["-m", "tensorpeek.server"], transport: TransportKind.stdio };
+    const args = serverArgs(process.env[SERVER_DEBUG_PORT_ENV]);
+    const serverOptions: ServerOptions = { command: python, args, transport: TransportKind.stdio };
     const clientOptions: LanguageClientOptions = {
       documentSelector: [{ scheme: "file", language: "python" }],
       outputChannel: channel,
     };
     this.client = new LanguageClient("tensorpeek", "tensorpeek language server", serverOptions, clientOptions);
-    traceInfo(`starting language server: ${python} -m tensorpeek.server`);
+    traceInfo(`starting language server: ${python} ${args.join(" ")}`);
     await this.client.start();
   }
 

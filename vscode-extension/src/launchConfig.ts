@@ -30,3 +30,20 @@ export function chooseInterpreter(setting: string | undefined, pythonExtension: 
   return FALLBACK_PYTHON;
 }
 
+/** Set (e.g. by the repo's "Run the extension" launch config) to debug the server with debugpy. */
+export const SERVER_DEBUG_PORT_ENV = "TENSORPEEK_LS_DEBUGPY_PORT";
+
+/**
+ * Pure: the server's command line. With a debug port, the server runs under debugpy and
+ * waits for the "Attach to the language server" configuration before it starts serving.
+ */
+export function serverArgs(debugPort: string | undefined): string[] {
+  const port = debugPort?.trim();
+  if (port && /^\d+$/.test(port)) return ["-m", "debugpy", "--listen", `127.0.0.1:${port}`, "--wait-for-client", "-m", "tensorpeek.server"];
+  return ["-m", "tensorpeek.server"];
+}
+
+/** Pure: the message shown when the interpreter cannot import tensorpeek. */
+export function missingTensorpeekMessage(python: string, detail: string): string {
+  return `tensorpeek is not installed for ${python} (${detail.trim().split("\n").pop() ?? "import failed"}). Install it with: "${python}" -m pip install tensorpeek`;
+}

@@ -1,7 +1,7 @@
 /** Debug configuration, interpreter choice, the panel page's CSP and the picture requests. */
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { chooseInterpreter, defaultLaunchConfig, withBreakpointEnv } from "../../src/launchConfig";
+import { chooseInterpreter, defaultLaunchConfig, missingTensorpeekMessage, serverArgs, withBreakpointEnv } from "../../src/launchConfig";
 import { detailRequests, histogramRequest, layerRequests } from "../../src/panelPictures";
 import { contentSecurityPolicy, makeNonce, panelHtml } from "../../src/panelHtml";
 import type { Detail, LayerRow } from "../../src/protocol";
@@ -24,6 +24,17 @@ test("interpreter: the setting (with ${workspaceFolder}), else the Python extens
   assert.equal(chooseInterpreter("${workspaceFolder}/.venv/bin/python", "/usr/bin/python3.12", "/w"), "/w/.venv/bin/python");
   assert.equal(chooseInterpreter("  ", "/opt/py/bin/python", "/w"), "/opt/py/bin/python");
   assert.equal(chooseInterpreter(undefined, undefined, undefined), "python3");
+});
+
+test("the language server runs as a module, under debugpy only when a debug port is configured", () => {
+  assert.deepEqual(serverArgs(undefined), ["-m", "tensorpeek.server"]);
+  assert.deepEqual(serverArgs("not-a-port"), ["-m", "tensorpeek.server"]);
+  assert.deepEqual(serverArgs("5678"), ["-m", "debugpy", "--listen", "127.0.0.1:5678", "--wait-for-client", "-m", "tensorpeek.server"]);
+});
+
+test("a missing tensorpeek is reported with the exact pip command for that interpreter", () => {
+  const msg = missingTensorpeekMessage("/w/.venv/bin/python", "Traceback (most recent call last):\n  ...\nModuleNotFoundError: No module named 'tensorpeek'\n");
+  assert.equal(msg, `tensorpeek is not installed for /w/.venv/bin/python (ModuleNotFoundError: No module named 'tensorpeek'). Install it with: "/w/.venv/bin/python" -m pip install tensorpeek`);
 });
 
 test("the page's CSP allows only the nonce'd script, local styles and data: images", () => {
