@@ -12,7 +12,11 @@ noise hits them alike:
 Each variant's time is the median over rounds of the mean step time within a round; ratios
 are against ``plain``. Targets (issue 3): armed ≤ 1.10×, removed ≤ 1.01×.
 
-    .venv/bin/python benchmarks/bench_breakpoints.py [--rounds 9] [--steps 3]
+    .venv/bin/python benchmarks/bench_breakpoints.py [--rounds 9] [--steps 3] [--device cuda]
+
+On CUDA the armed checks are deferred (flags accumulate on the device, read once at
+``optimizer.step()``); the script then also counts host syncs per step with
+``torch.cuda.set_sync_debug_mode``. Not measured yet: no GPU was available when it was written.
 """
 
 from __future__ import annotations
@@ -37,14 +41,33 @@ def make_model() -> nn.Module:
     return nn.TransformerEncoder(layer, num_layers=4, enable_nested_tensor=False)
 
 
+def synchronize(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
 def timed_steps(model: nn.Module, opt: torch.optim.Optimizer, x: torch.Tensor, steps: int) -> float:
+    synchronize(x.device)
     start = time.perf_counter()
     for _ in range(steps):
         loss = model(x).pow(2).mean()  # (16, 128, 256) -> ()
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
+    synchronize(x.device)
     return (time.perf_counter() - start) / steps
+
+
+def count_host_syncs(model: nn.Module, opt: torch.optim.Optimizer, x: torch.Tensor) -> int:
+    """Synchronizing CUDA calls in one armed step (``set_sync_debug_mode`` warns on each)."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        torch.cuda.set_sync_debug_mode("warn")
+        try:
+            timed_steps(model, opt, x, 1)
+        finally:
+            torch.cuda.set_sync_debug_mode("default")
+    return sum("synchroniz" in str(w.message) for w in caught)
 
 
 def main() -> None:
@@ -53,12 +76,14 @@ def main() -> None:
     )
     parser.add_argument("--rounds", type=int, default=9)
     parser.add_argument("--steps", type=int, default=3, help="training steps per variant per round")
+    parser.add_argument("--device", default="cpu", help="cpu (the issue's target) or cuda")
     args = parser.parse_args()
 
     torch.manual_seed(0)
-    model = make_model()
+    device = torch.device(args.device)
+    model = make_model().to(device)
     opt = torch.optim.SGD(model.parameters(), lr=1e-3)
-    x = torch.randn(16, 128, 256)  # (B, T, C)
+    x = torch.randn(16, 128, 256, device=device)  # (B, T, C)
     n_params = sum(p.numel() for p in model.parameters())
     n_modules = sum(1 for _ in model.modules())
 
@@ -75,9 +100,10 @@ def main() -> None:
                 bp.remove()
 
     def anomaly() -> float:
-        with warnings.catch_warnings(), torch.autograd.detect_anomaly(check_nan=True):
+        with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # "Anomaly Detection has been enabled" every round
-            return timed_steps(model, opt, x, args.steps)
+            with torch.autograd.detect_anomaly(check_nan=True):
+                return timed_steps(model, opt, x, args.steps)
 
     def removed() -> float:
         bps = [
@@ -104,6 +130,13 @@ def main() -> None:
         for name in order:
             samples[name].append(variants[name]())
     assert breakpoints.hits() == [] and breakpoints.list_breakpoints() == []
+    if device.type == "cuda":  # deferred checks: flags stay on the device until step()
+        plain_syncs = count_host_syncs(model, opt, x)
+        bps = [tensorpeek.break_on("*", site, action="raise") for site in ("output", "grad_output")]
+        armed_syncs = count_host_syncs(model, opt, x)
+        for bp in bps:
+            bp.remove()
+        print(f"host syncs per step: plain {plain_syncs}, armed {armed_syncs} (deferred flush: 1)")
 
     base = statistics.median(samples["plain"])
     threads = torch.get_num_threads()

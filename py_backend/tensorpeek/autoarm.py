@@ -78,7 +78,7 @@ def _apply(value: str) -> bool:
     from tensorpeek.spec import SpecError
 
     try:
-        set_breakpoints(load_specs(value))
+        set_breakpoints(load_specs(value), keep_code=True)
     except (SpecError, ValueError) as e:
         print(f"tensorpeek: {ENV_VAR} not applied: {e}", file=sys.stderr, flush=True)
         return False

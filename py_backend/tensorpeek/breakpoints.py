@@ -68,6 +68,7 @@ class Breakpoint:
         self._scope = weakref.ref(scope) if scope is not None else None
         self._scope_class = type(scope).__name__ if scope is not None else None
         self._scope_paths: dict[int, str] | None = None
+        self.from_code = False  # armed by break_on()/breakpoints(), not from a spec list
 
     @property
     def enabled(self) -> bool:
@@ -139,6 +140,7 @@ class Breakpoint:
 
 
 def _arm(bp: Breakpoint) -> Breakpoint:
+    bp.from_code = True
     ARMED.breakpoints[bp.id] = bp
     ARMED.changed()
     return bp
@@ -252,11 +254,15 @@ def list_breakpoints() -> list[Breakpoint]:
     return list(ARMED.breakpoints.values())
 
 
-def set_breakpoints(specs: list[Any]) -> list[Breakpoint]:
+def set_breakpoints(specs: list[Any], *, keep_code: bool = False) -> list[Breakpoint]:
     """Replace all breakpoints by ``specs`` (strings or JSON objects). On a bad spec raise
-    ``SpecError`` and change nothing."""
+    ``SpecError`` and change nothing. ``keep_code=True`` keeps those armed by ``break_on`` /
+    ``breakpoints(...)`` in the program itself (the breakpoints-file watcher uses it, so that
+    editing the file does not disarm what the user's script asked for)."""
     parsed = [parse_spec(s) for s in specs]
-    ARMED.breakpoints.clear()
+    for bp_id, old in list(ARMED.breakpoints.items()):
+        if not (keep_code and old.from_code):
+            del ARMED.breakpoints[bp_id]
     armed = []
     for spec in parsed:
         bp = Breakpoint(spec)

@@ -14,6 +14,7 @@ import pytest
 import torch
 from bp_models import MLP
 
+import tensorpeek
 from tensorpeek import autoarm, breakpoints
 from tensorpeek.dispatch import ARMED
 from tensorpeek.hooks import HOOKS
@@ -63,6 +64,7 @@ def test_json_file_is_reread_when_it_changes_and_bad_content_keeps_the_old_set(
     monkeypatch.setattr(autoarm, "POLL_INTERVAL_S", 0.0)
     autoarm.arm()
     assert breakpoints.list_breakpoints() == [] and HOOKS.installed  # watching, nothing armed
+    in_code = tensorpeek.break_on("head", "param", action="raise")  # the script's own
     model = MLP()
     write_specs(
         path, [{"target": "fc2", "site": "output", "condition": "absmax >= 0", "action": "record"}]
@@ -73,7 +75,9 @@ def test_json_file_is_reread_when_it_changes_and_bad_content_keeps_the_old_set(
     os.utime(path, (time.time() + 100, time.time() + 100))
     model(torch.randn(2, 4))
     assert "not applied" in capsys.readouterr().err
-    assert [str(bp.spec) for bp in breakpoints.list_breakpoints()] == ["fc2:output:absmax >= 0"]
+    armed = [str(bp.spec) for bp in breakpoints.list_breakpoints()]
+    assert armed == ["head:param:nonfinite", "fc2:output:absmax >= 0"]  # the script's one stays
+    assert in_code in breakpoints.list_breakpoints()
 
 
 @pytest.mark.slow
