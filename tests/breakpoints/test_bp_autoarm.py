@@ -102,3 +102,31 @@ def test_pth_arms_a_script_that_never_imports_tensorpeek(tmp_path: Path) -> None
     )
     assert out.returncode != 0 and "not reached" not in out.stdout
     assert "TensorBreakpointError" in out.stderr and "1 (Linear) output at step 0" in out.stderr
+
+
+@pytest.mark.slow
+def test_pdb_action_stops_real_pdb_where_hit_tensor_and_module_are_locals(tmp_path: Path) -> None:
+    script = tmp_path / "train.py"
+    script.write_text(
+        "import torch, tensorpeek\n"
+        "m = torch.nn.Sequential(torch.nn.Linear(2, 2), torch.nn.Linear(2, 1))\n"
+        "with torch.no_grad():\n"
+        "    m[1].weight.fill_(float('nan'))\n"
+        "tensorpeek.break_on(m, action='pdb')\n"
+        "m(torch.ones(1, 2))\n"
+        "print('resumed')\n"
+    )
+    env = {k: v for k, v in os.environ.items() if k not in (autoarm.ENV_VAR, "PYTHONBREAKPOINT")}
+    commands = "p (hit.module, hit.site, hit.step)\np type(module).__name__\np tensor.shape\nc\n"
+    out = subprocess.run(
+        [sys.executable, str(script)],
+        env=env,
+        input=commands,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert out.returncode == 0, out.stderr
+    assert "('1', 'output', 0)" in out.stdout and "'Linear'" in out.stdout
+    assert "torch.Size([1, 1])" in out.stdout and out.stdout.rstrip().endswith("resumed")
+    assert "1 (Linear) output at step 0" in out.stderr  # the hit report printed before pdb
