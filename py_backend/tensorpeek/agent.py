@@ -113,7 +113,7 @@ def _detail(params: dict[str, Any], frame_locals: Mapping[str, Any], max_bytes: 
         raise AgentError(f"detail: {err}") from None
     if "torch" not in sys.modules or not handles(value):
         raise AgentError(f"detail: {expression} is a {type(value).__name__}, not a tensor")
-    bins = _int_param(params, "bins", 128, 1, 4096)
+    bins = _int_param(params, "bins", 128, 1, 16384)
     size = _int_param(params, "heatmap_size", 64, 1, 256)
     batch_index = _int_param(params, "batch_index", 0, 0, 1 << 31)
 
@@ -127,15 +127,19 @@ def _detail(params: dict[str, Any], frame_locals: Mapping[str, Any], max_bytes: 
         "histogram": dict(summary, name=expression),
     }
     envelope = len(_dumps({"version": PROTOCOL_VERSION, "ok": True, "result": result}))
+    requested = size
     while True:
         try:
             payloads, notes = detail.maps(value, expression, size, batch_index)
         except ValueError as err:
             raise AgentError(f"detail: {err}") from None
-        if not payloads or envelope + len(_dumps(payloads)) + 64 <= max_bytes or size == 1:
+        if not payloads or envelope + len(_dumps(payloads)) + 256 <= max_bytes or size == 1:
             break
         size = max(1, size // 2)  # lower the resolution until the reply fits
-        notes.append(f"resolution lowered to {size} cells per side to fit {max_bytes} bytes")
+    if size < requested:
+        notes.append(
+            f"resolution lowered from {requested} to {size} cells per side to fit {max_bytes} bytes"
+        )
     result.update(payloads)
     if notes:
         result["notes"] = notes

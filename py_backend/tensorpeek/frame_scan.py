@@ -112,6 +112,24 @@ def _raw_children(value: Any) -> Iterator[tuple[str, Any]]:
                 yield f".{key}", item
 
 
+def locals_first(frame_locals: Mapping[str, Any]) -> list[tuple[str, Any]]:
+    """The frame's names with the function's own locals before the module's globals.
+
+    debugpy evaluates in one dict holding the module globals *then* the frame locals, so
+    ``locals()`` there lists globals first. A name whose value is its module's global of the
+    same name counts as a global (a local holding the very same object is listed either way).
+    """
+    items = [(k, v) for k, v in list(frame_locals.items()) if not _is_internal_local(k)]
+    module = sys.modules.get(str(frame_locals.get("__name__", "")))
+    module_globals = getattr(module, "__dict__", None)
+    if not isinstance(module_globals, dict) or module_globals is frame_locals:
+        return items
+    missing = object()
+    own = [(k, v) for k, v in items if module_globals.get(k, missing) is not v]
+    shared = [(k, v) for k, v in items if module_globals.get(k, missing) is v]
+    return own + shared
+
+
 def scan_frame(
     frame_locals: Mapping[str, Any], *, max_depth: int = 2, max_tensors: int = 200
 ) -> ScanResult:
@@ -121,9 +139,7 @@ def scan_frame(
     seen_objects: set[int] = set()
     truncated = False
     visited = 0
-    level: list[tuple[str, Any]] = [
-        (name, value) for name, value in list(frame_locals.items()) if not _is_internal_local(name)
-    ]
+    level = locals_first(frame_locals)
     for depth in range(max_depth + 1):
         next_level: list[tuple[str, Any]] = []
         for name, value in level:
