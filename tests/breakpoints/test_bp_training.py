@@ -191,15 +191,23 @@ def test_structured_outputs_are_checked_leaf_by_leaf(kind: str) -> None:
     tensorpeek.break_on(model, "grad_output", action="record")
     poison(model.lin)
     out = model(torch.randn(2, 4))
-    labels = [(h.module, h.label) for h in breakpoints.hits() if h.module == ""]
-    expected = {
-        "tuple": [("", "0")],
-        "dict": [("", "out")],
-        "dataclass": [("", "first")],
-        "none": [],
-    }[kind]
-    assert labels == expected
-    assert out is None or out is not None  # the module's own result is returned untouched
+    first = {"tuple": "0", "dict": "out", "dataclass": "first", "none": None}[kind]
+    forward = [(h.module, h.site, h.label) for h in breakpoints.hits() if h.module == ""]
+    assert forward == ([("", "output", first)] if first else [])
+    if kind == "none":
+        assert out is None
+        return
+    # a leaf only the root produced (tuple, dict) or the one it shares with lin (dataclass)
+    y = {"tuple": lambda o: o[2], "dict": lambda o: o["aux"][0], "dataclass": lambda o: o.first}[
+        kind
+    ](out)
+    assert {"tuple": lambda o: o[1] is None, "dict": lambda o: set(o) == {"out", "aux"},
+            "dataclass": lambda o: o.second is None}[kind](out)  # fmt: skip
+    (y * y).sum().backward()  # d/dy = 2y: NaN where y is
+    # a tensor that is also lin's output was hooked by lin first, so lin reports it
+    expected = {"tuple": ("", "2"), "dict": ("", "aux.0"), "dataclass": ("lin", "")}[kind]
+    backward = [(h.module, h.label) for h in breakpoints.hits() if h.site == "grad_output"]
+    assert backward == [expected]
 
 
 def test_in_place_op_after_a_module_still_gets_its_grad_output() -> None:
