@@ -110,6 +110,7 @@ class HookSet:
         self._tables: dict[int, tuple[weakref.ref[torch.nn.Module], int, str, Table]] = {}
         self._root_maps: dict[int, tuple[weakref.ref[torch.nn.Module], Any, Any]] = {}
         self._install_count = 0
+        self._params_hooked_for: tuple[int, int] = (0, -1)
 
     @property
     def installed(self) -> bool:
@@ -142,6 +143,7 @@ class HookSet:
         self._param_hooks.clear()
         self._tables.clear()
         self._root_maps.clear()
+        self._params_hooked_for = (0, -1)
         self._paths = {}
         self._param_names = {}
         self._root = None
@@ -170,7 +172,10 @@ class HookSet:
             self._paths, self._param_names = cached[1], cached[2]
         else:
             self._paths, self._param_names = {}, {}
-            for name, m in root.named_modules(remove_duplicate=False):
+            # torch.compile's wrapper: paths are those of the model it wraps
+            tree = getattr(root, "_orig_mod", root) if _is_compiled(root) else root
+            self._paths[id(root)] = (weakref.ref(root), "")
+            for name, m in tree.named_modules(remove_duplicate=False):
                 self._paths.setdefault(id(m), (weakref.ref(m), name))
                 for pname, p in m.named_parameters(recurse=False):
                     self._param_names.setdefault(id(p), (name, pname, weakref.ref(m)))
@@ -178,7 +183,22 @@ class HookSet:
                 self._root_maps.pop(next(iter(self._root_maps)))
             self._root_maps[id(root)] = (weakref.ref(root), self._paths, self._param_names)
         self._tables.clear()
-        history.set_live_modules([name for name, _ in root.named_modules()])
+        history.set_live_modules(list(dict.fromkeys(n for _, n in self._paths.values())))
+
+    def _hook_all_params(self) -> None:
+        """Hook the parameters of every module watching ``param_grad``, from the root's eager
+        pre-hook: inside a torch.compile'd region the modules' own pre-hooks never run."""
+        d = self.dispatcher
+        key = (id(self._root() if self._root else None), d.generation if d else -1)
+        if d is None or key == self._params_hooked_for:
+            return
+        self._params_hooked_for = key
+        for ref, _name in list(self._paths.values()):
+            m = ref()
+            if m is not None:
+                path, table = self.table(m)
+                if "param_grad" in table:
+                    self._hook_params(m, path)
 
     def _enter_root(self, module: torch.nn.Module) -> None:
         root = self._root() if self._root is not None else None
@@ -188,6 +208,7 @@ class HookSet:
             self._set_root(module)
         self._tensor_handles = [h for h in self._tensor_handles if h.hooks_dict_ref() is not None]
         STEPS.root_forward_started()
+        self._hook_all_params()
         if self.dispatcher is not None:
             self.dispatcher.on_root_forward(module)
 
@@ -314,6 +335,10 @@ class HookSet:
                 module = owner[2]() if owner is not None else None
                 if owner is not None and module is not None:
                     yield p, module, owner[0], owner[1]
+
+
+def _is_compiled(module: torch.nn.Module) -> bool:
+    return type(module).__name__ == "OptimizedModule"
 
 
 HOOKS = HookSet()

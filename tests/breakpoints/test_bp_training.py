@@ -263,6 +263,20 @@ def test_compiled_model_runs_and_the_user_is_told_which_hooks_cannot_fire() -> N
     assert out.shape == (2, 1)
 
 
+def test_param_grad_and_param_breakpoints_still_fire_for_a_compiled_model() -> None:
+    model = MLP()
+    compiled = torch.compile(model, backend="eager")
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    tensorpeek.break_on("*", "param_grad", action="record")
+    tensorpeek.break_on("*", "param", "numel > 0", action="record", once=True)
+    with pytest.warns(RuntimeWarning, match="compile"):
+        (compiled(torch.randn(2, 4)).sum() * float("inf")).backward()
+    opt.step()
+    found = [(h.module, h.site, h.param) for h in breakpoints.hits()]
+    assert found[0] in {("head", "param_grad", "weight"), ("head", "param_grad", "bias")}
+    assert found[-1] == ("fc1", "param", "weight")  # paths are the wrapped model's
+
+
 def test_runtime_evaluation_error_is_reported_once_and_disables_the_breakpoint(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
