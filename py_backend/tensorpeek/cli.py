@@ -177,11 +177,15 @@ def main(argv: Sequence[str] | None = None) -> int:
 
             breaks = ns.breaks or ["*:output:nonfinite"]
             run_specs(breaks, ns.on_hit)  # reject a bad spec before the script starts
-            return run_main(RunOptions(script, ns.args, breaks, ns.on_hit, ns.report, ns.html))
+            return run_main(
+                RunOptions(script, ns.args, breaks, ns.on_hit, ns.report, ns.html, ns.script)
+            )
         from tensorpeek.doctor import DoctorOptions, doctor_main
 
         return doctor_main(
-            DoctorOptions(script, ns.args, ns.max_steps, ns.keep_going, ns.report, ns.html)
+            DoctorOptions(
+                script, ns.args, ns.max_steps, ns.keep_going, ns.report, ns.html, argv0=ns.script
+            )
         )
     except ScriptNotFound as e:
         print(f"tensorpeek {ns.command}: {e}", file=sys.stderr)

@@ -53,6 +53,7 @@ class DoctorOptions:
     keep_going: bool = False
     report_path: Path | None = None
     html_path: Path | None = None
+    argv0: str | None = None  # the script path as typed (sys.argv[0])
     progress: bool | None = None  # None: only when stderr is a terminal
 
 
@@ -84,7 +85,7 @@ def run_doctor(options: DoctorOptions) -> tuple[Report, ScriptResult]:
         gradient_norms=True,
     )
     with session:
-        result = run_script(options.script, options.args)
+        result = run_script(options.script, options.args, options.argv0)
     progress.clear()
     report = Report(
         script=str(options.script),

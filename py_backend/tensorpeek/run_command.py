@@ -43,6 +43,7 @@ class RunOptions:
     on_hit: str = "report"
     report_path: Path | None = None
     html_path: Path | None = None
+    argv0: str | None = None  # the script path as typed (sys.argv[0])
 
 
 def run_specs(breaks: list[str], on_hit: str) -> list[dict[str, Any]]:
@@ -102,7 +103,7 @@ def run_main(options: RunOptions) -> int:
         sys.breakpointhook = _pdb_hook(printer)
     try:
         with session:
-            result = run_script(options.script, options.args)
+            result = run_script(options.script, options.args, options.argv0)
     finally:
         sys.breakpointhook = saved_hook
     report = Report(

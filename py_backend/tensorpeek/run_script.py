@@ -1,7 +1,8 @@
 """Run a user's script in this process exactly as ``python SCRIPT ARGS`` would.
 
-The script sees ``sys.argv == [SCRIPT, *ARGS]``, ``__name__ == "__main__"``, its own
-directory as ``sys.path[0]`` and its own ``__file__``; its exit code is the one Python would
+The script sees ``sys.argv == [SCRIPT, *ARGS]`` (SCRIPT as typed), ``__name__ ==
+"__main__"`` (and is ``sys.modules["__main__"]`` while it runs, so pickling its classes works),
+its own directory as ``sys.path[0]`` and its absolute path as ``__file__``; its exit code is the one Python would
 give (``sys.exit(n)``, 1 for an uncaught exception, 130 for Ctrl-C). tensorpeek may stop a run
 early (``--max-steps``, the first error in ``doctor``) by raising ``StopRun`` from one of its
 hooks: a ``BaseException``, so the script's own ``except Exception`` blocks do not swallow it.
@@ -9,12 +10,14 @@ hooks: a ``BaseException``, so the script's own ``except Exception`` blocks do n
 
 from __future__ import annotations
 
-import runpy
+import builtins
+import io
 import sys
 import traceback
 from dataclasses import dataclass
+from importlib.machinery import SourceFileLoader
 from pathlib import Path
-from types import TracebackType
+from types import ModuleType, TracebackType
 
 
 class ScriptNotFound(FileNotFoundError):
@@ -61,27 +64,53 @@ def _exit_code(code: object) -> int:
     return 1
 
 
+def _exec_as_main(script: Path) -> None:
+    """What ``python SCRIPT`` does with the file. (``runpy.run_path`` would also set
+    ``sys.argv[0]`` to the path it is given, where Python keeps the path as typed while
+    ``__file__`` is absolute.)"""
+    with io.open_code(str(script)) as f:
+        source = f.read()
+    code = compile(source, str(script), "exec", dont_inherit=True)
+    module = ModuleType("__main__")
+    module.__dict__.update(
+        __file__=str(script),
+        __cached__=None,
+        __loader__=SourceFileLoader("__main__", str(script)),
+        __spec__=None,
+        __package__=None,
+        __builtins__=builtins,
+    )
+    saved = sys.modules.get("__main__")
+    sys.modules["__main__"] = module
+    try:
+        exec(code, module.__dict__)
+    finally:
+        if saved is not None:
+            sys.modules["__main__"] = saved
+
+
 def _user_traceback(tb: TracebackType | None, script: Path) -> TracebackType | None:
-    """Drop the runner's own frames (this module, runpy) above the script's first frame."""
+    """Drop the runner's own frames above the script's first frame."""
     start = tb
     while start is not None:
         if Path(start.tb_frame.f_code.co_filename) == script:
             return start
         start = start.tb_next
-    return tb  # the script's frame is not on the stack (e.g. a syntax error): show everything
+    return None  # a syntax error: the exception itself says where
 
 
-def run_script(script: Path, args: list[str]) -> ScriptResult:
-    """Execute ``script`` as ``__main__`` with ``args``; restore ``sys.argv``/``sys.path`` after."""
+def run_script(script: Path, args: list[str], argv0: str | None = None) -> ScriptResult:
+    """Execute ``script`` (absolute) as ``__main__`` with ``args``; ``argv0`` is
+    ``sys.argv[0]`` as the user typed it. Restores ``sys.argv`` and ``sys.path`` afterwards."""
     saved_argv, saved_path0 = sys.argv, sys.path[0] if sys.path else None
-    sys.argv = [str(script), *args]
+    sys.argv = [argv0 or str(script), *args]
     script_dir = str(script.parent)
     if sys.path:
         sys.path[0] = script_dir
     else:
         sys.path.insert(0, script_dir)
     try:
-        runpy.run_path(str(script), run_name="__main__")
+        _exec_as_main(script)
         return ScriptResult("completed", 0)
     except SystemExit as e:
         code = _exit_code(e.code)
