@@ -75,19 +75,29 @@ test("a tensor breakpoint added from the palette stops at the planted NaN in fc2
   // the hit's histogram picture, rendered by the language server
   const img = panel.locator('#detail img[data-kind="histogram"]');
   await img.waitFor({ timeout: 60_000 });
-  await p.waitForFunction(() => true);
-  const loaded = await img.evaluate((node) => (node as HTMLImageElement).complete && (node as HTMLImageElement).naturalWidth > 0);
-  assert.ok(loaded, "the histogram image decoded");
+  await panel.waitForFunction(() => Array.from(document.querySelectorAll("#detail img")).every((i) => (i as HTMLImageElement).complete));
+  assert.ok(await img.evaluate((node) => (node as HTMLImageElement).naturalWidth > 0), "the histogram image decoded");
 
-  // clicking the bad tensor shows its detail card with a histogram
-  await badRows.first().click();
-  await panel.locator('#detail h3').waitFor();
+  // clicking the offending tensor opens its detail card with the agent's finer histogram
+  await panel.locator('#tensor-table tr[data-name="tensor"]').click();
+  assert.equal(await panel.locator("#detail h3").textContent(), "tensor");
   await panel.locator('#detail img[data-kind="histogram"]').first().waitFor({ timeout: 60_000 });
   await screenshot("e2e-detail.png");
 
+  // while paused, the target quick pick offers the live modules and the agent validates
+  await runCommand(p, "tensorpeek: Add Tensor Breakpoint…");
+  await p.locator(".quick-input-list .monaco-list-row", { hasText: /^fc1$/ }).first().waitFor({ timeout: 20_000 });
+  await answerQuickInput(p, "fc1", "fc1");
+  await answerQuickInput(p, "grad_output", "grad_output");
+  await answerQuickInput(p, "Expression", "Expression");
+  await answerQuickInput(p, "norm >");
+  await p.locator(".notification-toast", { hasText: "Tensor breakpoint not added" }).first().waitFor({ timeout: 20_000 });
+  assert.equal(await p.locator(".monaco-list-row", { hasText: /^fc1:/ }).count(), 0, "an invalid condition is not stored");
+
   // the same page as an editor tab, for a large screenshot
+  await runCommand(p, "View: Toggle Panel Visibility"); // hide the Debug Console for a clean picture
   await runCommand(p, "tensorpeek: Show Tensor Panel");
-  await p.waitForTimeout(1500);
+  await p.waitForTimeout(2500);
   const shot = await screenshot("tensor-panel.png");
   if (process.env.TENSORPEEK_UPDATE_DOCS_IMAGE === "1") {
     mkdirSync(path.join(REPO, "docs", "images"), { recursive: true });

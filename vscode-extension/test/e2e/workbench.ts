@@ -68,6 +68,8 @@ export async function answerQuickInput(page: Page, text: string, expectRow?: str
   await input.fill(text);
   if (expectRow) await page.locator(".quick-input-list .monaco-list-row", { hasText: expectRow }).first().waitFor({ timeout: 10_000 });
   await page.keyboard.press("Enter");
+  // the next step of a multi-step input reuses the same widget; let this one close first
+  await page.waitForTimeout(400);
 }
 
 /** The webview frame whose document has an element matching `selector` (webviews nest iframes). */
