@@ -69,6 +69,7 @@ class BreakpointSet:
         self._forward_origins: set[str] = set()
         self._backward_nonfinite_seen = False
         self._root_input_bad = False
+        self._inputs_reported: set[int] = set()
         self._compiled_warned: set[int] = set()
         self.on_root_hooks: list[Any] = []  # called at each root forward (the autoarm file watcher)
 
@@ -99,6 +100,7 @@ class BreakpointSet:
         self._forward_origins = set()
         self._backward_nonfinite_seen = False
         self._root_input_bad = False
+        self._inputs_reported = set()
         for hook in list(self.on_root_hooks):
             hook()
         if type(root).__name__ == "OptimizedModule" and id(root) not in self._compiled_warned:
@@ -170,9 +172,19 @@ class BreakpointSet:
                 self._fire(bp, event, label, x, origin=True)
                 return
             origin = self._is_origin(event, x)
-            if origin or bp.spec.propagated:
+            if origin or bp.spec.propagated or self._first_bad_input(bp, event):
                 self._fire(bp, event, label, x, origin=origin)
                 return
+
+    def _first_bad_input(self, bp: Breakpoint, event: Event) -> bool:
+        """A breakpoint on a (non-root) module's *input* asks where bad values arrive: it fires,
+        as propagated, the first time in a pass that this breakpoint sees them."""
+        if event.site != "input" or bp.spec.site != "input":
+            return False
+        if id(bp) in self._inputs_reported:
+            return False
+        self._inputs_reported.add(id(bp))
+        return True
 
     def _is_origin(self, event: Event, x: torch.Tensor) -> bool:
         """Whether a non-finite ``x`` starts here (see the module docstring for the rules)."""

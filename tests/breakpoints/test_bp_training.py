@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import copy
 import io
+import json
 import pickle
 
 import pytest
@@ -42,8 +43,9 @@ def test_nonfinite_breakpoint_fires_at_the_origin_module_only() -> None:
     assert hit.tensor is not None and torch.isnan(hit.tensor).any()
     assert hit.summary["nan"] == int(torch.isnan(hit.tensor).sum())  # oracle: torch itself
     assert hit.input_summaries[0]["nan"] == 0
-    d = hit.to_dict()
+    d = json.loads(json.dumps(hit.to_dict(), allow_nan=False))  # JSON-safe, no NaN literals
     assert d["module"] == "fc2" and d["breakpoint"] == bp.id and d["param"] is None
+    assert d["spec"]["condition"] == "nonfinite" and d["inputs"][0]["nan"] == 0
 
 
 def test_propagated_fires_at_every_module_the_nan_flows_through() -> None:
@@ -64,6 +66,16 @@ def test_bad_data_has_its_origin_at_the_root_input() -> None:
     assert [(h.module, h.site, h.module_class) for h in breakpoints.hits()] == [
         ("", "input", "MLP")
     ]
+
+
+def test_an_input_breakpoint_fires_where_bad_values_first_arrive_in_each_pass() -> None:
+    model = MLP()
+    poison(model.fc1)
+    tensorpeek.break_on(model, "input", action="record")
+    model(torch.randn(2, 4))
+    model(torch.randn(2, 4))
+    found = [(h.module, h.site, h.origin, h.step) for h in breakpoints.hits()]
+    assert found == [("act1", "input", False, 0), ("act1", "input", False, 1)]
 
 
 def test_an_expected_minus_inf_mask_is_not_an_origin_but_a_nan_after_it_is() -> None:
