@@ -8,8 +8,8 @@ bounded and never raises:
 - torch is never imported here; a value can only be a tensor if torch is already loaded.
   NumPy arrays get tensorpeek summaries only where torch is loaded (the summary engine is
   torch); elsewhere pydevd's own NumPy display stays.
-- summaries use ``mode="quick"`` (exact up to 2^20 elements, sampled moments above) and are
-  cached per tensor while its storage, shape and version counter are unchanged, so the
+- summaries use ``quick_options()`` (exact statistics up to 2^20 elements, sampled
+  moments above, a sampled histogram above 2^16) and are cached per tensor while its storage, shape and version counter are unchanged, so the
   Variables view, a hover and the panel's snapshot at the same stop pay once.
 - children are small: metadata, the summary's numbers, the histogram, ``grad`` (itself shown
   as a summary) and a preview of at most ``PREVIEW_ITEMS`` values taken from a view — never
@@ -31,6 +31,7 @@ PREVIEW_ITEMS = 64  # values shown under "preview"
 PREVIEW_EDGE = 8  # at most this many along each of the last two dimensions
 NUMERIC_KINDS = frozenset("biufc")  # numpy dtype kinds tensorpeek summarizes
 MAX_ERROR_TEXT = 160  # characters of an error message shown in place of a summary
+HIST_EXACT_LIMIT = 1 << 16  # hover/snapshot histograms are sampled above this many elements
 CACHE_SIZE = 512  # summaries kept (only of tensors that are still alive)
 CACHE_SECONDS = 120.0  # a cached summary older than this is recomputed
 DISPLAY_CONTEXTS = frozenset({"hover", "watch", "repl", "variables"})
@@ -86,13 +87,27 @@ def _cache_key(x: Any) -> tuple[Any, ...] | None:
         return None
 
 
+def quick_options(bins: int = 32) -> dict[str, Any]:
+    """The ``summarize`` options of hovers and snapshots: quick mode, and a histogram exact up
+    to ``HIST_EXACT_LIMIT`` elements and drawn from a sample of that size above (flagged
+    ``hist.sampled``). Counts, range and moments stay exact up to 2^20 elements. Binning every
+    element costs more than all the other statistics together (3.5 vs 12 ms at 1M elements,
+    one thread), and a sparkline does not need it; ``detail`` gives the exact histogram."""
+    return {
+        "mode": "quick",
+        "bins": bins,
+        "exact_hist_limit": HIST_EXACT_LIMIT,
+        "sample_size": HIST_EXACT_LIMIT,
+    }
+
+
 def quick_summary(x: Any, bins: int = 32) -> TensorSummary:
-    """``summarize(x, mode="quick", bins=bins)``, cached while the tensor is unchanged."""
+    """``summarize(x, **quick_options(bins))``, cached while the tensor is unchanged."""
     from tensorpeek.summary import summarize
 
     key = _cache_key(x)
     if key is None:
-        return summarize(x, mode="quick", bins=bins)
+        return summarize(x, **quick_options(bins))
     key = (*key, bins)
     now = time.monotonic()
     with _lock:
@@ -101,7 +116,7 @@ def quick_summary(x: Any, bins: int = 32) -> TensorSummary:
         ref, old_key, stamp, summary = entry
         if ref() is x and old_key == key and now - stamp < CACHE_SECONDS:
             return summary
-    summary = summarize(x, mode="quick", bins=bins)
+    summary = summarize(x, **quick_options(bins))
     ident = id(x)
 
     def forget(_: Any, ident: int = ident) -> None:

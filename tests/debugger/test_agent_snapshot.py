@@ -16,7 +16,7 @@ from torch import nn
 
 from tensorpeek import breakpoints, history
 from tensorpeek.agent import request
-from tensorpeek.presentation import clear_cache
+from tensorpeek.presentation import clear_cache, quick_options
 from tensorpeek.summary import summarize
 
 
@@ -102,7 +102,7 @@ def test_each_tensor_carries_the_quick_summary_and_grad_summary() -> None:
     snap = result("snapshot", frame, bins=16)
     by_name = {t["name"]: t for t in snap["tensors"]}
     for name, value in [("x", frame["x"]), ("batch.images", frame["batch"].images)]:
-        assert by_name[name]["summary"] == summarize(value, mode="quick", bins=16).to_dict()
+        assert by_name[name]["summary"] == summarize(value, **quick_options(16)).to_dict()
         assert len(by_name[name]["summary"]["hist"]["counts"]) == 16
     assert by_name["self.fc1.weight"]["grad"]["mean"] == pytest.approx(0.25)
     assert "grad" not in by_name["x"]

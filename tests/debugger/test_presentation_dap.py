@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 from support.dap_client import DapSession, marked_line
+from tensorpeek.presentation import quick_options
 from tensorpeek.summary import summarize
 
 pytestmark = pytest.mark.slow
@@ -48,7 +49,7 @@ def test_variables_view_shows_the_quick_summary_line(
     dap, frame_id = paused
     local = dap.locals(frame_id)
     for name in ("x", "w", "odd", "arr"):
-        assert local[name]["value"] == str(summarize(oracle[name], mode="quick")), name
+        assert local[name]["value"] == str(summarize(oracle[name], **quick_options())), name
     assert local["x"]["value"].startswith("tensor[32, 256] f32")
     assert local["w"]["value"].startswith("param[4, 4] f32")
     assert "NaN!×1" in local["odd"]["value"] and "+Inf!×1" in local["odd"]["value"]
@@ -62,7 +63,7 @@ def test_evaluate_shows_the_summary_in_display_contexts(
 ) -> None:
     dap, frame_id = paused
     reply = dap.evaluate("x", frame_id, context=context)
-    assert reply["result"] == str(summarize(oracle["x"], mode="quick"))
+    assert reply["result"] == str(summarize(oracle["x"], **quick_options()))
     assert reply["variablesReference"] > 0  # expandable
 
 
@@ -86,10 +87,10 @@ def test_expanding_a_tensor_shows_metadata_stats_histogram_grad_and_preview(
     assert kids["shape"]["value"] == "(4, 4)"
     assert kids["dtype"]["value"] == "torch.float32"
     assert kids["device"]["value"] == "device(type='cpu')"
-    assert kids["grad"]["value"] == str(summarize(oracle["w"].grad, mode="quick"))
+    assert kids["grad"]["value"] == str(summarize(oracle["w"].grad, **quick_options()))
     assert kids["grad"]["evaluateName"] == "w.grad"
     stats = {v["name"]: v["value"] for v in dap.variables(kids["stats"]["variablesReference"])}
-    expected = summarize(oracle["w"], mode="quick")
+    expected = summarize(oracle["w"], **quick_options())
     assert float(stats["'min'"]) == pytest.approx(expected.min)
     assert float(stats["'std'"]) == pytest.approx(expected.std)
     assert stats["'nan'"] == "0"

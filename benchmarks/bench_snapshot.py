@@ -1,0 +1,178 @@
+"""What one debugger stop costs with tensors in the frame, through the real debugpy adapter.
+
+A debuggee pauses in a frame holding ``--tensors`` float32 tensors of ``--numel`` elements
+(issue 4's budget: 20 × 1M, snapshot ≤ 150 ms including the DAP round trip), and at a second
+stop ``--large`` tensors of ``--large-numel`` elements (budget: the stop ≤ 1 s). Each round
+measures, interleaved so that machine noise hits all alike:
+
+  roundtrip       a trivial ``evaluate`` (``0``, context clipboard): the DAP floor
+  snapshot cold   the extension's snapshot evaluate after clearing the summary cache
+  snapshot warm   the same again (the Variables view or a hover already summarised them)
+  variables cold  ``scopes`` + ``variables`` of the frame (what VS Code asks at every stop;
+                  every tensor's hover line is computed) after clearing the cache
+  stop total      variables cold + snapshot warm: what a stop costs with the panel open
+  in-process      the agent's snapshot of the same kind of tensors in this process, no
+                  debugger (separates the summary engine's time from the transport's)
+
+The summary cache is cleared by an ``evaluate`` that is not timed. Reported: medians over
+rounds, and each median's ratio to the roundtrip. Run::
+
+    .venv/bin/python benchmarks/bench_snapshot.py [--rounds 7] [--tensors 20] [--numel 1000000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import tempfile
+import textwrap
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO / "tests"))
+
+import torch  # noqa: E402
+
+from support.dap_client import DapSession, marked_line  # noqa: E402
+from tensorpeek.agent import request  # noqa: E402
+from tensorpeek.presentation import clear_cache  # noqa: E402
+
+CLEAR = "__import__('tensorpeek.presentation').presentation.clear_cache()"
+
+
+def debuggee_source(n: int, numel: int, n_large: int, large_numel: int) -> str:
+    return textwrap.dedent(
+        f"""
+        import torch
+
+        def stop(tensors):
+            {", ".join(f"t{i}" for i in range(n))}, = tensors
+            del tensors
+            print("first stop")  # @bp small
+
+        def big_stop(tensors):
+            {", ".join(f"b{i}" for i in range(n_large))}, = tensors
+            del tensors
+            print("second stop")  # @bp large
+
+        g = torch.Generator().manual_seed(0)
+        stop([torch.randn({numel}, generator=g) for _ in range({n})])
+        big_stop([torch.randn({large_numel}, generator=g) for _ in range({n_large})])
+        """
+    )
+
+
+def agent_expression(method: str) -> str:
+    req = json.dumps({"version": 1, "method": method, "params": {}})
+    return f"__import__('tensorpeek.agent').agent.request({json.dumps(req)}, locals())"
+
+
+def timed(fn: Callable[[], object]) -> float:
+    start = time.perf_counter()
+    fn()
+    return (time.perf_counter() - start) * 1e3
+
+
+def local_frame(n: int, numel: int, seed_skip: int = 0) -> dict[str, torch.Tensor]:
+    """The same kind of tensors in this process (the in-process baseline)."""
+    g = torch.Generator().manual_seed(seed_skip)
+    return {f"t{i}": torch.randn(numel, generator=g) for i in range(n)}
+
+
+def in_process_snapshot(frame: dict[str, torch.Tensor]) -> None:
+    clear_cache()
+    reply = json.loads(request(json.dumps({"version": 1, "method": "snapshot"}), frame))
+    assert reply["ok"] and len(reply["result"]["tensors"]) == len(frame)
+
+
+def measure(
+    dap: DapSession, frame_id: int, rounds: int, local: dict[str, torch.Tensor]
+) -> dict[str, list[float]]:
+    expect = len(local)
+    snap_expr = agent_expression("snapshot")
+    results: dict[str, list[float]] = {
+        k: []
+        for k in (
+            "roundtrip",
+            "snapshot cold",
+            "snapshot warm",
+            "variables cold",
+            "stop total",
+            "in-process snapshot cold (no debugger)",
+        )
+    }
+    inside: list[float] = []
+
+    def snapshot() -> None:
+        reply = json.loads(
+            dap.evaluate(snap_expr, frame_id, context="clipboard", raw_string=True)["result"]
+        )
+        assert reply["ok"] and len(reply["result"]["tensors"]) == expect, reply
+        inside.append(reply["result"]["elapsed_ms"])
+
+    def variables() -> None:
+        scope = next(s for s in dap.scopes(frame_id) if s["name"] == "Locals")
+        listed = dap.variables(scope["variablesReference"])
+        assert sum(v["value"].startswith("tensor[") for v in listed) == expect, listed
+
+    for _ in range(rounds):
+        results["roundtrip"].append(timed(lambda: dap.evaluate("0", frame_id, "clipboard")))
+        dap.evaluate(CLEAR, frame_id, "clipboard")
+        results["snapshot cold"].append(timed(snapshot))
+        results["snapshot warm"].append(timed(snapshot))
+        dap.evaluate(CLEAR, frame_id, "clipboard")
+        var_ms = timed(variables)
+        results["variables cold"].append(var_ms)
+        results["stop total"].append(var_ms + timed(snapshot))
+        results["in-process snapshot cold (no debugger)"].append(
+            timed(lambda: in_process_snapshot(local))
+        )
+    results["agent-internal snapshot (elapsed_ms)"] = inside
+    return results
+
+
+def report(title: str, results: dict[str, list[float]]) -> None:
+    base = statistics.median(results["roundtrip"])
+    print(f"\n{title}")
+    print(f"  {'measure':40s} {'median ms':>10s} {'min ms':>9s} {'× roundtrip':>12s}")
+    for name, values in results.items():
+        med = statistics.median(values)
+        print(f"  {name:40s} {med:10.1f} {min(values):9.1f} {med / base:12.1f}")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--rounds", type=int, default=7)
+    parser.add_argument("--tensors", type=int, default=20)
+    parser.add_argument("--numel", type=int, default=1_000_000)
+    parser.add_argument("--large", type=int, default=50)
+    parser.add_argument("--large-numel", type=int, default=4_000_000)
+    args = parser.parse_args()
+
+    with tempfile.TemporaryDirectory() as tmp:
+        script = Path(tmp) / "bench_debuggee.py"
+        script.write_text(debuggee_source(args.tensors, args.numel, args.large, args.large_numel))
+        lines = [marked_line(script, "small"), marked_line(script, "large")]
+        with DapSession() as dap:
+            thread_id, frame_id = dap.run_to_breakpoint(script, lines, timeout=120)
+            small = measure(dap, frame_id, args.rounds, local_frame(args.tensors, args.numel))
+            dap.continue_(thread_id)
+            stopped = dap.wait_for_event("stopped", timeout=120)
+            frame_id = dap.stack_trace(stopped["threadId"])[0]["id"]
+            local = local_frame(args.large, args.large_numel)
+            large = measure(dap, frame_id, max(3, args.rounds // 2), local)
+    print(
+        f"python {sys.version.split()[0]}, torch {torch.__version__}, "
+        f"{torch.get_num_threads()} threads, {args.rounds} rounds, interleaved"
+    )
+    report(f"{args.tensors} tensors × {args.numel:,} float32 (budget: snapshot ≤ 150 ms)", small)
+    report(f"{args.large} tensors × {args.large_numel:,} float32 (budget: stop ≤ 1000 ms)", large)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
