@@ -9,8 +9,9 @@ bounded and never raises:
   NumPy arrays get tensorpeek summaries only where torch is loaded (the summary engine is
   torch); elsewhere pydevd's own NumPy display stays.
 - summaries use ``quick_options()`` (exact statistics up to 2^20 elements, sampled
-  moments above, a sampled histogram above 2^16) and are cached per tensor while its storage, shape and version counter are unchanged, so the
-  Variables view, a hover and the panel's snapshot at the same stop pay once.
+  moments above, a sampled histogram above 2^16) and are cached per tensor while its
+  storage, shape and version counter are unchanged, so the Variables view, a hover and the
+  panel's snapshot at the same stop pay once.
 - children are small: metadata, the summary's numbers, the histogram, ``grad`` (itself shown
   as a summary) and a preview of at most ``PREVIEW_ITEMS`` values taken from a view — never
   the storage or a full dump.
