@@ -293,7 +293,8 @@ class HookSet:
 
     def _hook_params(self, module: torch.nn.Module, path: str) -> None:
         for pname, p in module.named_parameters(recurse=False):
-            if not p.requires_grad or id(p) in self._param_hooks:
+            known = self._param_hooks.get(id(p))
+            if not p.requires_grad or (known is not None and known[0]() is p):
                 continue
             mref = weakref.ref(module)
 
