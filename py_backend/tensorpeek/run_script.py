@@ -2,10 +2,11 @@
 
 The script sees ``sys.argv == [SCRIPT, *ARGS]`` (SCRIPT as typed), ``__name__ ==
 "__main__"`` (and is ``sys.modules["__main__"]`` while it runs, so pickling its classes works),
-its own directory as ``sys.path[0]`` and its absolute path as ``__file__``; its exit code is the one Python would
-give (``sys.exit(n)``, 1 for an uncaught exception, 130 for Ctrl-C). tensorpeek may stop a run
-early (``--max-steps``, the first error in ``doctor``) by raising ``StopRun`` from one of its
-hooks: a ``BaseException``, so the script's own ``except Exception`` blocks do not swallow it.
+its own directory as ``sys.path[0]`` and its absolute path as ``__file__``; its exit code is
+the one Python would give (``sys.exit(n)``, 1 for an uncaught exception, 130 for Ctrl-C).
+tensorpeek may stop a run early (``--max-steps``, the first error in ``doctor``) by raising
+``StopRun`` from one of its hooks: a ``BaseException``, so the script's own ``except
+Exception`` blocks do not swallow it.
 """
 
 from __future__ import annotations

@@ -1,0 +1,279 @@
+"""``tensorpeek.watch(model)``: per-module histograms and summaries over training, like
+``wandb.watch``, written to TensorBoard event files and to a JSONL file.
+
+    handle = tensorpeek.watch(model, log="all", log_freq=100, log_dir="runs/exp1")
+    ... train ...
+    handle.remove()   # or: with tensorpeek.watch(model): ...
+
+Every ``log_freq`` steps (DESIGN.md's step: optimizer steps completed, or forward calls of
+``model`` when there is no optimizer) it records, for every parameter and/or module:
+- ``parameters``: each parameter's values at the start of that step;
+- ``gradients``: each parameter's accumulated gradient of that step;
+- ``activations``: each module's output in that step's forward.
+Each record is a full ``summarize()`` (exact NaN/±Inf counts, finite range, moments,
+histogram). TensorBoard gets a histogram of the finite values plus scalars ``norm``,
+``absmax``, ``nan`` and ``inf`` per tensor, so a NaN is counted and plotted, never dropped
+(TensorBoard's own ``add_histogram`` rejects non-finite values) and never crashes the writer.
+
+Cost: between logged steps only a pre-forward and a post-forward hook on ``model`` and the
+global optimizer hook run (a counter and a comparison). The per-module and per-parameter hooks
+exist only during a logged step and are removed right after it.
+"""
+
+from __future__ import annotations
+
+import atexit
+import json
+import sys
+import time
+import types
+import weakref
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+import torch
+from torch.optim.optimizer import register_optimizer_step_post_hook
+
+from tensorpeek.hooks import flatten_tensors
+from tensorpeek.steps import StepCounter
+from tensorpeek.summary import TensorSummary, summarize
+
+LOGS = ("gradients", "parameters", "activations", "all")
+JSONL_NAME = "tensorpeek-watch.jsonl"
+
+
+def _tensorboard_writer(log_dir: Path) -> Any:
+    try:
+        from torch.utils.tensorboard import SummaryWriter
+    except ImportError:  # the optional extra is absent: JSONL only
+        return None
+    return SummaryWriter(log_dir=str(log_dir))
+
+
+class Watch:
+    """The handle ``watch()`` returns; ``remove()`` takes away every hook and closes files."""
+
+    def __init__(
+        self,
+        model: torch.nn.Module,
+        log: str,
+        log_freq: int,
+        log_dir: Path,
+        writer: Any,
+        bins: int,
+        owns_writer: bool = True,
+    ) -> None:
+        self.kinds = {"gradients", "parameters", "activations"} if log == "all" else {log}
+        self.log_freq = log_freq
+        self.log_dir = log_dir
+        self.bins = bins
+        self.writer = writer
+        self._owns_writer = owns_writer  # close it on remove(); a caller's writer stays open
+        self.jsonl_path = log_dir / JSONL_NAME
+        log_dir.mkdir(parents=True, exist_ok=True)
+        self._jsonl = self.jsonl_path.open("a", encoding="utf-8")
+        self._model = weakref.ref(model)
+        self._counter = StepCounter()
+        self._last_logged: int | None = None
+        self._pass_handles: list[Any] = []  # hooks of the logged step only
+        self._grad_handles: list[Any] = []
+        self._pending_grads: dict[str, tuple[int, TensorSummary]] = {}
+        self.records = 0
+        self._handles = [
+            model.register_forward_pre_hook(self._before_forward),
+            model.register_forward_hook(self._after_forward, always_call=True),
+            register_optimizer_step_post_hook(self._after_optimizer_step),
+        ]
+        self._closed = False
+        atexit.register(self.remove)
+
+    @property
+    def active(self) -> bool:
+        return not self._closed
+
+    def _after_optimizer_step(self, optimizer: torch.optim.Optimizer, *_: Any) -> None:
+        self._counter.optimizer_stepped(optimizer)
+
+    def _before_forward(self, model: torch.nn.Module, args: Any) -> None:
+        self._flush_gradients()
+        self._counter.root_forward_started()
+        step = self._counter.current()
+        if step % self.log_freq or step == self._last_logged:
+            return
+        self._last_logged = step
+        if "parameters" in self.kinds:
+            for name, p in model.named_parameters():
+                self._emit(step, "parameters", name, summarize(p, bins=self.bins))
+        if "gradients" in self.kinds:
+            self._arm_gradients(model, step)
+        if "activations" in self.kinds:
+            for path, module in model.named_modules():
+                if module is not model:
+                    self._pass_handles.append(
+                        module.register_forward_hook(self._activation_hook(path, step))
+                    )
+
+    def _after_forward(self, model: torch.nn.Module, args: Any, output: Any) -> None:
+        if not self._pass_handles:
+            return
+        if sys.exc_info()[0] is None:  # a forward that raised has no output to log
+            self._activation_hook("", self._last_logged or 0)(model, args, output)
+        for h in self._pass_handles:
+            h.remove()
+        self._pass_handles = []
+        self._jsonl.flush()
+
+    def _activation_hook(self, path: str, step: int) -> Any:
+        def hook(module: torch.nn.Module, args: Any, output: Any) -> None:
+            for label, t in flatten_tensors(output):
+                name = f"{path}:{label}" if label else path
+                self._emit(step, "activations", name or "<root>", summarize(t, bins=self.bins))
+
+        return hook
+
+    def _arm_gradients(self, model: torch.nn.Module, step: int) -> None:
+        for name, p in model.named_parameters():
+            if not p.requires_grad:
+                continue
+
+            def hook(param: torch.Tensor, name: str = name) -> None:
+                if param.grad is not None:  # accumulation: the last backward of the step wins
+                    self._pending_grads[name] = (step, summarize(param.grad, bins=self.bins))
+
+            self._grad_handles.append(p.register_post_accumulate_grad_hook(hook))
+
+    def _flush_gradients(self) -> None:
+        for h in self._grad_handles:
+            h.remove()
+        self._grad_handles = []
+        pending, self._pending_grads = self._pending_grads, {}
+        for name, (step, summary) in pending.items():
+            self._emit(step, "gradients", name, summary)
+        if pending:
+            self._jsonl.flush()
+
+    def _emit(self, step: int, kind: str, name: str, s: TensorSummary) -> None:
+        record = {
+            "step": step,
+            "kind": kind,
+            "name": name,
+            "time": time.time(),
+            "summary": s.to_dict(),
+        }
+        self._jsonl.write(json.dumps(record, allow_nan=False) + "\n")
+        self.records += 1
+        if self.writer is not None:
+            self._write_tensorboard(f"{kind}/{name}", step, s)
+
+    def _write_tensorboard(self, tag: str, step: int, s: TensorSummary) -> None:
+        w = self.writer
+        finite = s.finite or 0
+        if s.hist is not None and s.hist.counts and finite and s.mean is not None:
+            std = s.std or 0.0
+            w.add_histogram_raw(
+                tag,
+                min=float(s.min),  # type: ignore[arg-type]
+                max=float(s.max),  # type: ignore[arg-type]
+                num=finite,
+                sum=s.mean * finite,
+                sum_squares=(std * std + s.mean * s.mean) * finite,
+                bucket_limits=[float(e) for e in s.hist.edges[1:]],
+                bucket_counts=[float(c) for c in s.hist.counts],
+                global_step=step,
+            )
+        w.add_scalar(f"{tag}/nan", s.nan or 0, step)
+        w.add_scalar(f"{tag}/inf", (s.posinf or 0) + (s.neginf or 0), step)
+        for key in ("norm", "absmax"):
+            value = getattr(s, key)
+            if value is not None:
+                w.add_scalar(f"{tag}/{key}", float(value), step)
+
+    def flush(self) -> None:
+        self._jsonl.flush()
+        if self.writer is not None:
+            self.writer.flush()
+
+    def remove(self) -> None:
+        """Remove every hook ``watch`` added, write pending records and close the files."""
+        if self._closed:
+            return
+        self._closed = True
+        self._flush_gradients()
+        for h in [*self._handles, *self._pass_handles]:
+            h.remove()
+        self._handles, self._pass_handles = [], []
+        self._jsonl.close()
+        if self.writer is not None and self._owns_writer:
+            self.writer.close()
+        elif self.writer is not None:
+            self.writer.flush()
+        atexit.unregister(self.remove)
+
+    def __enter__(self) -> Watch:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.remove()
+
+    def __repr__(self) -> str:
+        state = "active" if self.active else "removed"
+        return f"<tensorpeek.Watch {sorted(self.kinds)} every {self.log_freq} steps, {state}>"
+
+
+def watch_model(
+    model: torch.nn.Module,
+    log: str = "gradients",
+    log_freq: int = 100,
+    *,
+    log_dir: str | Path | None = None,
+    writer: Any = None,
+    tensorboard: bool | None = None,
+    bins: int = 32,
+) -> Watch:
+    """Record per-module histograms and summaries every ``log_freq`` steps (module docstring).
+
+    ``log``: ``gradients`` (default), ``parameters``, ``activations`` or ``all``.
+    ``log_dir``: where the event files and ``tensorpeek-watch.jsonl`` go (default
+    ``runs/tensorpeek-<time>``, or the given ``writer``'s directory). ``writer``: an existing
+    ``SummaryWriter`` to write into (left open by ``remove()``). ``tensorboard``: ``False`` writes
+    only the JSONL file; ``None`` writes event files when tensorboard is installed.
+    """
+    if not isinstance(model, torch.nn.Module):
+        raise TypeError(f"watch() needs a torch.nn.Module, got {type(model).__name__}")
+    if log not in LOGS:
+        raise ValueError(f"log must be one of {', '.join(LOGS)}, got {log!r}")
+    if not isinstance(log_freq, int) or isinstance(log_freq, bool) or log_freq < 1:
+        raise ValueError(f"log_freq must be a positive integer, got {log_freq!r}")
+    if log_dir is None:
+        own = getattr(writer, "log_dir", None)
+        log_dir = own if own else Path("runs") / time.strftime("tensorpeek-%Y%m%d-%H%M%S")
+    log_dir = Path(log_dir)
+    owns = writer is None
+    if writer is None and tensorboard is not False:
+        writer = _tensorboard_writer(log_dir)
+        if writer is None and tensorboard:
+            raise ImportError(
+                "tensorboard=True needs the tensorboard package: pip install tensorboard"
+            )
+    return Watch(model, log, log_freq, log_dir, writer, bins, owns_writer=owns)
+
+
+class _CallableModule(types.ModuleType):
+    """``tensorpeek.watch`` is both this module (``Watch``, ``watch_model``) and the
+    ``watch(model, ...)`` function the package exports. Python binds a package attribute to
+    its submodule on import, so the two cannot be different objects: the module is callable
+    (it calls ``watch_model``) and its ``watch`` name is the module itself, as in
+    ``tensorpeek.breakpoints``."""
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Watch:
+        return watch_model(*args, **kwargs)
+
+
+sys.modules[__name__].__class__ = _CallableModule
+watch = sys.modules[__name__]
