@@ -28,8 +28,11 @@ def run_until_tensor_breakpoint(
     just_my_code: bool,
     python: str | None = None,
     cache: Path | None = None,
+    thread: bool = False,
 ) -> tuple[int, int, dict]:
     env = {"TENSORPEEK_BREAKPOINTS": spec, "TP_SCENARIO": scenario, "TP_BAD_STEP": "3"}
+    if thread:
+        env["TP_THREAD"] = "1"
     if cache is not None:
         env["TENSORPEEK_CACHE_DIR"] = str(cache)
     dap.initialize()
@@ -89,11 +92,16 @@ def test_forward_breakpoint_stops_at_the_origin_module_and_step(
 
 
 @pytest.mark.slow
-def test_backward_breakpoint_stops_at_the_first_nonfinite_gradient(tmp_path: Path) -> None:
+@pytest.mark.parametrize("thread", [False, True], ids=["main-thread", "worker-thread"])
+def test_backward_breakpoint_stops_at_the_first_nonfinite_gradient(
+    thread: bool, tmp_path: Path
+) -> None:
     with DapSession() as dap:
         thread_id, frame_id, top = run_until_tensor_breakpoint(
-            dap, "*:grad_output:nonfinite", "backward", True, cache=tmp_path
+            dap, "*:grad_output:nonfinite", "backward", True, cache=tmp_path, thread=thread
         )
+        names = {t["id"]: t["name"] for t in dap.threads(TIMEOUT)}
+        assert (names[thread_id] == "trainer") is thread  # stopped on the thread that trained
         check_stop_and_continue(dap, thread_id, frame_id, top, "fc1", "grad_output")
 
 

@@ -3,8 +3,9 @@
 ``TP_SCENARIO=forward``: at step ``TP_BAD_STEP`` the module ``scale`` multiplies by inf, so its
 output is the origin of the non-finite values. ``TP_SCENARIO=backward``: at that step ``bomb``
 (identity forward) turns the gradient it passes back into inf, so the first non-finite gradient
-is fc1's grad_output. The loop skips ``optimizer.step()`` on a non-finite loss, like a grad
-scaler, so the following steps are clean again. No tensorpeek import: breakpoints come from
+is fc1's grad_output. ``TP_THREAD=1`` trains on a worker thread. The loop skips
+``optimizer.step()`` on a non-finite loss, like a grad scaler, so the following steps are
+clean again. No tensorpeek import: breakpoints come from
 ``TENSORPEEK_BREAKPOINTS`` only.
 """
 
@@ -79,4 +80,11 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    if os.environ.get("TP_THREAD"):  # train on a worker thread (hooks then run off the main thread)
+        import threading
+
+        worker = threading.Thread(target=main, name="trainer")
+        worker.start()
+        worker.join()
+    else:
+        main()
