@@ -81,33 +81,47 @@ def children(value: Any) -> Iterator[tuple[str, Any]]:
     yield from itertools.islice(_raw_children(value), MAX_ITEMS_PER_CONTAINER + 1)
 
 
+def _instance_dict(value: Any) -> dict[str, Any] | None:
+    """The instance ``__dict__`` without going through the class's ``__getattr__`` or
+    ``__getattribute__`` (user code)."""
+    try:
+        d = object.__getattribute__(value, "__dict__")
+    except (AttributeError, TypeError):
+        return None
+    return d if isinstance(d, dict) else None
+
+
 def _raw_children(value: Any) -> Iterator[tuple[str, Any]]:
     if isinstance(value, (list, tuple)):
         for i, item in enumerate(value):
             yield f"[{i}]", item
         return
     if isinstance(value, dict):
-        for key, item in list(value.items()):
+        # a bounded copy: another thread may change the dict while we read it
+        for key, item in list(itertools.islice(value.items(), MAX_ITEMS_PER_CONTAINER + 1)):
             if isinstance(key, (str, int)) and not isinstance(key, bool):
                 yield f"[{key!r}]", item
         return
     if _is_module(value):
-        d = vars(value)
+        stored = _instance_dict(value) or {}
         for group in ("_parameters", "_buffers", "_modules"):
-            for key, item in d.get(group, {}).items():
+            for key, item in stored.get(group, {}).items():
                 if item is not None:
                     yield f".{key}", item
-        for key, item in d.items():
+        for key, item in stored.items():
             if not key.startswith("_") and key != "training":
                 yield f".{key}", item
         return
-    if dataclasses.is_dataclass(value) and not hasattr(value, "__dict__"):  # slots dataclass
+    d = _instance_dict(value)
+    if dataclasses.is_dataclass(value) and d is None:  # slots dataclass
         for f in dataclasses.fields(value):
-            yield f".{f.name}", object.__getattribute__(value, f.name)
+            try:
+                yield f".{f.name}", object.__getattribute__(value, f.name)
+            except AttributeError:  # an unset slot has no value to show
+                continue
         return
-    d = getattr(value, "__dict__", None)
-    if isinstance(d, dict):
-        for key, item in list(d.items()):
+    if d is not None:
+        for key, item in list(itertools.islice(d.items(), 4 * MAX_ITEMS_PER_CONTAINER)):
             if isinstance(key, str) and key.isidentifier() and not key.startswith("__"):
                 yield f".{key}", item
 

@@ -1,0 +1,124 @@
+"""``tensorpeek.presentation`` in-process: what the debugger plugin shows for every kind of
+tensor, that it never raises, never changes the tensor, and caches only while unchanged."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from collections.abc import Callable, Iterator
+
+import numpy as np
+import pytest
+import torch
+
+from tensorpeek import presentation
+from tensorpeek.presentation import children, hover_text, preview, quick_options
+from tensorpeek.summary import summarize
+
+
+@pytest.fixture(autouse=True)
+def empty_cache() -> Iterator[None]:
+    presentation.clear_cache()
+    yield
+    presentation.clear_cache()
+
+
+ODD: dict[str, Callable[[], object]] = {
+    "meta": lambda: torch.empty(3, 4, device="meta"),
+    "sparse_coo": lambda: torch.eye(5).to_sparse(),
+    "sparse_csr": lambda: torch.eye(5).to_sparse_csr(),
+    "quantized": lambda: torch.quantize_per_tensor(torch.randn(4, 4), 0.1, 0, torch.qint8),
+    "zero_dim": lambda: torch.tensor(3.5),
+    "empty": lambda: torch.empty(0, 3),
+    "complex": lambda: torch.randn(5, dtype=torch.complex64),
+    "bool": lambda: torch.tensor([True, False, True]),
+    "float8": lambda: torch.randn(10).to(torch.float8_e4m3fn),
+    "bfloat16": lambda: torch.randn(10, dtype=torch.bfloat16),
+    "nonfinite": lambda: torch.tensor([1.0, float("nan"), float("inf"), -float("inf")]),
+    "transposed": lambda: torch.randn(30, 20).t(),
+    "parameter": lambda: torch.nn.Parameter(torch.randn(3, 3)),
+}
+
+
+@pytest.mark.filterwarnings("ignore::UserWarning")
+@pytest.mark.parametrize("kind", sorted(ODD))
+def test_odd_tensors_get_a_summary_line_and_children_never_an_exception(kind: str) -> None:
+    x = ODD[kind]()
+    text = hover_text(x, "hover")
+    assert text == str(summarize(x, **quick_options())), text
+    assert len(text) < 120
+    names = [name for name, _, _ in children(x)]
+    assert names[:4] == ["shape", "dtype", "device", "requires_grad"] and names[-1] == "preview"
+
+
+def test_summary_failures_are_shown_not_raised() -> None:
+    class Broken(torch.Tensor):
+        def detach(self) -> torch.Tensor:  # type: ignore[override]
+            raise RuntimeError("cannot read this one")
+
+    x = torch.ones(3).as_subclass(Broken)
+    text = hover_text(x, "hover")
+    assert text is not None and "could not summarize it: RuntimeError: cannot read this one" in text
+    assert text.startswith("Broken[3] torch.float32")
+
+
+def test_clipboard_and_non_numeric_arrays_keep_pydevds_own_text() -> None:
+    assert hover_text(torch.ones(2), "clipboard") is None
+    assert hover_text(np.array(["a", "b"], dtype=object), "hover") is None
+    assert hover_text([1, 2], "hover") is None
+    assert hover_text(np.ones(3), "hover") == str(summarize(np.ones(3), **quick_options()))
+
+
+def test_preview_is_a_small_corner_read_through_a_view() -> None:
+    big = torch.arange(4 * 100 * 100, dtype=torch.float32).reshape(4, 100, 100)
+    assert preview(big) == big[0, :8, :8].tolist()
+    assert preview(torch.arange(1000)) == list(range(64))
+    assert preview(torch.tensor(2.0)) == 2.0
+    assert preview(torch.empty(2, 0)) == [[], []]
+    assert preview(torch.empty(2, device="meta")) == "meta tensor: no values"
+
+
+def test_grad_child_appears_only_where_autograd_keeps_one() -> None:
+    w = torch.nn.Parameter(torch.ones(2, 2))
+    (w * 3).sum().backward()
+    rows = {name: value for name, value, _ in children(w)}
+    assert torch.equal(rows["grad"], torch.full((2, 2), 3.0))
+    nonleaf = w * 2
+    assert "grad" not in {name for name, _, _ in children(nonleaf)}
+
+
+def test_cache_serves_an_unchanged_tensor_and_recomputes_after_an_in_place_write() -> None:
+    x = torch.zeros(1000)
+    first = presentation.quick_summary(x)
+    assert presentation.quick_summary(x) is first
+    x.add_(1.0)  # bumps the version counter
+    second = presentation.quick_summary(x)
+    assert second is not first and second.mean == 1.0
+    view = x[:10]  # same storage pointer, other shape: its own entry
+    assert presentation.quick_summary(view).numel == 10
+
+
+def test_showing_a_tensor_changes_nothing_about_it_or_the_rng() -> None:
+    w = torch.nn.Parameter(torch.randn(50, 50))
+    version, values, rng = w._version, w.detach().clone(), torch.get_rng_state()
+    hover_text(w, "hover")
+    children(w)
+    assert w._version == version and torch.equal(w, values)
+    assert torch.equal(torch.get_rng_state(), rng)
+    assert w.grad is None
+
+
+@pytest.mark.slow
+def test_the_plugin_modules_do_not_import_torch() -> None:
+    code = (
+        "import json, sys, numpy as np\n"
+        "from tensorpeek import presentation, frame_scan, snapshot\n"
+        "a = np.ones(3)\n"
+        "print(json.dumps([presentation.hover_text(a, 'hover'), presentation.handles(a),"
+        " 'torch' in sys.modules]))\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True
+    )
+    assert json.loads(out.stdout) == [None, False, False]
