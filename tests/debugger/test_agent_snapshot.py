@@ -214,3 +214,32 @@ def test_a_process_without_torch_gets_an_answer_without_importing_torch() -> Non
     assert torch_loaded is False
     assert reply["ok"] and reply["result"]["tensors"] == []
     assert any("torch is not imported" in n for n in reply["result"]["notes"])
+
+
+def test_every_method_reply_validates_against_the_committed_schema(repo_root: Any) -> None:
+    import jsonschema
+
+    schema = json.loads((repo_root / "docs" / "snapshot.schema.json").read_text())
+    torch.manual_seed(0)
+    net = Net()
+    breakpoints.set_breakpoints(
+        [{"target": "fc1", "site": "output", "condition": "norm > 0", "action": "record"}]
+    )
+    net(torch.randn(3, 4))
+    frame = dict(sample_frame(), hit=breakpoints.hits()[-1])
+    frame["self"].fc1.weight.grad = torch.ones(8, 4)
+    calls = {
+        "snapshot": {},
+        "detail": {"expression": "batch.images"},
+        "set_breakpoints": {"specs": ["*:output:nonfinite", "bad:site:nan"]},
+        "breakpoints": {},
+        "modules": {},
+    }
+    for method, params in calls.items():
+        reply = call(method, frame, **params)
+        jsonschema.validate(reply, schema)  # the envelope
+        result_schema = dict(schema, **schema["x-methods"][method]["result"])
+        jsonschema.validate(reply["result"], result_schema)
+    heat = call("detail", frame, expression="self.fc1.weight")["result"]
+    jsonschema.validate(heat, dict(schema, **schema["x-methods"]["detail"]["result"]))
+    assert "heatmap" in heat
