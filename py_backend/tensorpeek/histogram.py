@@ -1,0 +1,117 @@
+"""Histogram of the finite values: bin edges over the exact [min, max], counts either exact
+(every element binned) or from a uniform random sample.
+
+Binning is integer arithmetic (``floor((x - lo) * bins / (hi - lo))`` then ``bincount``), which
+is several times cheaper than ``torch.histc`` and gives the same bins. The sample is drawn
+with a private, fixed-seed ``torch.Generator`` — never the global RNG, so the user's random
+stream is untouched and the same tensor always gives the same histogram. It is stratified:
+each block contributes in proportion to its size, indices drawn uniformly inside the block
+while it is in cache.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+
+SAMPLE_SEED = 0x7E45  # fixed: summaries of the same tensor are reproducible
+BIN_SLICE = 1 << 18  # values binned at a time (bounds the float64/int64 temporaries)
+
+
+@dataclass(frozen=True)
+class Histogram:
+    """Counts of finite values in ``len(edges) - 1`` bins; the last bin includes its right edge."""
+
+    edges: tuple[float, ...]
+    counts: tuple[int, ...]
+    sampled: bool  # counts come from a random sample, not from every element
+    sample_size: int  # number of finite values behind the counts
+    scale: str = "linear"  # "linear" or "symlog" (bins uniform in sign(x)*log1p(|x|/linthresh))
+    linthresh: float | None = None
+
+
+class Sampler:
+    """Draws a stratified uniform sample of ``size`` elements out of ``total`` while the
+    blocks stream past (block ``i`` gets its proportional share of the draws)."""
+
+    def __init__(self, total: int, size: int, device: torch.device) -> None:
+        self.total = total
+        self.size = min(size, total)
+        self.seen = 0
+        self.generator = torch.Generator(device=device)
+        self.generator.manual_seed(SAMPLE_SEED)
+        self.pieces: list[torch.Tensor] = []
+
+    def take(self, values: torch.Tensor, keep_dtype: torch.dtype | None = None) -> None:
+        """Draw this block's share from ``values`` (flat); store it in ``keep_dtype``."""
+        n = values.numel()
+        before = self.size * self.seen // self.total
+        self.seen += n
+        k = self.size * self.seen // self.total - before
+        if k <= 0:
+            return
+        idx = torch.randint(0, n, (k,), generator=self.generator, device=values.device)
+        picked = values[idx]
+        self.pieces.append(picked if keep_dtype is None else picked.to(keep_dtype))
+
+    def values(self) -> torch.Tensor:
+        return torch.cat(self.pieces) if self.pieces else torch.empty(0)
+
+
+def symlog(v: torch.Tensor | float, c: float) -> torch.Tensor | float:
+    """``sign(v) * log1p(|v| / c)``: linear near 0, logarithmic in the tails."""
+    if isinstance(v, torch.Tensor):
+        return torch.sign(v) * torch.log1p(v.abs() / c)
+    return math.copysign(math.log1p(abs(v) / c), v)
+
+
+def _inverse_symlog(t: float, c: float) -> float:
+    return math.copysign(c * math.expm1(abs(t)), t)
+
+
+@dataclass(frozen=True)
+class Binning:
+    """Where the bins are: ``bins`` equal steps between ``lo`` and ``hi`` on the chosen scale."""
+
+    lo: float
+    hi: float
+    bins: int
+    scale: str = "linear"
+    linthresh: float = 1.0
+
+    @property
+    def one_bin(self) -> bool:
+        return self.hi == self.lo
+
+    def _axis(self, v: float) -> float:
+        return float(symlog(v, self.linthresh)) if self.scale == "symlog" else v
+
+    def edges(self) -> tuple[float, ...]:
+        if self.one_bin:
+            return (self.lo, self.hi)
+        a, b = self._axis(self.lo), self._axis(self.hi)
+        inner = [a * (1 - i / self.bins) + b * (i / self.bins) for i in range(1, self.bins)]
+        if self.scale == "symlog":
+            inner = [_inverse_symlog(t, self.linthresh) for t in inner]
+        return (self.lo, *inner, self.hi)
+
+    def count(self, values: torch.Tensor) -> torch.Tensor:
+        """int64 counts of the finite entries of ``values`` (any float/int dtype, flat)."""
+        nbins = 1 if self.one_bin else self.bins
+        counts = torch.zeros(nbins, dtype=torch.int64, device=values.device)
+        a, b = self._axis(self.lo), self._axis(self.hi)
+        # halves keep (b - a) finite even for float64 values spanning +-1.7e308
+        scale = 0.0 if self.one_bin else nbins / (b * 0.5 - a * 0.5)
+        for start in range(0, values.numel(), BIN_SLICE):
+            t = values[start : start + BIN_SLICE].to(torch.float64)
+            t = t[torch.isfinite(t)]
+            if self.one_bin:
+                counts[0] += t.numel()
+                continue
+            if self.scale == "symlog":
+                t = symlog(t, self.linthresh)  # type: ignore[assignment]
+            idx = t.mul_(0.5).sub_(a * 0.5).mul_(scale).floor_().clamp_(0, nbins - 1)
+            counts += torch.bincount(idx.to(torch.int64), minlength=nbins)
+        return counts

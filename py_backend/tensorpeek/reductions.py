@@ -1,0 +1,285 @@
+"""Exact reductions over every element of a tensor, in one pass over bounded blocks.
+
+Why it is shaped like this (CPU numbers in DESIGN.md): reductions that allocate nothing
+(``sum``, ``aminmax``, ``count_nonzero``, a dot product) are an order of magnitude cheaper
+than the obvious ``std_mean`` or ``isfinite().all()``, and a block of a few MB stays in cache
+while several of them read it. So the tensor is walked in blocks of at most ``block`` elements;
+each block is first screened with ``aminmax`` (finite extremes mean every element is finite,
+since NaN and Inf propagate), and only blocks that fail the screen pay for masks and counts.
+
+Accuracy: ``torch.sum`` on float32 uses cascade summation (error ~1e-10 of sum|x| per block),
+the sum of squares is taken as BLAS dots over 16K-element segments (error ~1e-8), and block
+partials are added in float64. Blocks whose magnitudes could overflow or underflow float32
+squares are widened to float64. The variance is ``E[x^2] - mean^2`` only when that does not
+cancel; otherwise a second pass sums ``(x - mean)^2`` (see :func:`centered_moments`).
+
+Memory: temporaries are one block-sized buffer plus the histogram sample. Expanded
+dimensions (stride 0) are never materialised: the unique elements are reduced once and
+counts and sums are weighted by the expansion factor.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+
+from tensorpeek.dtypes import DtypeInfo, ValueKind
+
+F32_SAFE_MAX = 1e15  # |x| above this: float32 squares of a block could overflow
+F32_SAFE_MIN = 1e-12  # |x|max below this: float32 squares would underflow
+CANCELLATION_LIMIT = 16.0  # E[x^2]/var above this: recompute the variance around the mean
+
+# Layout of one block's partial results (floats, so one tensor can carry them all).
+FIELDS = (
+    "finite", "nan", "posinf", "neginf", "zeros", "sum", "sumsq", "abssum",
+    "min", "max", "absmin", "absmax", "saturated", "subnormal",
+)  # fmt: skip
+_I = {name: i for i, name in enumerate(FIELDS)}
+_ADDED = tuple(i for name, i in _I.items() if name not in ("min", "max", "absmin", "absmax"))
+
+
+def unique_view(x: torch.Tensor) -> tuple[torch.Tensor, int]:
+    """A view over the distinct elements of ``x`` and how often each one appears in ``x``.
+
+    Dimensions with stride 0 (``expand``) are dropped and their sizes multiplied into the
+    weight; the rest are ordered by decreasing stride, so a transposed or permuted tensor
+    becomes contiguous again and is read as one flat view without a copy.
+    """
+    if x.is_quantized or x.dim() == 0:
+        return x, 1
+    weight = 1
+    kept: list[tuple[int, int]] = []
+    for size, stride in zip(x.shape, x.stride(), strict=True):
+        if size == 1:
+            continue
+        if stride == 0:
+            weight *= size
+        else:
+            kept.append((stride, size))
+    kept.sort(reverse=True)
+    view = x.as_strided([s for _, s in kept], [st for st, _ in kept], x.storage_offset())
+    return view, weight
+
+
+def iter_blocks(y: torch.Tensor, block: int) -> Iterator[torch.Tensor]:
+    """Yield ``y``'s elements as pieces of at most ``block`` elements, in storage order.
+
+    Contiguous tensors give flat views (no copy); others give slices along the leading
+    dimensions, which the caller flattens (a copy of at most ``block`` elements).
+    """
+    if y.dim() == 0:
+        yield y.reshape(1)
+        return
+    if not y.is_quantized and y.is_contiguous():
+        flat = y.view(-1)
+        for start in range(0, flat.numel(), block):
+            yield flat[start : start + block]
+        return
+    inner = math.prod(y.shape[1:])
+    if inner <= block:
+        rows = max(1, block // max(inner, 1))
+        for start in range(0, y.shape[0], rows):
+            yield y[start : start + rows]
+    else:
+        for i in range(y.shape[0]):
+            yield from iter_blocks(y[i], block)
+
+
+@dataclass
+class Wanted:
+    """Which reductions to run beyond the ``aminmax`` screen (``stats.compute`` asks for few)."""
+
+    moments: bool = True  # sum and sum of squares
+    abs: bool = True  # sum of |x|
+    zeros: bool = True
+    narrow: bool = False  # saturation and subnormal counts (narrow float dtypes)
+
+
+@dataclass
+class Partials:
+    """Running totals over the blocks seen so far (Python floats/ints, i.e. float64)."""
+
+    rows: list[list[float]] = field(default_factory=list)
+    pending: list[torch.Tensor] = field(default_factory=list)  # device rows, read once at the end
+    int_extremes: list[torch.Tensor] = field(default_factory=list)
+    complex_ranges: list[torch.Tensor] = field(default_factory=list)
+
+    def add(self, row: list[float] | torch.Tensor) -> None:
+        if isinstance(row, torch.Tensor):
+            self.pending.append(row)
+        else:
+            self.rows.append(row)
+
+    def total(self) -> dict[str, float]:
+        """Combine every block's row (one host transfer for rows computed on a device)."""
+        rows = list(self.rows)
+        if self.pending:
+            rows += torch.stack(self.pending).tolist()
+        out = dict.fromkeys(FIELDS, 0.0)
+        out.update(min=math.inf, max=-math.inf, absmin=math.inf, absmax=0.0)
+        for row in rows:
+            for i in _ADDED:
+                out[FIELDS[i]] += row[i]
+            out["min"] = min(out["min"], row[_I["min"]])
+            out["max"] = max(out["max"], row[_I["max"]])
+            out["absmin"] = min(out["absmin"], row[_I["absmin"]])
+            out["absmax"] = max(out["absmax"], row[_I["absmax"]])
+        return out
+
+
+def block_values(
+    piece: torch.Tensor, info: DtypeInfo, scratch: torch.Tensor | None
+) -> tuple[torch.Tensor, bool]:
+    """The numbers of one block as a flat float tensor, and whether it is a private copy
+    (then it may be overwritten in place). Narrow floats are widened into ``scratch``."""
+    kind = info.kind
+    if kind is ValueKind.FLOAT:
+        if piece.is_contiguous():
+            return piece.view(-1), False
+        return piece.contiguous().view(-1), True  # always a copy (reshape might alias)
+    if kind is ValueKind.NARROW_FLOAT:
+        n = piece.numel()
+        if scratch is not None and scratch.numel() >= n:
+            return scratch[:n].view(piece.shape).copy_(piece).view(-1), True
+        return piece.to(torch.float32).reshape(-1), True
+    if kind is ValueKind.INTEGER:
+        return piece.to(torch.float64).reshape(-1), True
+    if kind is ValueKind.QUANTIZED:
+        return piece.dequantize().reshape(-1), True
+    if kind is ValueKind.COMPLEX:
+        return piece.to(torch.complex128).abs().reshape(-1), True  # |z| in float64
+    raise TypeError(f"values of dtype {info.short} cannot be read")
+
+
+def finite_row(
+    v: torch.Tensor,
+    lo: float,
+    hi: float,
+    info: DtypeInfo,
+    want: Wanted,
+    scratch: torch.Tensor | None,
+) -> list[float]:
+    """Partials of a block known to be all finite (``lo``/``hi`` from its ``aminmax``)."""
+    n = v.numel()
+    absmax = max(-lo, hi)
+    if v.dtype == torch.float32 and not (
+        absmax <= F32_SAFE_MAX and (absmax >= F32_SAFE_MIN or absmax == 0.0)
+    ):
+        return finite_row(v.to(torch.float64), lo, hi, info, want, None)
+    row = [0.0] * len(FIELDS)
+    row[_I["finite"]] = n
+    row[_I["min"]], row[_I["max"]], row[_I["absmax"]] = lo, hi, absmax
+    total = float(v.sum(dtype=torch.float64)) if want.moments or want.abs else 0.0
+    row[_I["sum"]] = total
+    # |x| without a pass when the block has one sign; else into the scratch buffer (which
+    # may be v itself when v is our private copy: v is not read again after this)
+    mag: torch.Tensor | None = v if lo >= 0.0 else None
+    if lo >= 0.0:
+        absmin, abssum = lo, total
+    elif hi <= 0.0:
+        absmin, abssum = -hi, -total
+    elif want.abs or want.zeros or want.narrow:
+        mag = _into(torch.abs, v, scratch)
+        abssum = float(mag.sum(dtype=torch.float64)) if want.abs else 0.0
+        absmin = float(mag.amin())
+    else:  # nothing needs |x| (e.g. a condition on absmax only)
+        absmin, abssum = 0.0, 0.0
+    row[_I["abssum"]] = abssum
+    row[_I["absmin"]] = absmin
+    if want.zeros and absmin == 0.0:
+        row[_I["zeros"]] = n - int(torch.count_nonzero(v if mag is None else mag))
+    top, tiny = info.max_finite, info.smallest_normal
+    if want.narrow and top is not None and tiny is not None and (absmax >= top or absmin < tiny):
+        if mag is None:
+            mag = v.abs()
+        if absmax >= top:
+            row[_I["saturated"]] = int((mag >= top).sum())
+        if absmin < tiny:
+            zeros = n - int(torch.count_nonzero(mag))
+            row[_I["subnormal"]] = int((mag < tiny).sum()) - zeros
+    if want.moments:  # last: squares overwrite the scratch buffer
+        base = v if mag is None else mag
+        row[_I["sumsq"]] = float(_into(torch.mul, base, scratch, base).sum(dtype=torch.float64))
+    return row
+
+
+def _into(
+    op: Any, a: torch.Tensor, scratch: torch.Tensor | None, *args: torch.Tensor
+) -> torch.Tensor:
+    """``op(a, *args)`` written into ``scratch`` when it fits (no allocation), else fresh."""
+    n = a.numel()
+    if scratch is not None and scratch.numel() >= n and scratch.dtype == a.dtype:
+        return op(a, *args, out=scratch[:n])
+    return op(a, *args)
+
+
+def masked_row(v: torch.Tensor, info: DtypeInfo) -> torch.Tensor:
+    """Partials of any block, NaN/Inf included, with no data-dependent branch (so on a GPU
+    nothing is read back until all blocks are done). Computed in float64."""
+    v = v.to(torch.float64)
+    inf = math.inf
+    finite = torch.isfinite(v)
+    z = torch.where(finite, v, 0.0)
+    mag = z.abs()
+    parts = [
+        finite.sum(),
+        torch.isnan(v).sum(),
+        (v == inf).sum(),
+        (v == -inf).sum(),
+        (v == 0).sum(),
+        z.sum(),
+        torch.dot(z, z),
+        mag.sum(),
+        torch.where(finite, v, inf).amin(),
+        torch.where(finite, v, -inf).amax(),
+        torch.where(finite, mag, inf).amin(),
+        mag.amax(),
+    ]
+    if info.max_finite is not None and info.smallest_normal is not None:
+        parts.append((v.abs() >= info.max_finite).sum())
+        parts.append(((mag > 0) & (mag < info.smallest_normal)).sum())
+    else:
+        parts += [torch.zeros((), dtype=torch.int64, device=v.device)] * 2
+    return torch.stack([p.to(torch.float64) for p in parts])
+
+
+def block_row(
+    v: torch.Tensor, info: DtypeInfo, want: Wanted, scratch: torch.Tensor | None, branchless: bool
+) -> list[float] | torch.Tensor:
+    """Screen a block with ``aminmax``; finite blocks take the cheap path."""
+    if branchless:
+        return masked_row(v, info)
+    lo, hi = (float(t) for t in torch.aminmax(v))
+    if math.isfinite(lo) and math.isfinite(hi):
+        return finite_row(v, lo, hi, info, want, scratch)
+    return masked_row(v, info).tolist()
+
+
+def centered_moments(
+    v: torch.Tensor, center: float, branchless: bool
+) -> list[float] | torch.Tensor:
+    """``[sum(x - c), sum((x - c)^2)]`` over the finite values of a block, in float64: the
+    second pass that makes the variance exact when ``E[x^2] - mean^2`` would cancel."""
+    d = v.to(torch.float64) - center
+    if not branchless:
+        finite_screen = float(d.sum())
+        if math.isfinite(finite_screen):
+            return [finite_screen, float(torch.dot(d, d))]
+    d = torch.where(torch.isfinite(d), d, 0.0)
+    return torch.stack([d.sum(), torch.dot(d, d)])
+
+
+def needs_centering(total: dict[str, float]) -> bool:
+    """True when ``E[x^2] - mean^2`` loses too many digits to give the variance to 1e-6."""
+    n = total["finite"]
+    if n < 2:
+        return False
+    mean = total["sum"] / n
+    mean_sq = mean * mean  # (not **: that raises OverflowError instead of giving inf)
+    second = total["sumsq"] / n
+    var = second - mean_sq
+    return var <= 0.0 or second > CANCELLATION_LIMIT * var

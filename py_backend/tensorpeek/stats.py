@@ -1,0 +1,280 @@
+"""Passes over a tensor that produce exact statistics; ``compute(x, names)`` for breakpoint
+conditions, which asks only for what a condition names (``absmax`` is one ``aminmax`` per
+block; ``std`` adds a sum and a sum of squares; nothing else runs).
+
+``measure`` is the driver behind both ``compute`` and ``summarize``: a first pass over the
+blocks of the distinct elements (reductions, and the histogram sample while each block is in
+cache), and a second pass only when needed — to bin every element for an exact histogram,
+or to recompute the variance around the mean when ``E[x^2] - mean^2`` would cancel.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+
+from tensorpeek.dtypes import DtypeInfo, ValueKind, dtype_info
+from tensorpeek.histogram import Binning, Sampler
+from tensorpeek.reductions import (
+    Partials,
+    Wanted,
+    block_row,
+    block_values,
+    centered_moments,
+    iter_blocks,
+    needs_centering,
+    unique_view,
+)
+
+__all__ = ["NAMES", "compute"]
+
+MIN_BLOCK = 1 << 16
+MAX_BLOCK = 1 << 20
+SCRATCH_FRACTION = 0.02  # block scratch buffers stay under this share of the tensor's bytes
+
+# Set by tests to run the device code path (no data-dependent branches) on the CPU.
+BRANCHLESS_ON_CPU = False
+
+NAMES: tuple[str, ...] = (
+    "nan", "posinf", "neginf", "nonfinite", "finite", "zeros", "zeros_frac", "min", "max",
+    "absmax", "mean", "std", "std_sample", "norm", "absmean", "saturated", "subnormal", "numel",
+)  # fmt: skip
+_MOMENT_NAMES = frozenset({"mean", "std", "std_sample", "norm"})
+
+
+@dataclass
+class Measurement:
+    """Weighted totals over all elements (see ``reductions.FIELDS``) and what goes with them."""
+
+    total: dict[str, float]
+    weight: int  # each distinct element stands for this many (expanded dimensions)
+    distinct: int  # number of distinct elements read
+    int_range: tuple[int, int] | None = None  # exact extremes of integer tensors
+    real_range: tuple[float, float] | None = None
+    imag_range: tuple[float, float] | None = None
+    centered: tuple[float, float] | None = None  # (sum(x-c), sum((x-c)^2)) over distinct, c
+    center: float = 0.0
+    sample: torch.Tensor | None = None  # finite sampled values, when sampled
+    hist_counts: list[int] | None = None  # exact counts (already weighted), when exact
+    binning: Binning | None = None
+
+
+def block_size(x: torch.Tensor, info: DtypeInfo) -> int:
+    """Largest power of two whose float scratch buffer stays within the memory budget."""
+    scratch_per_element = 8 if info.kind is ValueKind.INTEGER else 4
+    budget = int(x.numel() * x.element_size() * SCRATCH_FRACTION) // scratch_per_element
+    size = MIN_BLOCK
+    while size * 2 <= min(budget, MAX_BLOCK):
+        size *= 2
+    return size
+
+
+def measure(
+    x: torch.Tensor,
+    want: Wanted,
+    *,
+    sample_size: int = 0,
+    exact_hist_limit: int = 0,
+    bins: int = 0,
+    scale: str = "linear",
+) -> Measurement:
+    """Run the passes. ``bins == 0``: no histogram. ``x`` must be a plain, detached,
+    non-sparse tensor with readable values and at least one element."""
+    info = dtype_info(x.dtype)
+    branchless = x.device.type != "cpu" or BRANCHLESS_ON_CPU
+    y, weight = unique_view(x)
+    distinct = y.numel()
+    block = block_size(x, info)
+    scratch = None
+    if info.kind in (ValueKind.FLOAT, ValueKind.NARROW_FLOAT) and not branchless:
+        scratch_dtype = torch.float32 if info.kind is ValueKind.NARROW_FLOAT else x.dtype
+        scratch = torch.empty(min(block, distinct), dtype=scratch_dtype, device=x.device)
+    sampler = None
+    if bins and distinct > exact_hist_limit:
+        sampler = Sampler(distinct, sample_size, x.device)
+    keep = x.dtype if info.kind is ValueKind.NARROW_FLOAT else None
+    partials = Partials()
+
+    for piece in iter_blocks(y, block):
+        v, private = block_values(piece, info, scratch)
+        if sampler is not None:
+            sampler.take(v, keep)
+        if info.kind is ValueKind.INTEGER:
+            wide = piece.to(torch.float64 if piece.dtype == torch.uint64 else torch.int64)
+            partials.int_extremes.append(torch.stack(list(torch.aminmax(wide))))
+        elif info.kind is ValueKind.COMPLEX:
+            partials.complex_ranges.append(_complex_ranges(piece))
+        # a private block (our own copy) doubles as the |x| buffer: sampling is done
+        row_scratch = v if private else scratch
+        partials.add(block_row(v, info, want, row_scratch, branchless))
+
+    total = partials.total()
+    for name in ("finite", "nan", "posinf", "neginf", "zeros", "sum", "sumsq", "abssum"):
+        total[name] *= weight
+    for name in ("saturated", "subnormal"):
+        total[name] *= weight
+    m = Measurement(total, weight, distinct)
+    _read_ranges(m, partials)
+
+    has_finite = total["finite"] > 0
+    center_pass = want.moments and has_finite and needs_centering(total)
+    if center_pass:
+        m.center = total["sum"] / total["finite"]
+    if bins and has_finite:
+        linthresh = total["abssum"] / total["finite"] if total["abssum"] > 0 else 1.0
+        m.binning = Binning(total["min"], total["max"], bins, scale, linthresh)
+    exact_hist = m.binning is not None and sampler is None
+    if center_pass or exact_hist:
+        _second_pass(m, y, info, block, center_pass, exact_hist, branchless)
+    if sampler is not None:
+        sample = sampler.values().to(x.device)
+        m.sample = sample[torch.isfinite(sample)]
+    return m
+
+
+def _complex_ranges(piece: torch.Tensor) -> torch.Tensor:
+    """``[re_min, re_max, im_min, im_max]`` over finite parts of a complex block (float64)."""
+    z = piece.to(torch.complex128).reshape(-1)
+    parts = []
+    for part in (z.real, z.imag):
+        ok = torch.isfinite(part)
+        parts.append(torch.where(ok, part, math.inf).amin())
+        parts.append(torch.where(ok, part, -math.inf).amax())
+    return torch.stack(parts)
+
+
+def _read_ranges(m: Measurement, partials: Partials) -> None:
+    if partials.int_extremes:
+        ext = torch.stack(partials.int_extremes).tolist()
+        m.int_range = (min(e[0] for e in ext), max(e[1] for e in ext))
+    if partials.complex_ranges:
+        r = torch.stack(partials.complex_ranges).tolist()
+        re = (min(e[0] for e in r), max(e[1] for e in r))
+        im = (min(e[2] for e in r), max(e[3] for e in r))
+        m.real_range = re if math.isfinite(re[0]) else None
+        m.imag_range = im if math.isfinite(im[0]) else None
+
+
+def _second_pass(
+    m: Measurement,
+    y: torch.Tensor,
+    info: DtypeInfo,
+    block: int,
+    center_pass: bool,
+    exact_hist: bool,
+    branchless: bool,
+) -> None:
+    centered: list[Any] = []
+    counts = None
+    for piece in iter_blocks(y, block):
+        v, _ = block_values(piece, info, None)
+        if center_pass:
+            centered.append(centered_moments(v, m.center, branchless))
+        if exact_hist and m.binning is not None:
+            c = m.binning.count(v)
+            counts = c if counts is None else counts + c
+    if center_pass:
+        rows = [r for r in centered if not isinstance(r, torch.Tensor)]
+        pending = [r for r in centered if isinstance(r, torch.Tensor)]
+        if pending:
+            rows += torch.stack(pending).tolist()
+        m.centered = (sum(r[0] for r in rows) * m.weight, sum(r[1] for r in rows) * m.weight)
+    if counts is not None:
+        m.hist_counts = [c * m.weight for c in counts.tolist()]
+
+
+def moments(m: Measurement) -> dict[str, float | None]:
+    """mean, population/sample std, L2 norm and mean |x| of the finite values."""
+    t = m.total
+    n = t["finite"]
+    if n == 0:
+        return dict.fromkeys(("mean", "std", "std_sample", "norm", "absmean"))
+    mean = t["sum"] / n
+    if t["min"] == t["max"]:  # constant: exactly, whatever the rounding of the sums
+        mean, var = t["min"], 0.0
+    elif m.centered is not None:
+        s1, s2 = m.centered
+        var = max(s2 / n - (s1 / n) ** 2, 0.0)
+        mean = m.center + s1 / n
+    else:
+        var = max(t["sumsq"] / n - mean * mean, 0.0)
+    return {
+        "mean": mean,
+        "std": math.sqrt(var),
+        "std_sample": math.sqrt(var * n / (n - 1)) if n > 1 else None,
+        "norm": math.sqrt(t["sumsq"]),
+        "absmean": t["abssum"] / n,
+    }
+
+
+def compute(x: Any, names: Iterable[str]) -> dict[str, float | int | None]:
+    """Only the named statistics of ``x`` (see ``NAMES``), each by the cheapest reduction.
+
+    Counts are ints; value statistics are over finite values and ``None`` when there are
+    none. Unknown names raise ``ValueError`` listing the valid ones.
+    """
+    from tensorpeek.summary import readable_tensor
+
+    wanted = list(names)
+    unknown = sorted(set(wanted) - set(NAMES))
+    if unknown:
+        raise ValueError(f"unknown statistic(s) {unknown}; valid: {', '.join(NAMES)}")
+    tensor, info = readable_tensor(x)
+    out: dict[str, float | int | None] = dict.fromkeys(wanted)
+    if "numel" in out:
+        out["numel"] = x.numel() if isinstance(x, torch.Tensor) else getattr(x, "size", None)
+    if tensor is None or tensor.numel() == 0:
+        for name in ("nan", "posinf", "neginf", "nonfinite", "finite", "zeros"):
+            if name in out and tensor is not None:
+                out[name] = 0
+        return out
+    want = Wanted(
+        moments=bool(_MOMENT_NAMES & set(wanted)),
+        abs="absmean" in out,
+        zeros="zeros" in out or "zeros_frac" in out,
+        narrow=info.kind is ValueKind.NARROW_FLOAT
+        and not {"saturated", "subnormal"}.isdisjoint(out),
+    )
+    with torch.no_grad():
+        m = measure(tensor, want)
+    values = derived(m, info)
+    if want.moments or want.abs:
+        values.update(moments(m))
+    for name in wanted:
+        if name in values:
+            out[name] = values[name]
+    return out
+
+
+def derived(m: Measurement, info: DtypeInfo) -> dict[str, float | int | None]:
+    """Counts and extremes of a measurement, as Python ints/floats (None where undefined)."""
+    t = m.total
+    finite = int(t["finite"])
+    numel = finite + int(t["nan"] + t["posinf"] + t["neginf"])
+    lo: float | int | None = None
+    hi: float | int | None = None
+    absmax: float | int | None = None
+    if m.int_range is not None:
+        lo, hi = m.int_range
+        absmax = max(abs(lo), abs(hi))
+    elif finite:
+        lo, hi, absmax = t["min"], t["max"], t["absmax"]
+    narrow = info.kind is ValueKind.NARROW_FLOAT
+    return {
+        "nan": int(t["nan"]),
+        "posinf": int(t["posinf"]),
+        "neginf": int(t["neginf"]),
+        "nonfinite": numel - finite,
+        "finite": finite,
+        "zeros": int(t["zeros"]),
+        "zeros_frac": t["zeros"] / numel if numel else None,
+        "min": lo,
+        "max": hi,
+        "absmax": absmax,
+        "saturated": int(t["saturated"]) if narrow else None,
+        "subnormal": int(t["subnormal"]) if narrow else None,
+    }
