@@ -18,6 +18,10 @@ The summary cache is cleared by an ``evaluate`` that is not timed. Reported: med
 rounds, and each median's ratio to the roundtrip. Run::
 
     .venv/bin/python benchmarks/bench_snapshot.py [--rounds 7] [--tensors 20] [--numel 1000000]
+        [--large 50] [--large-numel 4000000] [--threads 0]
+
+On a shared 2-core machine, torch's two intra-op threads make every reduction's time swing by
+10× with the other processes' load; ``--threads 1`` gives steadier numbers there.
 """
 
 from __future__ import annotations
@@ -39,7 +43,8 @@ import torch  # noqa: E402
 
 from support.dap_client import DapSession, marked_line  # noqa: E402
 from tensorpeek.agent import request  # noqa: E402
-from tensorpeek.presentation import clear_cache  # noqa: E402
+from tensorpeek.presentation import clear_cache, hover_text  # noqa: E402
+from tensorpeek.summary import summarize  # noqa: E402
 
 CLEAR = "__import__('tensorpeek.presentation').presentation.clear_cache()"
 
@@ -135,6 +140,26 @@ def measure(
     return results
 
 
+def per_tensor(rounds: int) -> None:
+    """One tensor's hover line in this process (no debugger): ``quick_options()`` beside
+    ``summarize(mode="quick")`` with its exact histogram, interleaved."""
+    sizes = [1_000, 65_536, 1_000_000, 1_048_577, 4_000_000, 16_000_000]
+    g = torch.Generator().manual_seed(1)
+    tensors = {n: torch.randn(n, generator=g) for n in sizes}
+    ours: dict[int, list[float]] = {n: [] for n in sizes}
+    plain: dict[int, list[float]] = {n: [] for n in sizes}
+    for _ in range(rounds):
+        for n, x in tensors.items():
+            clear_cache()
+            ours[n].append(timed(lambda x=x: hover_text(x, "hover")))
+            plain[n].append(timed(lambda x=x: summarize(x, mode="quick")))
+    print("\none tensor's hover line, in-process (budget: ≤ 5 ms up to 1M elements)")
+    print(f"  {'elements':>12s} {'hover ms':>9s} {'quick, exact hist ms':>21s} {'ratio':>6s}")
+    for n in sizes:
+        a, b = statistics.median(ours[n]), statistics.median(plain[n])
+        print(f"  {n:12,d} {a:9.2f} {b:21.2f} {a / b:6.2f}")
+
+
 def report(title: str, results: dict[str, list[float]]) -> None:
     base = statistics.median(results["roundtrip"])
     print(f"\n{title}")
@@ -151,14 +176,21 @@ def main() -> int:
     parser.add_argument("--numel", type=int, default=1_000_000)
     parser.add_argument("--large", type=int, default=50)
     parser.add_argument("--large-numel", type=int, default=4_000_000)
+    parser.add_argument(
+        "--threads", type=int, default=0, help="torch threads here and in the debuggee (0: default)"
+    )
     args = parser.parse_args()
+    env = {}
+    if args.threads:
+        torch.set_num_threads(args.threads)
+        env = {"OMP_NUM_THREADS": str(args.threads)}
 
     with tempfile.TemporaryDirectory() as tmp:
         script = Path(tmp) / "bench_debuggee.py"
         script.write_text(debuggee_source(args.tensors, args.numel, args.large, args.large_numel))
         lines = [marked_line(script, "small"), marked_line(script, "large")]
         with DapSession() as dap:
-            thread_id, frame_id = dap.run_to_breakpoint(script, lines, timeout=120)
+            thread_id, frame_id = dap.run_to_breakpoint(script, lines, timeout=120, env=env)
             small = measure(dap, frame_id, args.rounds, local_frame(args.tensors, args.numel))
             dap.continue_(thread_id)
             stopped = dap.wait_for_event("stopped", timeout=120)
@@ -171,6 +203,7 @@ def main() -> int:
     )
     report(f"{args.tensors} tensors × {args.numel:,} float32 (budget: snapshot ≤ 150 ms)", small)
     report(f"{args.large} tensors × {args.large_numel:,} float32 (budget: stop ≤ 1000 ms)", large)
+    per_tensor(args.rounds)
     return 0
 
 
