@@ -38,10 +38,10 @@ class TensorStrProvider(StrPresentationProvider):
         return _handled_type(type_object)
 
     def get_str_in_context(self, val: Any, context: str) -> str | None:
-        return _presentation().hover_text(val, context)  # type: ignore[no-any-return]
+        return _presentation().hover_text(val, context)
 
     def get_str(self, val: Any) -> str | None:
-        return _presentation().hover_text(val)  # type: ignore[no-any-return]
+        return _presentation().hover_text(val)
 
 
 class TensorResolveProvider(TypeResolveProvider):
@@ -67,7 +67,7 @@ class TensorResolveProvider(TypeResolveProvider):
                 ((k, v, None) for k, v in self._fallback().get_dictionary(obj).items()),
                 key=lambda row: row[0],
             )
-        return p.children(obj)  # type: ignore[no-any-return]
+        return p.children(obj)
 
     def get_dictionary(self, obj: Any) -> dict[str, Any]:
         return {name: value for name, value, _ in self.get_contents_debug_adapter_protocol(obj)}
