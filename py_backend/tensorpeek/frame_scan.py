@@ -91,6 +91,16 @@ def _instance_dict(value: Any) -> dict[str, Any] | None:
     return d if isinstance(d, dict) else None
 
 
+def _module_step(key: str) -> str:
+    """``.fc`` for ordinary names; ``[0]`` / ``['a-b']`` for the children of ``Sequential``,
+    ``ModuleList``, ``ModuleDict`` and parameter containers, which index the same way."""
+    if key.isidentifier():
+        return f".{key}"
+    if key.isdigit():
+        return f"[{int(key)}]"
+    return f"[{key!r}]"
+
+
 def _raw_children(value: Any) -> Iterator[tuple[str, Any]]:
     if isinstance(value, (list, tuple)):
         for i, item in enumerate(value):
@@ -107,7 +117,7 @@ def _raw_children(value: Any) -> Iterator[tuple[str, Any]]:
         for group in ("_parameters", "_buffers", "_modules"):
             for key, item in stored.get(group, {}).items():
                 if item is not None:
-                    yield f".{key}", item
+                    yield _module_step(key), item
         for key, item in stored.items():
             if not key.startswith("_") and key != "training":
                 yield f".{key}", item

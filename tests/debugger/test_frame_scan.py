@@ -41,6 +41,16 @@ def test_slots_dataclasses_and_plain_objects_are_read_from_stored_data_only() ->
     assert names(frame) == ["s.weight", "lazy.cached"]
 
 
+def test_container_modules_get_indexing_paths_that_python_also_accepts() -> None:
+    seq = torch.nn.Sequential(torch.nn.Linear(2, 2))
+    d = torch.nn.ModuleDict({"a-b": torch.nn.Linear(2, 2)})
+    frame = {"seq": seq, "d": d}
+    found = names(frame)
+    assert found == ["seq[0].weight", "seq[0].bias", "d['a-b'].weight", "d['a-b'].bias"]
+    for name in found:
+        assert resolve_path(name, frame) is eval(name, {}, frame)  # same object as Python's
+
+
 def test_cycles_are_visited_once() -> None:
     a: list[Any] = [torch.ones(1)]
     a.append(a)
