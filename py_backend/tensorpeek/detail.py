@@ -52,13 +52,18 @@ def values_for_maps(x: Any) -> tuple[torch.Tensor | None, str | None]:
     return values, None
 
 
+def _work_dtype(device: torch.device) -> torch.dtype:
+    """float64 for the block sums, except where the backend has none (Apple MPS)."""
+    return torch.float32 if device.type == "mps" else torch.float64
+
+
 def _as_real(block: torch.Tensor) -> torch.Tensor:
-    """float64 values of a band (complex → magnitude, quantized → dequantized)."""
+    """Band values in the working dtype (complex → magnitude, quantized → dequantized)."""
     if block.is_quantized:
         block = block.dequantize()
     if block.is_complex():
         block = block.abs()
-    return block.to(torch.float64)
+    return block.to(_work_dtype(block.device))
 
 
 def block_grids(t2: torch.Tensor, size: int) -> tuple[list[int], Grid, Grid, Grid]:
@@ -68,23 +73,24 @@ def block_grids(t2: torch.Tensor, size: int) -> tuple[list[int], Grid, Grid, Gri
     br, bc = math.ceil(rows / size), math.ceil(cols / size)
     nr, nc = math.ceil(rows / br), math.ceil(cols / bc)
     dev = t2.device
-    total = torch.zeros(nr, nc, dtype=torch.float64, device=dev)
-    count = torch.zeros(nr, nc, dtype=torch.float64, device=dev)
-    low = torch.full((nr, nc), math.inf, dtype=torch.float64, device=dev)
-    high = torch.full((nr, nc), -math.inf, dtype=torch.float64, device=dev)
+    work = _work_dtype(dev)
+    total = torch.zeros(nr, nc, dtype=work, device=dev)
+    count = torch.zeros(nr, nc, dtype=work, device=dev)
+    low = torch.full((nr, nc), math.inf, dtype=work, device=dev)
+    high = torch.full((nr, nc), -math.inf, dtype=work, device=dev)
     band_rows = max(1, BAND_ELEMENTS // max(cols, 1) // br) * br
     with torch.no_grad():
         for r0 in range(0, rows, band_rows):
             band = _as_real(t2[r0 : r0 + band_rows])
             h = band.shape[0]
             hb = math.ceil(h / br)
-            padded = torch.full((hb * br, nc * bc), math.nan, dtype=torch.float64, device=dev)
+            padded = torch.full((hb * br, nc * bc), math.nan, dtype=work, device=dev)
             padded[:h, :cols] = band
             cells = padded.view(hb, br, nc, bc)
             finite = torch.isfinite(cells)
             g0 = r0 // br
             total[g0 : g0 + hb] = torch.where(finite, cells, 0.0).sum(dim=(1, 3))
-            count[g0 : g0 + hb] = finite.sum(dim=(1, 3), dtype=torch.float64)
+            count[g0 : g0 + hb] = finite.sum(dim=(1, 3), dtype=work)
             low[g0 : g0 + hb] = torch.where(finite, cells, math.inf).amin(dim=(1, 3))
             high[g0 : g0 + hb] = torch.where(finite, cells, -math.inf).amax(dim=(1, 3))
     empty = count == 0

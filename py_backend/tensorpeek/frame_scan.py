@@ -21,7 +21,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from tensorpeek.presentation import handles
+from tensorpeek.presentation import handles, is_tensor_type
 
 MAX_ITEMS_PER_CONTAINER = 256  # items of one list/tuple/dict looked at
 MAX_OBJECTS_VISITED = 20_000  # total objects looked at by one scan
@@ -251,6 +251,8 @@ def _step(value: Any, kind: str, key: Any, walked: str) -> Any:
             length = len(value) if getattr(value, "ndim", 1) else 0
             if not -length <= key < length:
                 raise PathError(f"{walked}[{key}] is out of range (length {length})")
+            if is_tensor_type(type(value)):
+                value = value.detach()  # indexing must not add to the autograd graph
             return value[key]
         if isinstance(value, dict) and key in value:
             return value[key]

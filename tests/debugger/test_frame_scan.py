@@ -103,3 +103,10 @@ def test_anything_but_a_plain_path_is_refused(path: str, message: str) -> None:
     frame = {"m": torch.nn.Linear(2, 2), "d": {"k": 1}, "t": torch.ones(3)}
     with pytest.raises(PathError, match=message):
         resolve_path(path, frame)
+
+
+def test_indexing_a_tensor_adds_nothing_to_the_autograd_graph() -> None:
+    t = torch.ones(3, 5, requires_grad=True)
+    row = resolve_path("t[1]", {"t": t})
+    assert row.grad_fn is None and not row.requires_grad
+    assert row.data_ptr() == t[1].data_ptr()  # a view, not a copy
