@@ -167,7 +167,12 @@ def break_on(
     ``when``: a preset (nonfinite (default), nan, inf, exploding, vanishing, dead, saturated) or
     an expression over summary names such as ``"absmax > 1e4 or std < 1e-6"``.
     ``action``: debugger, pdb, raise, log or record (default: debugger when debugpy has a client,
-    pdb on a terminal, raise otherwise). Raises ``SpecError`` for anything invalid.
+    pdb on a terminal, raise otherwise). ``every=n`` evaluates only at steps divisible by n;
+    ``once`` disarms after the first hit; ``steps=(first, last)`` bounds the steps (inclusive);
+    ``propagated`` fires non-finite conditions everywhere, not only at the origin; ``allow``
+    lists module-path globs never to fire at; ``exact`` checks accelerator tensors at the layer
+    (a host sync) instead of once per step. Steps are counted from the moment the first
+    breakpoint is armed. Raises ``SpecError`` for anything invalid.
     """
     scope: torch.nn.Module | None = None
     glob = "*"
