@@ -162,6 +162,23 @@ def test_armed_but_not_hit_losses_are_bitwise_equal_to_an_unarmed_run() -> None:
     assert len(HOOKS._tensor_handles) <= 2 * 6 * 2  # one step's grad hooks, not twenty
 
 
+def test_armed_checks_touch_neither_the_rng_nor_version_counters_nor_the_graph() -> None:
+    model = MLP()
+    for site in ("input", "output", "grad_input", "grad_output", "param_grad"):
+        tensorpeek.break_on(model, site, "nonfinite", action="raise")
+    tensorpeek.break_on(model, "output", "std > 1e9 or absmax < 0", action="raise")
+    x = torch.randn(3, 4, requires_grad=True)
+    rng = torch.get_rng_state()
+    params_before = [p._version for p in model.parameters()]
+    out = model(x)
+    version, graph = out._version, out.grad_fn
+    out.sum().backward()
+    assert torch.equal(torch.get_rng_state(), rng)
+    assert out._version == version and out.grad_fn is graph
+    assert [p._version for p in model.parameters()] == params_before
+    assert type(graph).__name__ == "AddmmBackward0"  # head's own op: no hook node wrapped around it
+
+
 def test_model_can_be_saved_deepcopied_and_pickled_while_armed() -> None:
     model = MLP()
     tensorpeek.break_on(model, "param_grad", action="raise")
