@@ -93,6 +93,9 @@ def _snapshot(params: dict[str, Any], frame_locals: Mapping[str, Any], max_bytes
         max_depth=_int_param(params, "max_depth", snapshot.DEFAULT_MAX_DEPTH, 0, 8),
         bins=_int_param(params, "bins", snapshot.DEFAULT_BINS, 1, 1024),
         history=_int_param(params, "history", snapshot.DEFAULT_HISTORY, 1, 1024),
+        time_budget_ms=_int_param(
+            params, "time_budget_ms", int(snapshot.DEFAULT_TIME_BUDGET_MS), 0, 600_000
+        ),
     )
     envelope = len(_dumps({"version": PROTOCOL_VERSION, "ok": True, "result": None}))
     return snapshot.fit(snap, lambda s: len(_dumps(s)) + envelope, max_bytes)

@@ -19,6 +19,7 @@ bounded and never raises:
 
 from __future__ import annotations
 
+import math
 import sys
 import threading
 import time
@@ -102,6 +103,21 @@ def quick_options(bins: int = 32) -> dict[str, Any]:
     }
 
 
+def cached_summary(x: Any, bins: int = 32) -> TensorSummary | None:
+    """The cached quick summary of ``x`` if it is still valid, else None (computes nothing)."""
+    key = _cache_key(x)
+    if key is None:
+        return None
+    with _lock:
+        entry = _cache.get(id(x))
+    if entry is None:
+        return None
+    ref, old_key, stamp, summary = entry
+    if ref() is x and old_key == (*key, bins) and time.monotonic() - stamp < CACHE_SECONDS:
+        return summary
+    return None
+
+
 def quick_summary(x: Any, bins: int = 32) -> TensorSummary:
     """``summarize(x, **quick_options(bins))``, cached while the tensor is unchanged."""
     from tensorpeek.summary import summarize
@@ -111,12 +127,9 @@ def quick_summary(x: Any, bins: int = 32) -> TensorSummary:
         return summarize(x, **quick_options(bins))
     key = (*key, bins)
     now = time.monotonic()
-    with _lock:
-        entry = _cache.get(id(x))
-    if entry is not None:
-        ref, old_key, stamp, summary = entry
-        if ref() is x and old_key == key and now - stamp < CACHE_SECONDS:
-            return summary
+    hit = cached_summary(x, bins)
+    if hit is not None:
+        return hit
     summary = summarize(x, **quick_options(bins))
     ident = id(x)
 
@@ -142,25 +155,76 @@ def clear_cache() -> None:
         _cache.clear()
 
 
+class TimeBudget:
+    """Summarising time allowed per burst of requests (one stop's Variables listing).
+
+    A burst starts when a request comes more than ``gap`` seconds after the previous one.
+    Once ``budget`` seconds are spent in a burst, further tensors are not summarised in it.
+    """
+
+    def __init__(self, budget: float, gap: float) -> None:
+        self.budget, self.gap = budget, gap
+        self.spent = 0.0
+        self.last = -math.inf
+
+    def allows(self) -> bool:
+        now = time.monotonic()
+        if now - self.last > self.gap:
+            self.spent = 0.0
+        self.last = now
+        return self.spent < self.budget
+
+    def charge(self, seconds: float) -> None:
+        self.spent += seconds
+        self.last = time.monotonic()
+
+
+# the Variables view lists every local at each stop (pydevd passes no context then); hovers,
+# watches and the console ask for one value at a time and are never deferred
+VARIABLES_BUDGET = TimeBudget(budget=0.6, gap=1.0)
+
+
 def hover_text(x: Any, context: str | None = None) -> str | None:
     """The one-line summary shown instead of the values, or None to leave pydevd's default
-    (the ``clipboard`` context copies the real values; arrays without torch)."""
+    (the ``clipboard`` context copies the real values; arrays without torch). In the Variables
+    listing (``context=None``), tensors past ``VARIABLES_BUDGET`` show metadata only."""
     if context is not None and context not in DISPLAY_CONTEXTS:
         return None
     if not handles(x):
         return None
     try:
+        if context is None and cached_summary(x) is None:
+            with _lock:
+                if not VARIABLES_BUDGET.allows():
+                    return deferred_text(x)
+            start = time.perf_counter()
+            text = str(quick_summary(x))
+            with _lock:
+                VARIABLES_BUDGET.charge(time.perf_counter() - start)
+            return text
         return str(quick_summary(x))
     except Exception as err:  # noqa: BLE001 - a debugger display must never raise
         reason = f"{type(err).__name__}: {err}"[:MAX_ERROR_TEXT]
         return f"{_describe(x)} (tensorpeek could not summarize it: {reason})"
 
 
+def deferred_text(x: Any) -> str:
+    """The line for a tensor this stop had no time left to summarise (metadata only)."""
+    n = math.prod(int(d) for d in x.shape)
+    return f"{_describe(x)} n={n} · stats skipped to keep this stop fast: hover or expand"
+
+
 def _describe(x: Any) -> str:
-    """Type, shape and dtype from metadata only (works for meta/odd tensors)."""
+    """``tensor[4096, 4096] f32`` from metadata only (works for meta and odd tensors)."""
     shape = getattr(x, "shape", None)
     dims = ", ".join(str(d) for d in shape) if shape is not None else "?"
-    return f"{type(x).__name__}[{dims}] {getattr(x, 'dtype', '?')}"
+    dtype = getattr(x, "dtype", "?")
+    if is_tensor_type(type(x)):
+        from tensorpeek.dtypes import dtype_info
+
+        kind = "param" if isinstance(x, sys.modules["torch"].nn.Parameter) else "tensor"
+        return f"{kind}[{dims}] {dtype_info(dtype).short}"
+    return f"array[{dims}] {dtype}"
 
 
 def children(x: Any) -> list[tuple[str, Any, str | None]]:

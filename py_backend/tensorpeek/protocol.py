@@ -175,6 +175,7 @@ class SnapshotParams(TypedDict, total=False):
     bins: int  # histogram bins per tensor, default 32
     history: int  # history points per (module, site), default 16
     max_bytes: int  # reply budget, default 262144
+    time_budget_ms: int  # summarising time, default 800; later tensors are left out
 
 
 # -- detail (render payloads, as tensorpeek.render takes them) ------------------------------

@@ -19,7 +19,7 @@ from types import ModuleType
 from typing import Any, cast
 
 from tensorpeek.frame_scan import scan_frame
-from tensorpeek.presentation import grad_of, quick_summary
+from tensorpeek.presentation import cached_summary, grad_of, quick_summary
 from tensorpeek.protocol import (
     PROTOCOL_VERSION,
     BreakpointInfo,
@@ -34,6 +34,7 @@ DEFAULT_MAX_TENSORS = 200
 DEFAULT_MAX_DEPTH = 2
 DEFAULT_BINS = 32
 DEFAULT_HISTORY = 16
+DEFAULT_TIME_BUDGET_MS = 800.0  # summarising time per snapshot (cached summaries are free)
 
 
 def optional_module(name: str) -> ModuleType | None:
@@ -103,12 +104,24 @@ def layers(history_points: int) -> list[Layer]:
 
 
 def frame_tensors(
-    frame_locals: Mapping[str, Any], *, max_tensors: int, max_depth: int, bins: int
+    frame_locals: Mapping[str, Any],
+    *,
+    max_tensors: int,
+    max_depth: int,
+    bins: int,
+    time_budget_ms: float = DEFAULT_TIME_BUDGET_MS,
 ) -> tuple[list[FrameTensor], bool, list[str]]:
+    """Summaries of the reachable tensors, shallowest names first. Once ``time_budget_ms``
+    is spent, only tensors whose summary is already cached are added."""
     scan = scan_frame(frame_locals, max_depth=max_depth, max_tensors=max_tensors)
     notes: list[str] = []
     out: list[FrameTensor] = []
+    deadline = time.perf_counter() + time_budget_ms / 1e3
+    skipped = 0
     for found in scan.tensors:
+        if time.perf_counter() > deadline and cached_summary(found.value, bins) is None:
+            skipped += 1
+            continue
         try:
             summary = cast("Summary", quick_summary(found.value, bins=bins).to_dict())
         except Exception as err:  # noqa: BLE001 - one odd tensor must not hide the others
@@ -124,9 +137,14 @@ def frame_tensors(
             except Exception as err:  # noqa: BLE001 - shown as a note instead
                 notes.append(f"{found.name}.grad: not summarised ({type(err).__name__}: {err})")
         out.append(entry)
+    if skipped:
+        notes.append(
+            f"{skipped} of {len(scan.tensors)} tensors left out: the {time_budget_ms:g} ms "
+            "summary budget was spent"
+        )
     if scan.truncated:
         notes.append(f"tensor scan stopped at its caps ({max_tensors} tensors, depth {max_depth})")
-    return out, scan.truncated, notes
+    return out, scan.truncated or skipped > 0, notes
 
 
 def snapshot(
@@ -136,6 +154,7 @@ def snapshot(
     max_depth: int = DEFAULT_MAX_DEPTH,
     bins: int = DEFAULT_BINS,
     history: int = DEFAULT_HISTORY,
+    time_budget_ms: float = DEFAULT_TIME_BUDGET_MS,
 ) -> Snapshot:
     """The snapshot of one stop (before fitting it to a byte budget, see ``fit``)."""
     start = time.perf_counter()
@@ -144,7 +163,11 @@ def snapshot(
     if "torch" not in sys.modules:
         notes.append("torch is not imported in this process: no tensors, no breakpoints")
     tensors, truncated, tensor_notes = frame_tensors(
-        frame_locals, max_tensors=max_tensors, max_depth=max_depth, bins=bins
+        frame_locals,
+        max_tensors=max_tensors,
+        max_depth=max_depth,
+        bins=bins,
+        time_budget_ms=time_budget_ms,
     )
     notes += tensor_notes
     snap: Snapshot = {

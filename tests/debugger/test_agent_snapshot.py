@@ -243,3 +243,14 @@ def test_every_method_reply_validates_against_the_committed_schema(repo_root: An
     heat = call("detail", frame, expression="self.fc1.weight")["result"]
     jsonschema.validate(heat, dict(schema, **schema["x-methods"]["detail"]["result"]))
     assert "heatmap" in heat
+
+
+def test_past_the_time_budget_only_already_summarised_tensors_are_added() -> None:
+    from tensorpeek.presentation import quick_summary
+
+    frame = {"a": torch.randn(10), "b": torch.randn(20), "c": torch.randn(30)}
+    quick_summary(frame["b"])  # e.g. the Variables view showed b at this stop
+    snap = result("snapshot", frame, time_budget_ms=0)
+    assert [t["name"] for t in snap["tensors"]] == ["b"]
+    assert snap["truncated"] is True
+    assert "2 of 3 tensors left out: the 0 ms summary budget was spent" in snap["notes"]

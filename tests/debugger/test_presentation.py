@@ -60,7 +60,7 @@ def test_summary_failures_are_shown_not_raised() -> None:
     x = torch.ones(3).as_subclass(Broken)
     text = hover_text(x, "hover")
     assert text is not None and "could not summarize it: RuntimeError: cannot read this one" in text
-    assert text.startswith("Broken[3] torch.float32")
+    assert text.startswith("tensor[3] f32 (tensorpeek could not")
 
 
 def test_clipboard_and_non_numeric_arrays_keep_pydevds_own_text() -> None:
@@ -122,3 +122,21 @@ def test_the_plugin_modules_do_not_import_torch() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True
     )
     assert json.loads(out.stdout) == [None, False, False]
+
+
+def test_the_variables_listing_defers_tensors_once_its_time_budget_is_spent(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    budget = presentation.TimeBudget(budget=1e-9, gap=60.0)
+    monkeypatch.setattr(presentation, "VARIABLES_BUDGET", budget)
+    a, b = torch.randn(100, 100), torch.randn(7, 3)
+    first = hover_text(a)  # nothing spent yet: summarised, and that spends the budget
+    assert first == str(summarize(a, **quick_options()))
+    deferred = hover_text(b)
+    assert (
+        deferred == "tensor[7, 3] f32 n=21 · stats skipped to keep this stop fast: hover or expand"
+    )
+    assert hover_text(b, "hover") == str(summarize(b, **quick_options()))  # asked for: computed
+    assert hover_text(b) == str(summarize(b, **quick_options()))  # now cached: shown at no cost
+    budget.last -= 61.0  # the next stop starts a new burst
+    assert hover_text(torch.ones(2)) == str(summarize(torch.ones(2), **quick_options()))
