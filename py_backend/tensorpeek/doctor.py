@@ -108,11 +108,13 @@ def run_doctor(options: DoctorOptions) -> tuple[Report, ScriptResult]:
 def doctor_main(options: DoctorOptions) -> int:
     """Run, print the findings, write the reports; return the exit code (module docstring)."""
     report, result = run_doctor(options)
+    if result.status in ("failed", "interrupted"):
+        report.exit_code = result.exit_code or 1
+    else:
+        report.exit_code = 1 if report.errors else 0
     print(format_findings(report), flush=True)
     write_reports(report, options.report_path, options.html_path)
-    if result.status in ("failed", "interrupted"):
-        return result.exit_code or 1
-    return 1 if report.errors else 0
+    return report.exit_code
 
 
 def write_reports(report: Report, json_path: Path | None, html_path: Path | None) -> None:

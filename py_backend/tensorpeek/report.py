@@ -71,9 +71,10 @@ class Finding:
 @dataclass
 class Report:
     """A whole run. Extras beyond the contract: ``command`` (the script's argv), ``mode``
-    (``run`` or ``doctor``), ``exit_code``, ``error`` (the script's exception, if any),
-    ``stop_reason``, ``breakpoints`` (the armed specs) and ``gradient_norms`` (a
-    ``"timeseries"`` render payload: per-layer parameter-gradient norm over steps)."""
+    (``run`` or ``doctor``), ``exit_code`` (the tensorpeek command's), ``error`` (the
+    script's exception, if any), ``stop_reason``, ``breakpoints`` (the armed specs) and
+    ``gradient_norms`` (a ``"timeseries"`` render payload: per-layer parameter-gradient norm
+    over steps)."""
 
     script: str
     mode: str
@@ -122,6 +123,33 @@ class Report:
                 "hits_dropped": self.hits_dropped,
                 "gradient_norms": self.gradient_norms,
             }
+        )
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Report:
+        """Read back a report written by ``write_json`` (e.g. to render HTML later)."""
+        if d.get("version") != REPORT_VERSION:
+            raise ValueError(f"unsupported report version {d.get('version')!r}")
+        fields = ("kind", "module", "site", "step", "severity", "message", "summary")
+        extras = ("param", "module_class", "origin", "count", "last_step")
+        findings = [
+            Finding(**{k: f[k] for k in fields}, **{k: f[k] for k in extras if k in f})
+            for f in d.get("findings", [])
+        ]
+        return cls(
+            script=d["script"],
+            mode=d.get("mode", "run"),
+            command=list(d.get("command") or [d["script"]]),
+            steps=d["steps"],
+            status=d["status"],
+            exit_code=d.get("exit_code", 0),
+            hits=list(d.get("hits", [])),
+            findings=findings,
+            error=d.get("error"),
+            stop_reason=d.get("stop_reason"),
+            breakpoints=list(d.get("breakpoints", [])),
+            gradient_norms=d.get("gradient_norms"),
+            hits_dropped=d.get("hits_dropped", 0),
         )
 
     def write_json(self, path: Path) -> None:

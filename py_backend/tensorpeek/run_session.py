@@ -35,7 +35,9 @@ MAX_SERIES_POINTS = 400  # gradient-norm points kept per layer (decimated beyond
 
 class GradientNorms:
     """Per-layer norm of the parameter gradients at each ``optimizer.step()``, for the HTML
-    chart. One vector-norm reduction per parameter and one host read per step; bounded."""
+    chart. One vector-norm reduction per parameter (accumulated in float64, which costs a
+    temporary float64 copy of one gradient at a time) and one host read per step; at most
+    ``MAX_SERIES_POINTS`` points per layer."""
 
     def __init__(self) -> None:
         self.series: dict[str, tuple[list[int], list[float | None]]] = {}
@@ -51,11 +53,16 @@ class GradientNorms:
         if not per_module:
             return
         paths = list(per_module)
-        with torch.no_grad():
+        with torch.no_grad():  # float64: a float32 norm overflows once |g| passes ~1e19
             norms = torch.stack(
                 [
                     torch.linalg.vector_norm(
-                        torch.stack([torch.linalg.vector_norm(g.detach().float()) for g in grads])
+                        torch.stack(
+                            [
+                                torch.linalg.vector_norm(g.detach(), dtype=torch.float64)
+                                for g in grads
+                            ]
+                        )
                     )
                     for grads in per_module.values()
                 ]
