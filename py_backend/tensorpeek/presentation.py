@@ -194,6 +194,8 @@ def hover_text(x: Any, context: str | None = None) -> str | None:
         return None
     try:
         if context is None and cached_summary(x) is None:
+            import tensorpeek.summary  # noqa: F401 - the first import is not summarising time
+
             with _lock:
                 if not VARIABLES_BUDGET.allows():
                     return deferred_text(x)

@@ -116,6 +116,8 @@ def frame_tensors(
     scan = scan_frame(frame_locals, max_depth=max_depth, max_tensors=max_tensors)
     notes: list[str] = []
     out: list[FrameTensor] = []
+    if scan.tensors:
+        import tensorpeek.summary  # noqa: F401 - the first import is not summarising time
     deadline = time.perf_counter() + time_budget_ms / 1e3
     skipped = 0
     for found in scan.tensors:

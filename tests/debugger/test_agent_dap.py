@@ -27,6 +27,8 @@ def agent_expression(method: str, params: dict[str, Any]) -> str:
 
 
 def ask(dap: DapSession, frame_id: int, method: str, **params: Any) -> dict[str, Any]:
+    if method == "snapshot":  # a loaded test machine must not make the budget drop tensors
+        params.setdefault("time_budget_ms", 60_000)
     raw = dap.evaluate(
         agent_expression(method, params), frame_id, context="clipboard", raw_string=True
     )["result"]
