@@ -78,11 +78,19 @@ test("a tensor breakpoint added from the palette stops at the planted NaN in fc2
   await panel.waitForFunction(() => Array.from(document.querySelectorAll("#detail img")).every((i) => (i as HTMLImageElement).complete));
   assert.ok(await img.evaluate((node) => (node as HTMLImageElement).naturalWidth > 0), "the histogram image decoded");
 
-  // clicking the offending tensor opens its detail card with the agent's finer histogram
-  await panel.locator('#tensor-table tr[data-name="tensor"]').click();
-  assert.equal(await panel.locator("#detail h3").textContent(), "tensor");
+  // clicking a row opens its detail card: the agent's finer histogram and, for 2-D, a heatmap
+  await panel.locator('#tensor-table tr[data-name="module.weight"]').click();
+  assert.equal(await panel.locator("#detail h3").textContent(), "module.weight");
   await panel.locator('#detail img[data-kind="histogram"]').first().waitFor({ timeout: 60_000 });
+  await panel.locator('#detail img[data-kind="heatmap"]').first().waitFor({ timeout: 60_000 });
   await screenshot("e2e-detail.png");
+
+  // "Show in Tensor Panel" from the Variables view's context menu selects that tensor
+  await p.locator('.debug-pane .monaco-list-row[aria-label^="tensor, value"]').first().click({ button: "right" });
+  // VS Code's menus act on the focused item; hovering focuses it, Enter runs it
+  await p.locator(".monaco-menu .action-label", { hasText: "Show in Tensor Panel" }).first().hover();
+  await p.keyboard.press("Enter");
+  await panel.waitForFunction(() => document.querySelector("#detail h3")?.textContent === "tensor");
 
   // while paused, the target quick pick offers the live modules and the agent validates
   await runCommand(p, "tensorpeek: Add Tensor Breakpoint…");

@@ -166,3 +166,12 @@ test("the Layers tab lists each watched layer, marks fc2, and asks the host for 
   await page.locator("#tensor-table").waitFor();
   await shot("webview-layers.png");
 });
+
+test("'Show in Tensor Panel' from the Variables view selects that tensor's row", async () => {
+  await send({ type: "snapshot", snapshot: fc2Snapshot, session: "Train" });
+  await page.locator("#tab-layers").click();
+  await send({ type: "focusTensor", name: "x" });
+  await page.locator("#tensor-table").waitFor();
+  assert.equal(await page.locator("tr.selected").getAttribute("data-name"), "x");
+  assert.equal(await page.locator("#detail h3").textContent(), "x");
+});
