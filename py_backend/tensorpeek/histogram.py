@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import torch
 
 SAMPLE_SEED = 0x7E45  # fixed: summaries of the same tensor are reproducible
-BIN_SLICE = 1 << 18  # values binned at a time (bounds the float64/int64 temporaries)
+BIN_SLICE = 1 << 16  # values binned at a time (bounds the float64/int64 temporaries)
 
 
 @dataclass(frozen=True)
@@ -36,28 +36,28 @@ class Sampler:
     """Draws a stratified uniform sample of ``size`` elements out of ``total`` while the
     blocks stream past (block ``i`` gets its proportional share of the draws)."""
 
-    def __init__(self, total: int, size: int, device: torch.device) -> None:
+    def __init__(self, total: int, size: int, dtype: torch.dtype, device: torch.device) -> None:
         self.total = total
         self.size = min(size, total)
         self.seen = 0
         self.generator = torch.Generator(device=device)
         self.generator.manual_seed(SAMPLE_SEED)
-        self.pieces: list[torch.Tensor] = []
+        # filled in place, so the sample never exists twice (no final cat)
+        self.buffer = torch.empty(self.size, dtype=dtype, device=device)
 
-    def take(self, values: torch.Tensor, keep_dtype: torch.dtype | None = None) -> None:
-        """Draw this block's share from ``values`` (flat); store it in ``keep_dtype``."""
+    def take(self, values: torch.Tensor) -> None:
+        """Draw this block's share from ``values`` (flat), storing it in the buffer's dtype."""
         n = values.numel()
-        before = self.size * self.seen // self.total
+        start = self.size * self.seen // self.total
         self.seen += n
-        k = self.size * self.seen // self.total - before
-        if k <= 0:
+        stop = self.size * self.seen // self.total
+        if stop <= start:
             return
-        idx = torch.randint(0, n, (k,), generator=self.generator, device=values.device)
-        picked = values[idx]
-        self.pieces.append(picked if keep_dtype is None else picked.to(keep_dtype))
+        idx = torch.randint(0, n, (stop - start,), generator=self.generator, device=values.device)
+        self.buffer[start:stop].copy_(values.index_select(0, idx))
 
     def values(self) -> torch.Tensor:
-        return torch.cat(self.pieces) if self.pieces else torch.empty(0)
+        return self.buffer
 
 
 def symlog(v: torch.Tensor | float, c: float) -> torch.Tensor | float:
@@ -97,16 +97,18 @@ class Binning:
             inner = [_inverse_symlog(t, self.linthresh) for t in inner]
         return (self.lo, *inner, self.hi)
 
-    def count(self, values: torch.Tensor) -> torch.Tensor:
-        """int64 counts of the finite entries of ``values`` (any float/int dtype, flat)."""
+    def count(self, values: torch.Tensor, all_finite: bool = False) -> torch.Tensor:
+        """int64 counts of the finite entries of ``values`` (any float/int dtype, flat);
+        ``all_finite`` skips the filter when the caller knows there is nothing to drop."""
         nbins = 1 if self.one_bin else self.bins
         counts = torch.zeros(nbins, dtype=torch.int64, device=values.device)
         a, b = self._axis(self.lo), self._axis(self.hi)
         # halves keep (b - a) finite even for float64 values spanning +-1.7e308
         scale = 0.0 if self.one_bin else nbins / (b * 0.5 - a * 0.5)
         for start in range(0, values.numel(), BIN_SLICE):
-            t = values[start : start + BIN_SLICE].to(torch.float64)
-            t = t[torch.isfinite(t)]
+            t = values[start : start + BIN_SLICE].to(torch.float64, copy=True)  # ours to modify
+            if not all_finite:
+                t = t[torch.isfinite(t)]
             if self.one_bin:
                 counts[0] += t.numel()
                 continue

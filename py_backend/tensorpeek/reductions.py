@@ -7,11 +7,14 @@ while several of them read it. So the tensor is walked in blocks of at most ``bl
 each block is first screened with ``aminmax`` (finite extremes mean every element is finite,
 since NaN and Inf propagate), and only blocks that fail the screen pay for masks and counts.
 
-Accuracy: ``torch.sum`` on float32 uses cascade summation (error ~1e-10 of sum|x| per block),
-the sum of squares is taken as BLAS dots over 16K-element segments (error ~1e-8), and block
-partials are added in float64. Blocks whose magnitudes could overflow or underflow float32
-squares are widened to float64. The variance is ``E[x^2] - mean^2`` only when that does not
-cancel; otherwise a second pass sums ``(x - mean)^2`` (see :func:`centered_moments`).
+Accuracy: ``torch.sum`` on float32 uses cascade summation: its error is ~1e-11 of sum|x| (so
+sums of |x| and x^2 are good to ~1e-9 relative; a signed sum that cancels is good to ~1e-11
+of sum|x|). Block partials are added in float64. ``sum(dtype=float64)`` would make the signed
+sum exact too, but costs 7x a float32 sum here; BLAS dots are fast but drift by ~1e-5 on
+long runs of positive values, so squares are summed with ``mul`` + ``sum``. Blocks whose
+magnitudes could overflow or underflow float32 squares are widened to float64. The
+variance is ``E[x^2] - mean^2`` only when that does not cancel; otherwise a second pass
+sums ``(x - mean)^2`` (see :func:`centered_moments`).
 
 Memory: temporaries are one block-sized buffer plus the histogram sample. Expanded
 dimensions (stride 0) are never materialised: the unique elements are reduced once and
@@ -173,7 +176,7 @@ def finite_row(
     row = [0.0] * len(FIELDS)
     row[_I["finite"]] = n
     row[_I["min"]], row[_I["max"]], row[_I["absmax"]] = lo, hi, absmax
-    total = float(v.sum(dtype=torch.float64)) if want.moments or want.abs else 0.0
+    total = float(v.sum()) if want.moments or want.abs else 0.0
     row[_I["sum"]] = total
     # |x| without a pass when the block has one sign; else into the scratch buffer (which
     # may be v itself when v is our private copy: v is not read again after this)
@@ -184,7 +187,7 @@ def finite_row(
         absmin, abssum = -hi, -total
     elif want.abs or want.zeros or want.narrow:
         mag = _into(torch.abs, v, scratch)
-        abssum = float(mag.sum(dtype=torch.float64)) if want.abs else 0.0
+        abssum = float(mag.sum()) if want.abs else 0.0
         absmin = float(mag.amin())
     else:  # nothing needs |x| (e.g. a condition on absmax only)
         absmin, abssum = 0.0, 0.0
@@ -197,13 +200,13 @@ def finite_row(
         if mag is None:
             mag = v.abs()
         if absmax >= top:
-            row[_I["saturated"]] = int((mag >= top).sum())
+            row[_I["saturated"]] = int(torch.count_nonzero(mag >= top))
         if absmin < tiny:
             zeros = n - int(torch.count_nonzero(mag))
-            row[_I["subnormal"]] = int((mag < tiny).sum()) - zeros
+            row[_I["subnormal"]] = int(torch.count_nonzero(mag < tiny)) - zeros
     if want.moments:  # last: squares overwrite the scratch buffer
         base = v if mag is None else mag
-        row[_I["sumsq"]] = float(_into(torch.mul, base, scratch, base).sum(dtype=torch.float64))
+        row[_I["sumsq"]] = float(_into(torch.mul, base, scratch, base).sum())
     return row
 
 
@@ -217,31 +220,36 @@ def _into(
     return op(a, *args)
 
 
-def masked_row(v: torch.Tensor, info: DtypeInfo) -> torch.Tensor:
-    """Partials of any block, NaN/Inf included, with no data-dependent branch (so on a GPU
-    nothing is read back until all blocks are done). Computed in float64."""
-    v = v.to(torch.float64)
+def masked_row(v: torch.Tensor, info: DtypeInfo, branchless: bool) -> torch.Tensor:
+    """Partials of any block, NaN/Inf included. With ``branchless`` nothing is read back
+    (so on a GPU nothing crosses to the host until all blocks are done) and float32 sums
+    are always taken in float64; on the CPU only blocks whose squares could overflow or
+    vanish in float32 are widened. Temporaries: a mask and about two block-sized copies."""
     inf = math.inf
     finite = torch.isfinite(v)
-    z = torch.where(finite, v, 0.0)
-    mag = z.abs()
     parts = [
-        finite.sum(),
-        torch.isnan(v).sum(),
-        (v == inf).sum(),
-        (v == -inf).sum(),
-        (v == 0).sum(),
-        z.sum(),
-        torch.dot(z, z),
-        mag.sum(),
-        torch.where(finite, v, inf).amin(),
-        torch.where(finite, v, -inf).amax(),
-        torch.where(finite, mag, inf).amin(),
-        mag.amax(),
+        torch.count_nonzero(finite),  # (a bool .sum() would widen to int64 first)
+        torch.count_nonzero(torch.isnan(v)),
+        torch.count_nonzero(v == inf),
+        torch.count_nonzero(v == -inf),
+        torch.count_nonzero(v == 0),
     ]
+    z = torch.where(finite, v, 0.0)  # non-finite values contribute nothing to the sums
+    if v.dtype == torch.float32:
+        if branchless:
+            z = z.double()
+        else:
+            top = float(z.abs().amax())
+            if not (top <= F32_SAFE_MAX and (top >= F32_SAFE_MIN or top == 0.0)):
+                z = z.double()
+    parts += [z.sum(), (z * z).sum()]
+    lo = torch.where(finite, v, inf).amin()
+    hi = torch.where(finite, v, -inf).amax()
+    mag = z.abs_()
+    parts += [mag.sum(), lo, hi, torch.where(finite, mag, inf).amin(), mag.amax()]
     if info.max_finite is not None and info.smallest_normal is not None:
-        parts.append((v.abs() >= info.max_finite).sum())
-        parts.append(((mag > 0) & (mag < info.smallest_normal)).sum())
+        parts.append(torch.count_nonzero(v.abs() >= info.max_finite))
+        parts.append(torch.count_nonzero((mag > 0) & (mag < info.smallest_normal)))
     else:
         parts += [torch.zeros((), dtype=torch.int64, device=v.device)] * 2
     return torch.stack([p.to(torch.float64) for p in parts])
@@ -252,11 +260,11 @@ def block_row(
 ) -> list[float] | torch.Tensor:
     """Screen a block with ``aminmax``; finite blocks take the cheap path."""
     if branchless:
-        return masked_row(v, info)
+        return masked_row(v, info, branchless=True)
     lo, hi = (float(t) for t in torch.aminmax(v))
     if math.isfinite(lo) and math.isfinite(hi):
         return finite_row(v, lo, hi, info, want, scratch)
-    return masked_row(v, info).tolist()
+    return masked_row(v, info, branchless=False).tolist()
 
 
 def centered_moments(

@@ -33,8 +33,8 @@ from tensorpeek.reductions import (
 __all__ = ["NAMES", "compute"]
 
 MIN_BLOCK = 1 << 16
-MAX_BLOCK = 1 << 20
-SCRATCH_FRACTION = 0.02  # block scratch buffers stay under this share of the tensor's bytes
+MAX_BLOCK = 1 << 22
+SCRATCH_FRACTION = 0.03  # block scratch buffers stay under this share of the tensor's bytes
 
 # Set by tests to run the device code path (no data-dependent branches) on the CPU.
 BRANCHLESS_ON_CPU = False
@@ -61,6 +61,15 @@ class Measurement:
     sample: torch.Tensor | None = None  # finite sampled values, when sampled
     hist_counts: list[int] | None = None  # exact counts (already weighted), when exact
     binning: Binning | None = None
+
+
+def _compute_dtype(info: DtypeInfo, x: torch.Tensor) -> torch.dtype:
+    """The dtype ``reductions.block_values`` produces for ``x``."""
+    if info.kind is ValueKind.FLOAT:
+        return x.dtype
+    if info.kind in (ValueKind.INTEGER, ValueKind.COMPLEX):
+        return torch.float64
+    return torch.float32
 
 
 def block_size(x: torch.Tensor, info: DtypeInfo) -> int:
@@ -95,14 +104,15 @@ def measure(
         scratch = torch.empty(min(block, distinct), dtype=scratch_dtype, device=x.device)
     sampler = None
     if bins and distinct > exact_hist_limit:
-        sampler = Sampler(distinct, sample_size, x.device)
-    keep = x.dtype if info.kind is ValueKind.NARROW_FLOAT else None
+        # narrow floats are sampled in their own dtype (exact, and half the memory)
+        keep = x.dtype if info.kind is ValueKind.NARROW_FLOAT else _compute_dtype(info, x)
+        sampler = Sampler(distinct, sample_size, keep, x.device)
     partials = Partials()
 
     for piece in iter_blocks(y, block):
         v, private = block_values(piece, info, scratch)
         if sampler is not None:
-            sampler.take(v, keep)
+            sampler.take(v)
         if info.kind is ValueKind.INTEGER:
             wide = piece.to(torch.float64 if piece.dtype == torch.uint64 else torch.int64)
             partials.int_extremes.append(torch.stack(list(torch.aminmax(wide))))
@@ -131,8 +141,9 @@ def measure(
     if center_pass or exact_hist:
         _second_pass(m, y, info, block, center_pass, exact_hist, branchless)
     if sampler is not None:
-        sample = sampler.values().to(x.device)
-        m.sample = sample[torch.isfinite(sample)]
+        sample = sampler.values()
+        nonfinite = total["nan"] + total["posinf"] + total["neginf"] > 0
+        m.sample = sample[torch.isfinite(sample)] if nonfinite else sample
     return m
 
 
@@ -170,12 +181,14 @@ def _second_pass(
 ) -> None:
     centered: list[Any] = []
     counts = None
+    t = m.total
+    nonfinite = t["nan"] + t["posinf"] + t["neginf"] > 0
     for piece in iter_blocks(y, block):
         v, _ = block_values(piece, info, None)
         if center_pass:
             centered.append(centered_moments(v, m.center, branchless))
         if exact_hist and m.binning is not None:
-            c = m.binning.count(v)
+            c = m.binning.count(v, all_finite=not nonfinite)
             counts = c if counts is None else counts + c
     if center_pass:
         rows = [r for r in centered if not isinstance(r, torch.Tensor)]

@@ -230,7 +230,7 @@ def _sample_estimates(m: Measurement) -> dict[str, float | int | None]:
     finite = m.total["finite"]
     k = s.numel()
     mean, second, absmean, zeros = torch.stack(
-        [s.mean(), s.square().mean(), s.abs().mean(), (s == 0).sum()]
+        [s.mean(), s.square().mean(), s.abs().mean(), torch.count_nonzero(s == 0)]
     ).tolist()
     var = max(float(torch.var(s, correction=0)), 0.0)
     return {
@@ -252,7 +252,7 @@ def _histogram(m: Measurement, scale: str) -> Histogram:
         counts = m.hist_counts
         return Histogram(b.edges(), tuple(counts), False, int(m.total["finite"]), scale, linthresh)
     sample = m.sample if m.sample is not None else torch.empty(0)
-    counts = b.count(sample).tolist()
+    counts = b.count(sample, all_finite=True).tolist()  # the sample holds finite values only
     return Histogram(b.edges(), tuple(counts), True, sample.numel(), scale, linthresh)
 
 

@@ -1,0 +1,139 @@
+"""How fast and how lean is ``tensorpeek.summarize``, measured against the one-pass floor
+(``x.sum()``) and lovely-tensors' ``str(lovely(x))``, all in one run.
+
+    .venv/bin/python benchmarks/bench_summarize.py            # 1M, 10M, 50M f32 + 50M bf16
+    .venv/bin/python benchmarks/bench_summarize.py --sizes 1e6 --repeats 5
+
+Timings interleave the contenders in every repeat (so a noisy neighbour hurts all alike)
+and report medians. Peak extra memory is the resident-set high-water mark of a fresh
+subprocess before and after one ``summarize`` of a tensor that was built in place (so that
+building it left no higher mark). Targets (issue 2) at 50M elements: summarize <= 8x the
+sum, >= 20x faster than lovely-tensors, extra memory <= 10% of the tensor's bytes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+
+import torch
+
+from tensorpeek import summarize
+
+DTYPES = {"f32": torch.float32, "bf16": torch.bfloat16, "f16": torch.float16}
+
+
+def make_tensor(n: int, dtype: torch.dtype, seed: int = 0) -> torch.Tensor:
+    """Normal samples built slice by slice, so no temporary is larger than 1M elements."""
+    x = torch.empty(n, dtype=dtype)
+    g = torch.Generator().manual_seed(seed)
+    step = 1 << 20
+    for start in range(0, n, step):
+        x[start : start + step].normal_(generator=g)
+    return x
+
+
+def timed(fn: Callable[[], object]) -> float:
+    t0 = time.perf_counter()
+    fn()
+    return time.perf_counter() - t0
+
+
+def bench_speed(n: int, dtype_name: str, repeats: int, lovely_repeats: int) -> dict[str, float]:
+    from lovely_tensors import lovely
+
+    x = make_tensor(n, DTYPES[dtype_name])
+    contenders: dict[str, Callable[[], object]] = {
+        "sum": lambda: x.sum(),
+        "summarize": lambda: summarize(x),
+        "quick": lambda: summarize(x, mode="quick"),
+        "lovely": lambda: str(lovely(x)),
+    }
+    for fn in contenders.values():  # warm-up: first calls pay for imports and allocator growth
+        fn()
+    times: dict[str, list[float]] = {k: [] for k in contenders}
+    for r in range(repeats):
+        for name, fn in contenders.items():
+            if name == "lovely" and r >= lovely_repeats:
+                continue
+            times[name].append(timed(fn))
+    return {k: statistics.median(v) for k, v in times.items()}
+
+
+def measure_memory(n: int, dtype_name: str) -> dict[str, float]:
+    """Run :func:`_memory_child` in a fresh interpreter and read its JSON line."""
+    code = (
+        "import sys; sys.path.insert(0, 'benchmarks');"
+        f"from bench_summarize import _memory_child; _memory_child({n}, {dtype_name!r})"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=600, check=True
+    )
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def _memory_child(n: int, dtype_name: str) -> None:
+    import gc
+    import resource
+
+    summarize(make_tensor(1 << 12, DTYPES[dtype_name], seed=1))  # load code, not much memory
+    x = make_tensor(n, DTYPES[dtype_name])
+    gc.collect()
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    summarize(x)
+    after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    tensor_bytes = x.numel() * x.element_size()
+    extra = after - before
+    print(json.dumps({"tensor_bytes": tensor_bytes, "extra_bytes": extra}))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--sizes", default="1e6,1e7,5e7", help="f32 sizes, comma-separated")
+    parser.add_argument("--bf16-sizes", default="5e7", help="bf16 sizes ('' for none)")
+    parser.add_argument("--repeats", type=int, default=7)
+    parser.add_argument("--lovely-repeats", type=int, default=3, help="lovely is slow")
+    parser.add_argument("--no-memory", action="store_true")
+    parser.add_argument(
+        "--threads", type=int, default=0, help="torch intra-op threads (0: default)"
+    )
+    args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    runs = [("f32", int(float(s))) for s in args.sizes.split(",") if s]
+    runs += [("bf16", int(float(s))) for s in args.bf16_sizes.split(",") if s]
+
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads; medians of "
+          f"{args.repeats} interleaved repeats (lovely: {args.lovely_repeats})")  # fmt: skip
+    header = (
+        f"{'tensor':>12} {'x.sum()':>9} {'summarize':>10} {'/sum':>6} {'quick':>8} "
+        f"{'lovely':>9} {'lovely/summ':>11} {'peak extra RAM':>20}"
+    )
+    print(header)
+    # memory first: a child inherits the parent's high-water mark at fork, so measure while
+    # this process is still small
+    memory = {}
+    for dtype_name, n in runs:
+        if not args.no_memory and n >= 10_000_000:
+            m = measure_memory(n, dtype_name)
+            pct = 100 * m["extra_bytes"] / m["tensor_bytes"]
+            memory[dtype_name, n] = f"{m['extra_bytes'] / 2**20:7.1f} MiB ({pct:4.1f}%)"
+    for dtype_name, n in runs:
+        t = bench_speed(n, dtype_name, args.repeats, args.lovely_repeats)
+        mem = memory.get((dtype_name, n), "")
+        ms = {k: v * 1e3 for k, v in t.items()}
+        label = f"{n / 1e6:g}M {dtype_name}"
+        print(
+            f"{label:>12} {ms['sum']:7.2f}ms {ms['summarize']:8.1f}ms "
+            f"{t['summarize'] / t['sum']:5.1f}x {ms['quick']:6.1f}ms {ms['lovely']:7.0f}ms "
+            f"{t['lovely'] / t['summarize']:10.1f}x {mem:>20}"
+        )
+
+
+if __name__ == "__main__":
+    main()
