@@ -19,7 +19,6 @@ Exit code: the script's own when it fails, else 1 when an error finding was repo
 
 from __future__ import annotations
 
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -121,9 +120,9 @@ def write_reports(report: Report, json_path: Path | None, html_path: Path | None
     """Write the JSON and/or HTML report and say where they went."""
     if json_path is not None:
         report.write_json(json_path)
-        print(f"tensorpeek: report written to {json_path}", file=sys.stderr)
+        print(f"tensorpeek: report written to {json_path}", flush=True)
     if html_path is not None:
         from tensorpeek.report_html import write_html
 
         write_html(report, html_path)
-        print(f"tensorpeek: HTML report written to {html_path}", file=sys.stderr)
+        print(f"tensorpeek: HTML report written to {html_path}", flush=True)

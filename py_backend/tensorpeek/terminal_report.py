@@ -155,4 +155,9 @@ def format_findings(report: Report) -> str:
         lines.append(f"          {f.message}")
     if not findings:
         lines.append("  no problems found")
+    first = report.errors[0] if report.errors else None
+    if first is not None and first.summary:
+        lines.append(f"first error, {first.where} {first.site} at step {first.step}:")
+        lines.extend(stats_table(first.summary))
+        lines.extend(histogram_lines(first.summary))
     return "\n".join(lines)
