@@ -15,6 +15,7 @@ a user or the debuggee names can be executed. Formats: ``tensorpeek.protocol`` a
 from __future__ import annotations
 
 import json
+import sys
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -102,8 +103,6 @@ def _snapshot(params: dict[str, Any], frame_locals: Mapping[str, Any], max_bytes
 
 
 def _detail(params: dict[str, Any], frame_locals: Mapping[str, Any], max_bytes: int) -> Any:
-    import sys
-
     from tensorpeek.frame_scan import PathError, resolve_path
     from tensorpeek.presentation import handles
 
@@ -114,8 +113,9 @@ def _detail(params: dict[str, Any], frame_locals: Mapping[str, Any], max_bytes: 
         value = resolve_path(expression, frame_locals)
     except PathError as err:
         raise AgentError(f"detail: {err}") from None
-    if "torch" not in sys.modules or not handles(value):
-        raise AgentError(f"detail: {expression} is a {type(value).__name__}, not a tensor")
+    if not handles(value):  # a tensor, or a numeric array where torch is loaded
+        kind = type(value).__name__
+        raise AgentError(f"detail: {expression} holds a {kind!r} object, not a tensor")
     bins = _int_param(params, "bins", 128, 1, 16384)
     size = _int_param(params, "heatmap_size", 64, 1, 256)
     batch_index = _int_param(params, "batch_index", 0, 0, 1 << 31)
@@ -185,8 +185,6 @@ def _breakpoints(params: dict[str, Any], frame_locals: Any, max_bytes: int) -> A
 
 
 def _modules(params: dict[str, Any], frame_locals: Mapping[str, Any], max_bytes: int) -> Any:
-    import sys
-
     from tensorpeek.snapshot import optional_module
 
     history = optional_module("history")

@@ -143,4 +143,4 @@ def test_paths_are_walked_not_evaluated() -> None:
     assert "not a variable path" in detail_error(frame, expression="batch['x'].sum()")
     assert "not a variable path" in detail_error(frame, expression="__import__('os').getcwd()")
     assert "has no item ['y']" in detail_error(frame, expression="batch['y']")
-    assert "is a int, not a tensor" in detail_error(frame, expression="n")
+    assert "n holds a 'int' object, not a tensor" in detail_error(frame, expression="n")
