@@ -2,23 +2,13 @@
 
 from __future__ import annotations
 
-import importlib.util
 import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-HERE = Path(__file__).resolve().parent
-
-if (
-    importlib.util.find_spec("tensorpeek.stats") is None
-    or importlib.util.find_spec("tensorpeek.summary") is None
-):
-    sys.path.insert(0, str(HERE))
-    import bp_standin_stats
-
-    bp_standin_stats.install()
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # bp_models for the test modules
 
 
 @pytest.fixture(autouse=True)
