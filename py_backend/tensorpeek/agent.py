@@ -123,7 +123,10 @@ def _detail(params: dict[str, Any], frame_locals: Mapping[str, Any], max_bytes: 
     from tensorpeek import detail
     from tensorpeek.summary import summarize
 
-    summary = summarize(value, bins=bins).to_dict()
+    try:
+        summary = summarize(value, bins=bins).to_dict()
+    except (RuntimeError, TypeError, ValueError, NotImplementedError) as err:
+        raise AgentError(f"detail: {expression} cannot be summarised: {err}") from None
     result: dict[str, Any] = {
         "name": expression,
         "summary": summary,

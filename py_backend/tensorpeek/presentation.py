@@ -78,9 +78,9 @@ def _issubclass(a: type, b: type) -> bool:
 def _cache_key(x: Any) -> tuple[Any, ...] | None:
     """What must be unchanged for a cached summary to stay right; None: do not cache.
     NumPy arrays are never cached (in-place writes leave no trace on them)."""
-    if not is_tensor_type(type(x)):
-        return None
-    torch = sys.modules["torch"]
+    torch = sys.modules.get("torch")
+    if torch is None or type(x) not in (torch.Tensor, torch.nn.Parameter):
+        return None  # subclasses (fake, functional, distributed...) may not own their storage
     try:
         if x.is_meta or x.layout != torch.strided or x.is_quantized:
             return None
@@ -212,14 +212,31 @@ def hover_text(x: Any, context: str | None = None) -> str | None:
 
 def deferred_text(x: Any) -> str:
     """The line for a tensor this stop had no time left to summarise (metadata only)."""
-    n = math.prod(int(d) for d in x.shape)
-    return f"{_describe(x)} n={n} · stats skipped to keep this stop fast: hover or expand"
+    shape = shape_of(x)
+    n = f" n={math.prod(shape)}" if isinstance(shape, tuple) else ""
+    return f"{_describe(x)}{n} · stats skipped to keep this stop fast: hover or expand"
+
+
+_METADATA_ERRORS = (RuntimeError, TypeError, AttributeError, NotImplementedError, ValueError)
+
+
+def shape_of(x: Any) -> tuple[int, ...] | str:
+    """The shape as ints, or a short text where there is none (nested tensors: ragged)."""
+    if getattr(x, "is_nested", False):
+        try:
+            return f"nested: {x.size(0)} tensors"
+        except _METADATA_ERRORS:
+            return "nested"
+    try:
+        return tuple(int(d) for d in x.shape)
+    except _METADATA_ERRORS as err:
+        return f"unknown shape ({type(err).__name__})"
 
 
 def _describe(x: Any) -> str:
     """``tensor[4096, 4096] f32`` from metadata only (works for meta and odd tensors)."""
-    shape = getattr(x, "shape", None)
-    dims = ", ".join(str(d) for d in shape) if shape is not None else "?"
+    shape = shape_of(x)
+    dims = ", ".join(str(d) for d in shape) if isinstance(shape, tuple) else shape
     dtype = getattr(x, "dtype", "?")
     if is_tensor_type(type(x)):
         from tensorpeek.dtypes import dtype_info
@@ -233,7 +250,7 @@ def children(x: Any) -> list[tuple[str, Any, str | None]]:
     """``(name, value, evaluate-name suffix)`` for the Variables view, in display order.
     The suffix (``.shape``) lets VS Code's "Add to Watch" build a real expression."""
     rows: list[tuple[str, Any, str | None]] = [
-        ("shape", tuple(int(d) for d in x.shape), ".shape"),
+        ("shape", shape_of(x), ".shape"),
         ("dtype", x.dtype, ".dtype"),
     ]
     if is_tensor_type(type(x)):

@@ -63,6 +63,16 @@ def test_summary_failures_are_shown_not_raised() -> None:
     assert text.startswith("tensor[3] f32 (tensorpeek could not")
 
 
+@pytest.mark.filterwarnings("ignore::UserWarning")
+def test_tensors_without_a_plain_shape_still_get_a_line_and_children() -> None:
+    nested = torch.nested.nested_tensor([torch.randn(2, 3), torch.randn(4, 3)])
+    text = hover_text(nested, "hover")
+    assert text is not None and text.startswith("tensor[nested: 2 tensors] f32")
+    rows = {name: value for name, value, _ in children(nested)}
+    assert rows["shape"] == "nested: 2 tensors"
+    assert presentation.deferred_text(nested).startswith("tensor[nested: 2 tensors] f32 · stats")
+
+
 def test_clipboard_and_non_numeric_arrays_keep_pydevds_own_text() -> None:
     assert hover_text(torch.ones(2), "clipboard") is None
     assert hover_text(np.array(["a", "b"], dtype=object), "hover") is None
