@@ -13,6 +13,7 @@ path on CPU so the logic is tested without a GPU.
 
 from __future__ import annotations
 
+import warnings
 import weakref
 from dataclasses import dataclass
 from typing import Any
@@ -64,6 +65,14 @@ class DeferredQueue:
 
     def add(self, breakpoint: Any, event: Any, label: str, x: torch.Tensor) -> None:
         if len(self.pending) >= MAX_PENDING:
+            if not self.dropped:
+                warnings.warn(
+                    f"tensorpeek: more than {MAX_PENDING} deferred checks without a step "
+                    "boundary; further checks are skipped until the next step or "
+                    "tensorpeek.breakpoints.flush()",
+                    RuntimeWarning,
+                    stacklevel=2,
+                )
             self.dropped += 1
             return
         self.pending.append(
@@ -86,7 +95,7 @@ class DeferredQueue:
         """Read every queued screen (one host transfer per device); return the tripped checks
         in the order they were queued, each with whether an exact re-check confirmed it
         (``True``) or the tensor was already freed so only the screen speaks (``False``)."""
-        pending, self.pending = self.pending, []
+        pending, self.pending, self.dropped = self.pending, [], 0
         if not pending:
             return []
         by_device: dict[str, list[int]] = {}

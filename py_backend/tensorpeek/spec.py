@@ -9,10 +9,10 @@ spec is rejected when it is set, never half-way through a training run.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
-from tensorpeek.conditions import PRESETS, ConditionError, compile_condition
+from tensorpeek.conditions import ConditionError, compile_condition
 
 SITES: tuple[str, ...] = ("input", "output", "grad_input", "grad_output", "param_grad", "param")
 ACTIONS: tuple[str, ...] = ("debugger", "pdb", "raise", "log", "record")
@@ -48,7 +48,6 @@ class BreakpointSpec:
     action: str | None = None
     exact: bool = False
     enabled: bool = True
-    extra: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)
 
     def __str__(self) -> str:
         return f"{self.target}:{self.site}:{self.condition}"
@@ -174,13 +173,3 @@ def parse_spec(spec: str | dict[str, Any] | BreakpointSpec) -> BreakpointSpec:
         exact=_as_bool("exact", raw.get("exact", False)),
         enabled=_as_bool("enabled", raw.get("enabled", True)),
     )
-
-
-def parse_spec_list(text: str) -> list[BreakpointSpec]:
-    """Parse a ``;``-separated list of spec strings (the ``TENSORPEEK_BREAKPOINTS`` short form)."""
-    return [parse_spec(part) for part in text.split(";") if part.strip()]
-
-
-def describe_presets() -> str:
-    """One line listing the presets, used in error messages and ``--help``."""
-    return ", ".join(PRESETS)
