@@ -6,7 +6,8 @@
     handle.remove()   # or: with tensorpeek.watch(model): ...
 
 Every ``log_freq`` steps (DESIGN.md's step: optimizer steps completed, or forward calls of
-``model`` when there is no optimizer) it records, for every parameter and/or module:
+``model`` with autograd on when there is no optimizer; see ``Watch.current_step``) it
+records, for every parameter and/or module:
 - ``parameters``: each parameter's values at the start of that step;
 - ``gradients``: each parameter's accumulated gradient of that step;
 - ``activations``: each module's output in that step's forward.
@@ -74,8 +75,11 @@ class Watch:
         log_dir.mkdir(parents=True, exist_ok=True)
         self._jsonl = self.jsonl_path.open("a", encoding="utf-8")
         self._model = weakref.ref(model)
-        self._counter = StepCounter()
-        self._last_logged: int | None = None
+        self._counter = StepCounter()  # optimizer steps
+        self._forwards = 0
+        self._grad_forwards = 0
+        self._logged: dict[str, int] = {}  # kind -> last step it was logged at
+        self._step = 0  # the step being logged
         self._pass_handles: list[Any] = []  # hooks of the logged step only
         self._grad_handles: list[Any] = []
         self._pending_grads: dict[str, tuple[int, TensorSummary]] = {}
@@ -92,22 +96,39 @@ class Watch:
     def active(self) -> bool:
         return not self._closed
 
+    def current_step(self) -> int:
+        """Optimizer steps completed; before the first one (or without an optimizer) the index
+        of the latest forward of ``model`` with autograd on (of any forward if there was none
+        with autograd on), so a validation pass does not count as a training step."""
+        if self._counter.seen_optimizer:
+            return self._counter.current()
+        return max((self._grad_forwards or self._forwards) - 1, 0)
+
     def _after_optimizer_step(self, optimizer: torch.optim.Optimizer, *_: Any) -> None:
         self._counter.optimizer_stepped(optimizer)
 
     def _before_forward(self, model: torch.nn.Module, args: Any) -> None:
         self._flush_gradients()
-        self._counter.root_forward_started()
-        step = self._counter.current()
-        if step % self.log_freq or step == self._last_logged:
+        self._forwards += 1
+        self._grad_forwards += torch.is_grad_enabled()
+        step = self.current_step()
+        if step % self.log_freq:
             return
-        self._last_logged = step
-        if "parameters" in self.kinds:
+        # each kind once per logged step; gradients from the first forward that builds a graph
+        todo = {k for k in self.kinds if self._logged.get(k) != step}
+        if not torch.is_grad_enabled():
+            todo.discard("gradients")
+        if not todo:
+            return
+        for kind in todo:
+            self._logged[kind] = step
+        self._step = step
+        if "parameters" in todo:
             for name, p in model.named_parameters():
                 self._emit(step, "parameters", name, summarize(p, bins=self.bins))
-        if "gradients" in self.kinds:
+        if "gradients" in todo:
             self._arm_gradients(model, step)
-        if "activations" in self.kinds:
+        if "activations" in todo:
             for path, module in model.named_modules():
                 if module is not model:
                     self._pass_handles.append(
@@ -118,7 +139,7 @@ class Watch:
         if not self._pass_handles:
             return
         if sys.exc_info()[0] is None:  # a forward that raised has no output to log
-            self._activation_hook("", self._last_logged or 0)(model, args, output)
+            self._activation_hook("", self._step)(model, args, output)
         for h in self._pass_handles:
             h.remove()
         self._pass_handles = []

@@ -178,3 +178,21 @@ def test_watch_is_callable_even_after_importing_the_module_and_rejects_bad_argum
         tensorpeek.watch(model, log_freq=0)
     with pytest.raises(TypeError, match=r"needs a torch\.nn\.Module"):
         tensorpeek.watch("model")
+
+
+def test_an_eval_forward_first_does_not_use_up_the_steps_gradient_log(tmp_path):
+    model = make_model()
+    opt = torch.optim.SGD(model.parameters(), lr=0.05)
+    with tensorpeek.watch(model, log="all", log_freq=2, log_dir=tmp_path, tensorboard=False) as h:
+        for _ in range(4):
+            with torch.no_grad():
+                model(torch.randn(3, 6))  # validation first
+            loss = model(torch.randn(16, 6)).pow(2).mean()
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+    records = [json.loads(x) for x in h.jsonl_path.read_text().splitlines()]
+    grads = {(r["step"], r["name"]) for r in records if r["kind"] == "gradients"}
+    assert grads == {(s, n) for s in (0, 2) for n in ("0.weight", "0.bias", "2.weight", "2.bias")}
+    acts = {r["summary"]["shape"][0] for r in records if r["kind"] == "activations"}
+    assert acts == {3}, "activations come from the first forward of the step (here: eval)"
