@@ -45,5 +45,6 @@ export function serverArgs(debugPort: string | undefined): string[] {
 
 /** Pure: the message shown when the interpreter cannot import tensorpeek. */
 export function missingTensorpeekMessage(python: string, detail: string): string {
-  return `tensorpeek is not installed for ${python} (${detail.trim().split("\n").pop() ?? "import failed"}). Install it with: "${python}" -m pip install tensorpeek`;
+  const reason = detail.trim().split("\n").pop() || "import failed";
+  return `${python} cannot import tensorpeek's language server (${reason}). Install or upgrade it with: "${python}" -m pip install --upgrade tensorpeek`;
 }

@@ -3,7 +3,7 @@
  * fresh per-run user data, extensions and XDG folders, and stops its whole process group.
  */
 import { execFileSync, spawn, type ChildProcess } from "node:child_process";
-import { cpSync, mkdirSync, mkdtempSync, writeFileSync, createWriteStream } from "node:fs";
+import { cpSync, createWriteStream, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import * as path from "node:path";
@@ -80,6 +80,7 @@ export async function startCodeServer(fixture: string, vsix: string, workspaceSe
   execFileSync(CODE_SERVER, ["--install-extension", vsix, "--extensions-dir", dirs.extensions, "--user-data-dir", dirs["user-data"]], { env, stdio: "pipe", timeout: 120_000 });
 
   const port = await freePort();
+  rmSync(path.join(ARTIFACTS, "vscode-logs"), { recursive: true, force: true });
   mkdirSync(ARTIFACTS, { recursive: true });
   const logFile = path.join(ARTIFACTS, "code-server.log");
   const log = createWriteStream(logFile);
@@ -106,6 +107,9 @@ export async function startCodeServer(fixture: string, vsix: string, workspaceSe
       if ((await Promise.race([exited, timedOut])) === "timeout") process.kill(-child.pid, "SIGKILL");
     }
     log.end();
+    // keep VS Code's logs (the extension's log channel included) as artifacts, then clean up
+    cpSync(path.join(dirs["user-data"], "logs"), path.join(ARTIFACTS, "vscode-logs"), { recursive: true });
+    rmSync(root, { recursive: true, force: true });
   };
   try {
     await waitForHealth(url, child, 60_000);

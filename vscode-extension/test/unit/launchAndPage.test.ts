@@ -34,7 +34,7 @@ test("the language server runs as a module, under debugpy only when a debug port
 
 test("a missing tensorpeek is reported with the exact pip command for that interpreter", () => {
   const msg = missingTensorpeekMessage("/w/.venv/bin/python", "Traceback (most recent call last):\n  ...\nModuleNotFoundError: No module named 'tensorpeek'\n");
-  assert.equal(msg, `tensorpeek is not installed for /w/.venv/bin/python (ModuleNotFoundError: No module named 'tensorpeek'). Install it with: "/w/.venv/bin/python" -m pip install tensorpeek`);
+  assert.equal(msg, `/w/.venv/bin/python cannot import tensorpeek's language server (ModuleNotFoundError: No module named 'tensorpeek'). Install or upgrade it with: "/w/.venv/bin/python" -m pip install --upgrade tensorpeek`);
 });
 
 test("the page's CSP allows only the nonce'd script, local styles and data: images", () => {
