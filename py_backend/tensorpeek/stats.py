@@ -32,8 +32,13 @@ from tensorpeek.reductions import (
 
 __all__ = ["NAMES", "compute"]
 
-MIN_BLOCK = 1 << 16
+# Every torch op on a block is one parallel region, and on a busy machine each region can
+# wait for a descheduled worker thread: fewer, larger blocks are much more robust. Blocks are
+# at least 1M elements (a few MB of scratch, whatever the tensor's size) and otherwise sized
+# so the scratch stays under SCRATCH_FRACTION of the tensor's bytes.
+MIN_BLOCK = 1 << 20
 MAX_BLOCK = 1 << 22
+BLOCK_QUANTUM = 1 << 16
 SCRATCH_FRACTION = 0.03  # block scratch buffers stay under this share of the tensor's bytes
 
 # Set by tests to run the device code path (no data-dependent branches) on the CPU.
@@ -73,13 +78,10 @@ def _compute_dtype(info: DtypeInfo, x: torch.Tensor) -> torch.dtype:
 
 
 def block_size(x: torch.Tensor, info: DtypeInfo) -> int:
-    """Largest power of two whose float scratch buffer stays within the memory budget."""
+    """Elements per block: the scratch buffer within the memory budget, in whole quanta."""
     scratch_per_element = 8 if info.kind is ValueKind.INTEGER else 4
     budget = int(x.numel() * x.element_size() * SCRATCH_FRACTION) // scratch_per_element
-    size = MIN_BLOCK
-    while size * 2 <= min(budget, MAX_BLOCK):
-        size *= 2
-    return size
+    return max(MIN_BLOCK, min(budget, MAX_BLOCK) // BLOCK_QUANTUM * BLOCK_QUANTUM)
 
 
 def measure(

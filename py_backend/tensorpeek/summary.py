@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import math
 import warnings
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from typing import Any, Literal
 
 import torch
@@ -25,8 +25,8 @@ from tensorpeek.summary_format import format_line, sparkline
 
 __all__ = ["Histogram", "TensorSummary", "readable_tensor", "sparkline", "summarize"]
 
-QUICK_EXACT_LIMIT = 1 << 20  # quick mode is exact up to this many elements
-QUICK_SAMPLE_SIZE = 1 << 16  # quick mode's moment/histogram sample above that
+QUICK_EXACT_LIMIT = 1 << 20  # quick mode: statistics exact up to this many elements
+QUICK_SAMPLE_SIZE = 1 << 16  # quick mode: histogram (and above the limit, moment) sample
 
 
 @dataclass(frozen=True)
@@ -72,7 +72,6 @@ class TensorSummary:
     quick: bool = False  # computed in quick mode
     estimated: tuple[str, ...] = ()  # fields estimated from a sample (quick mode)
     note: str | None = None  # why values are missing, when they are
-    extra: dict[str, Any] = field(default_factory=dict)
 
     @property
     def nonfinite(self) -> int | None:
@@ -118,9 +117,10 @@ def summarize(
 
     ``mode="full"``: every statistic exact over all elements; the histogram is exact up to
     ``exact_hist_limit`` distinct elements and from a uniform sample of ``sample_size``
-    above. ``mode="quick"`` (debugger hovers): exact up to 2^20 elements; above, counts of
-    NaN/Inf and min/max stay exact while moments, zeros and the histogram come from a 2^16
-    sample and are listed in ``estimated``.
+    above. ``mode="quick"`` (debugger hovers): the histogram comes from at most 2^16 values;
+    statistics are exact up to 2^20 elements; above, counts of NaN/Inf and min/max stay
+    exact while moments and zeros come from the sample. Estimated fields are listed in
+    ``estimated``.
     """
     if not isinstance(bins, int) or bins < 1:
         raise ValueError(f"bins must be a positive integer, got {bins!r}")
@@ -148,18 +148,19 @@ def summarize(
                 **meta, nan=0, posinf=0, neginf=0, zeros=0, finite=0,
                 hist=Histogram((), (), sampled=False, sample_size=0, scale=scale),
             )  # fmt: skip
-        quick = mode == "quick" and values.numel() > QUICK_EXACT_LIMIT
-        if quick:
+        quick = mode == "quick"
+        sampled_moments = quick and values.numel() > QUICK_EXACT_LIMIT
+        if quick:  # the sparkline of a hover needs no more than a 2^16 sample
+            sample_size, exact_hist_limit = QUICK_SAMPLE_SIZE, QUICK_SAMPLE_SIZE
+        if sampled_moments:
             want = Wanted(moments=False, abs=False, zeros=False)
-            m = measure(values, want, sample_size=QUICK_SAMPLE_SIZE, exact_hist_limit=0,
-                        bins=bins, scale=scale)  # fmt: skip
         else:
             want = Wanted(narrow=info.kind is ValueKind.NARROW_FLOAT)
-            m = measure(values, want, sample_size=sample_size,
-                        exact_hist_limit=exact_hist_limit, bins=bins, scale=scale)  # fmt: skip
+        m = measure(values, want, sample_size=sample_size, exact_hist_limit=exact_hist_limit,
+                    bins=bins, scale=scale)  # fmt: skip
         stats = derived(m, info)
-        estimated: tuple[str, ...] = ()
-        if quick:
+        estimated: tuple[str, ...] = ("hist",) if quick and m.sample is not None else ()
+        if sampled_moments:
             stats.update(_sample_estimates(m))
             estimated = ("zeros", "mean", "std", "std_sample", "norm", "absmean", "hist")
         else:
@@ -201,9 +202,15 @@ def _metadata(t: torch.Tensor, container: str) -> dict[str, Any]:
     if t.layout == torch.strided or t.is_meta:
         nbytes = t.numel() * t.element_size()
     elif t.layout == torch.sparse_coo:
-        nbytes = (t._values().numel() * t.element_size()) + t._indices().numel() * 8
-    else:
+        nbytes = t._values().numel() * t.element_size() + t._indices().numel() * 8
+    else:  # compressed layouts: values plus the two index tensors
+        compressed, plain = (
+            (t.crow_indices(), t.col_indices())
+            if t.layout in (torch.sparse_csr, torch.sparse_bsr)
+            else (t.ccol_indices(), t.row_indices())
+        )
         nbytes = t.values().numel() * t.element_size()
+        nbytes += sum(i.numel() * i.element_size() for i in (compressed, plain))
     grad_fn = type(t.grad_fn).__name__ if t.grad_fn is not None else None
     return {
         "shape": tuple(t.shape),

@@ -99,7 +99,7 @@ CASES: dict[str, Callable[[], torch.Tensor]] = {
     "large_mean_small_var": lambda: 1e4 + randn(200_000) * 1e-3,
     "requires_grad": lambda: randn(50, 50).requires_grad_(),
     "non_leaf": lambda: randn(50, 50).requires_grad_() * 2,
-    "many_blocks_with_nan": lambda: with_specials(randn(700_000), n=130_001),
+    "many_blocks_with_nan": lambda: with_specials(randn(2_500_000), n=450_001),
 }
 
 

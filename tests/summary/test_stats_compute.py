@@ -73,7 +73,9 @@ def test_quick_mode_is_exact_up_to_2_20_elements() -> None:
     x = torch.randn(1 << 20)
     x[5] = float("nan")
     q, f = summarize(x, mode="quick"), summarize(x)
-    assert not q.quick and q.estimated == ()
+    assert q.quick and q.estimated == ("hist",)
+    assert q.hist is not None and q.hist.sampled and (1 << 16) - 1 <= q.hist.sample_size <= 1 << 16
+    assert summarize(torch.randn(1000), mode="quick").estimated == ()
     assert (q.min, q.max, q.mean, q.std, q.zeros, q.nan) == (
         f.min,
         f.max,
