@@ -25,6 +25,7 @@ from tensorpeek.presentation import handles, is_tensor_type
 
 MAX_ITEMS_PER_CONTAINER = 256  # items of one list/tuple/dict looked at
 MAX_OBJECTS_VISITED = 20_000  # total objects looked at by one scan
+MAX_PATH_LENGTH = 2_000  # characters of a path given to resolve_path (parsing is not free)
 
 
 class PathError(ValueError):
@@ -199,6 +200,8 @@ def resolve_path(path: str, frame_locals: Mapping[str, Any]) -> Any:
     integer indexing of a tensor (a view). Raises ``PathError`` with a readable message."""
     if path in frame_locals:  # any local, even one whose name is not an identifier
         return frame_locals[path]
+    if len(path) > MAX_PATH_LENGTH:
+        raise PathError(f"a variable path has at most {MAX_PATH_LENGTH} characters")
     try:
         tree = ast.parse(path.strip(), mode="eval").body
     except SyntaxError:

@@ -97,6 +97,7 @@ def test_paths_resolve_to_the_same_objects_the_scan_named(
         ("d[k]", "not a variable path"),
         ("t[7]", "out of range"),
         ("missing", "no variable named 'missing'"),
+        ("t" + "[0]" * 5000, "at most 2000 characters"),
     ],
 )
 def test_anything_but_a_plain_path_is_refused(path: str, message: str) -> None:
