@@ -20,6 +20,7 @@ bounded and never raises:
 from __future__ import annotations
 
 import math
+import os
 import sys
 import threading
 import time
@@ -179,9 +180,19 @@ class TimeBudget:
         self.last = time.monotonic()
 
 
+def _budget_from_env(default: float = 0.6) -> float:
+    """``TENSORPEEK_VARIABLES_BUDGET_S`` (seconds, >= 0) if set and valid, else ``default``."""
+    text = os.environ.get("TENSORPEEK_VARIABLES_BUDGET_S", "")
+    try:
+        value = float(text)
+    except ValueError:
+        return default
+    return value if math.isfinite(value) and value >= 0 else default
+
+
 # the Variables view lists every local at each stop (pydevd passes no context then); hovers,
 # watches and the console ask for one value at a time and are never deferred
-VARIABLES_BUDGET = TimeBudget(budget=0.6, gap=1.0)
+VARIABLES_BUDGET = TimeBudget(budget=_budget_from_env(), gap=1.0)
 
 
 def hover_text(x: Any, context: str | None = None) -> str | None:

@@ -150,3 +150,11 @@ def test_the_variables_listing_defers_tensors_once_its_time_budget_is_spent(
     assert hover_text(b) == str(summarize(b, **quick_options()))  # now cached: shown at no cost
     budget.last -= 61.0  # the next stop starts a new burst
     assert hover_text(torch.ones(2)) == str(summarize(torch.ones(2), **quick_options()))
+
+
+@pytest.mark.parametrize(("text", "expected"), [("2.5", 2.5), ("", 0.6), ("-1", 0.6), ("x", 0.6)])
+def test_the_variables_budget_comes_from_the_environment_when_valid(
+    monkeypatch: pytest.MonkeyPatch, text: str, expected: float
+) -> None:
+    monkeypatch.setenv("TENSORPEEK_VARIABLES_BUDGET_S", text)
+    assert presentation._budget_from_env() == expected

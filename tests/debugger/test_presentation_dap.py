@@ -19,6 +19,8 @@ from tensorpeek.summary import summarize
 pytestmark = pytest.mark.slow
 
 SCRIPT = Path(__file__).resolve().parent / "fixtures" / "frame_tensors.py"
+# these tests check content: a loaded test machine must not make the Variables view defer
+NO_BUDGET = {"TENSORPEEK_VARIABLES_BUDGET_S": "600"}
 
 
 def _fixture_module() -> ModuleType:
@@ -39,7 +41,9 @@ def oracle() -> dict[str, Any]:
 def paused() -> Iterator[tuple[DapSession, int]]:
     """One debuggee stopped at ``# @bp stop`` for the whole module (read-only tests)."""
     with DapSession() as dap:
-        _, frame_id = dap.run_to_breakpoint(SCRIPT, [marked_line(SCRIPT, "stop")], timeout=60)
+        _, frame_id = dap.run_to_breakpoint(
+            SCRIPT, [marked_line(SCRIPT, "stop")], timeout=60, env=NO_BUDGET
+        )
         yield dap, frame_id
 
 
