@@ -17,7 +17,8 @@ from dataclasses import dataclass
 import torch
 
 SAMPLE_SEED = 0x7E45  # fixed: summaries of the same tensor are reproducible
-BIN_SLICE = 1 << 17  # values binned at a time (bounds the float64/int64 temporaries)
+BIN_SLICE = 1 << 15  # values binned at a time: small float64/int64 temporaries, and under
+# torch's parallel grain size (32768), so these small ops run inline on the calling thread
 
 
 @dataclass(frozen=True)

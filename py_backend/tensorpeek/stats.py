@@ -32,14 +32,12 @@ from tensorpeek.reductions import (
 
 __all__ = ["NAMES", "compute"]
 
-# Every torch op on a block is one parallel region, and on a busy machine each region can
-# wait for a descheduled worker thread: fewer, larger blocks are much more robust. Blocks are
-# at least 1M elements (a few MB of scratch, whatever the tensor's size) and otherwise sized
-# so the scratch stays under SCRATCH_FRACTION of the tensor's bytes.
-MIN_BLOCK = 1 << 20
-MAX_BLOCK = 1 << 22
-BLOCK_QUANTUM = 1 << 16
-SCRATCH_FRACTION = 0.03  # block scratch buffers stay under this share of the tensor's bytes
+# Elements per block. Measured at 50M float32 (benchmarks/bench_summarize.py): 256K..1.5M
+# blocks cost the same, 4M blocks 1.5x more (they fall out of cache between the ops), and
+# every op on a block is one parallel region, which on a busy machine can wait for a
+# descheduled worker thread, so fewer blocks are more robust. The float scratch buffer is
+# then 4 MB (8 MB for integer tensors): under 10% of any tensor of 40 MB or more.
+BLOCK = 1 << 20
 
 # Set by tests to run the device code path (no data-dependent branches) on the CPU.
 BRANCHLESS_ON_CPU = False
@@ -77,13 +75,6 @@ def _compute_dtype(info: DtypeInfo, x: torch.Tensor) -> torch.dtype:
     return torch.float32
 
 
-def block_size(x: torch.Tensor, info: DtypeInfo) -> int:
-    """Elements per block: the scratch buffer within the memory budget, in whole quanta."""
-    scratch_per_element = 8 if info.kind is ValueKind.INTEGER else 4
-    budget = int(x.numel() * x.element_size() * SCRATCH_FRACTION) // scratch_per_element
-    return max(MIN_BLOCK, min(budget, MAX_BLOCK) // BLOCK_QUANTUM * BLOCK_QUANTUM)
-
-
 def measure(
     x: torch.Tensor,
     want: Wanted,
@@ -99,7 +90,7 @@ def measure(
     branchless = x.device.type != "cpu" or BRANCHLESS_ON_CPU
     y, weight = unique_view(x)
     distinct = y.numel()
-    block = block_size(x, info)
+    block = BLOCK
     scratch = None
     if info.kind in (ValueKind.FLOAT, ValueKind.NARROW_FLOAT) and not branchless:
         scratch_dtype = torch.float32 if info.kind is ValueKind.NARROW_FLOAT else x.dtype
@@ -113,7 +104,7 @@ def measure(
 
     for piece in iter_blocks(y, block):
         v, private = block_values(piece, info, scratch)
-        if sampler is not None:
+        if sampler is not None and private:  # before block_row overwrites our copy in place
             sampler.take(v)
         if info.kind is ValueKind.INTEGER:
             wide = piece.to(torch.float64 if piece.dtype == torch.uint64 else torch.int64)
@@ -123,6 +114,8 @@ def measure(
         # a private block (our own copy) doubles as the |x| buffer: sampling is done
         row_scratch = v if private else scratch
         partials.add(block_row(v, info, want, row_scratch, branchless))
+        if sampler is not None and not private:  # after: the block is in cache by now
+            sampler.take(v)
 
     total = partials.total()
     for name in ("finite", "nan", "posinf", "neginf", "zeros", "sum", "sumsq", "abssum"):
