@@ -39,7 +39,9 @@ export class DebugSessions implements DebugAdapterTrackerFactory {
     return [
       debug.onDidChangeActiveStackItem(() => void this.onFocusChanged()),
       debug.onDidTerminateDebugSession((s) => {
-        if (this.paused?.session.id === s.id) this.paused = undefined;
+        if (this.paused?.session.id !== s.id) return;
+        this.paused = undefined;
+        this.panel.showStatus(`'${s.name}' ended; the panel shows its last stop.`);
       }),
     ];
   }
@@ -47,7 +49,7 @@ export class DebugSessions implements DebugAdapterTrackerFactory {
   createDebugAdapterTracker(session: DebugSession): DebugAdapterTracker {
     return {
       onWillReceiveMessage: (m: { type?: string; command?: string }) => {
-        if (m.type === "request" && m.command && RESUMING.has(m.command) && this.paused?.session.id === session.id) this.paused = undefined;
+        if (m.type === "request" && m.command && RESUMING.has(m.command) && this.paused?.session.id === session.id) this.resumed();
       },
       onDidSendMessage: (m: { type?: string; event?: string; body?: { threadId?: number } }) => {
         if (m.type !== "event") return;
@@ -57,10 +59,15 @@ export class DebugSessions implements DebugAdapterTrackerFactory {
           // VS Code focuses a frame after fetching the stack; if it already has, use it now
           setTimeout(() => void this.onFocusChanged(), 50);
         } else if (m.event === "continued" && this.paused?.session.id === session.id) {
-          this.paused = undefined;
+          this.resumed();
         }
       },
     };
+  }
+
+  private resumed(): void {
+    this.paused = undefined;
+    this.panel.showStatus("Running; the panel shows the last stop.");
   }
 
   /** The current stop, if a Python session is paused. */

@@ -61,6 +61,7 @@ async function startLanguageServer(channel: Parameters<TensorpeekLanguageServer[
   const missing = await checkTensorpeekImport(python);
   if (missing) {
     traceError(missing);
+    server.markUnavailable(missing);
     void window.showErrorMessage(missing);
     return;
   }
@@ -68,6 +69,7 @@ async function startLanguageServer(channel: Parameters<TensorpeekLanguageServer[
     await server.start(python, channel);
   } catch (err) {
     traceError("the tensorpeek language server did not start", err);
+    server.markUnavailable(`the tensorpeek language server did not start: ${(err as Error).message}`);
     void window.showErrorMessage(`The tensorpeek language server did not start: ${(err as Error).message}`);
   }
 }

@@ -42,6 +42,12 @@ export function checkTensorpeekImport(python: string): Promise<string | undefine
 
 export class TensorpeekLanguageServer implements Renderer {
   private client: LanguageClient | undefined;
+  private unavailable = "the tensorpeek language server has not started yet";
+
+  /** Why pictures cannot be rendered (shown where a picture would be). */
+  markUnavailable(reason: string): void {
+    this.unavailable = reason;
+  }
 
   async start(python: string, channel: LogOutputChannel): Promise<void> {
     const args = serverArgs(process.env[SERVER_DEBUG_PORT_ENV]);
@@ -62,7 +68,7 @@ export class TensorpeekLanguageServer implements Renderer {
   }
 
   async render(kind: RenderKind, payload: unknown, theme: Theme | undefined, size = { width: 480, height: 300 }): Promise<Picture> {
-    if (!this.client) throw new Error("the tensorpeek language server is not running");
+    if (!this.client) throw new Error(this.unavailable);
     try {
       const reply = await this.client.sendRequest("tensorpeek/render", { kind, payload, format: "svg", theme, ...size });
       return pictureCodec.decode(reply, "tensorpeek/render");

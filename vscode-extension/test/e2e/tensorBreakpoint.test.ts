@@ -74,7 +74,9 @@ test("a tensor breakpoint added from the palette stops at the planted NaN in fc2
 
   // the hit's histogram picture, rendered by the language server
   const img = panel.locator('#detail img[data-kind="histogram"]');
-  await img.waitFor({ timeout: 60_000 });
+  await panel.locator('#detail img[data-kind="histogram"], #detail .error').first().waitFor({ timeout: 60_000 });
+  const renderError = await panel.locator("#detail .error").allTextContents();
+  assert.deepEqual(renderError, [], "the language server rendered the hit's histogram");
   await panel.waitForFunction(() => Array.from(document.querySelectorAll("#detail img")).every((i) => (i as HTMLImageElement).complete));
   assert.ok(await img.evaluate((node) => (node as HTMLImageElement).naturalWidth > 0), "the histogram image decoded");
 
