@@ -6,7 +6,9 @@ export default tseslint.config(
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {
-    languageOptions: { globals: { console: "readonly", process: "readonly", Buffer: "readonly", setTimeout: "readonly", clearTimeout: "readonly" } },
+    languageOptions: {
+      globals: { console: "readonly", process: "readonly", Buffer: "readonly", setTimeout: "readonly", clearTimeout: "readonly" },
+    },
     rules: {
       "no-console": "error",
       "@typescript-eslint/no-unused-vars": ["error", { argsIgnorePattern: "^_" }],
@@ -17,7 +19,10 @@ export default tseslint.config(
         { property: "outerHTML", message: "build DOM nodes with textContent (debuggee strings are untrusted)" },
         { property: "insertAdjacentHTML", message: "build DOM nodes with textContent (debuggee strings are untrusted)" },
       ],
-      "no-restricted-syntax": ["error", { selector: "CallExpression[callee.object.name='document'][callee.property.name='write']", message: "no document.write" }],
+      "no-restricted-syntax": [
+        "error",
+        { selector: "CallExpression[callee.object.name='document'][callee.property.name='write']", message: "no document.write" },
+      ],
     },
   },
   {

@@ -6,8 +6,23 @@ import { join } from "node:path";
 
 const common = { bundle: true, sourcemap: true, logLevel: "warning", target: "es2022" };
 
-await build({ ...common, entryPoints: ["src/extension.ts"], outfile: "dist/extension.js", minify: true, platform: "node", format: "cjs", external: ["vscode"] });
-await build({ ...common, entryPoints: ["src/webview/main.ts"], outfile: "dist/webview.js", minify: true, platform: "browser", format: "iife" });
+await build({
+  ...common,
+  entryPoints: ["src/extension.ts"],
+  outfile: "dist/extension.js",
+  minify: true,
+  platform: "node",
+  format: "cjs",
+  external: ["vscode"],
+});
+await build({
+  ...common,
+  entryPoints: ["src/webview/main.ts"],
+  outfile: "dist/webview.js",
+  minify: true,
+  platform: "browser",
+  format: "iife",
+});
 
 if (process.argv.includes("--tests")) {
   for (const dir of ["unit", "webview", "e2e"]) {

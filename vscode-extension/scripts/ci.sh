@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Everything the extension's CI runs, from a clean clone on a fresh machine (the repo's .venv
 # must exist: scripts/setup-python.sh makes it). Exits non-zero on the first failure.
-#   setup (apt, Node 24, npm ci, code-server) → eslint → tsc → esbuild bundle → unit tests →
+#   setup (apt, Node 24, npm ci, code-server) → eslint, prettier → tsc → esbuild bundle → unit tests →
 #   panel page in headless Chromium → vsce package → end to end in code-server.
 # Set TENSORPEEK_SKIP_E2E=1 to stop after packaging (never in CI).
 set -euo pipefail
@@ -21,8 +21,9 @@ export PATH="$node_home/bin:$ext_dir/node_modules/.bin:$PATH"
 export npm_config_nodedir="$node_home"
 echo "node $(node --version), code-server $("$CODE_SERVER" --version | head -1 | cut -d' ' -f1)"
 
-step "eslint"
+step "eslint + prettier"
 eslint src test scripts
+prettier --check src test scripts media
 
 step "tsc"
 tsc --noEmit -p .

@@ -72,7 +72,11 @@ export class AddBreakpointCommand {
       traceError("could not list live modules", err);
     }
     const suggestions = lens ? lensTargets(lens.attribute, lens.className, live) : ["*", ...live.filter((m) => m !== "")];
-    const target = await pickOrType(suggestions, "Module path or glob (e.g. encoder.layers.*.attn), or a class name", lens ? suggestions[0] : undefined);
+    const target = await pickOrType(
+      suggestions,
+      "Module path or glob (e.g. encoder.layers.*.attn), or a class name",
+      lens ? suggestions[0] : undefined,
+    );
     if (!target) return undefined;
     const site = await window.showQuickPick(
       SITES.map((s) => ({ label: s })),
@@ -85,12 +89,18 @@ export class AddBreakpointCommand {
   }
 
   private async askCondition(): Promise<string | undefined> {
-    const picked = await window.showQuickPick([...PRESETS.map((p) => ({ label: p })), { label: EXPRESSION, description: "e.g. absmax > 1e4 or std < 1e-6" }], {
-      placeHolder: "When to pause: a preset or an expression over summary statistics",
-    });
+    const picked = await window.showQuickPick(
+      [...PRESETS.map((p) => ({ label: p })), { label: EXPRESSION, description: "e.g. absmax > 1e4 or std < 1e-6" }],
+      {
+        placeHolder: "When to pause: a preset or an expression over summary statistics",
+      },
+    );
     if (!picked) return undefined;
     if (picked.label !== EXPRESSION) return picked.label;
-    return window.showInputBox({ prompt: "Condition over summary names (absmax, std, norm, nan, zeros_frac, step, …)", placeHolder: "norm > 1e3" });
+    return window.showInputBox({
+      prompt: "Condition over summary names (absmax, std, norm, nan, zeros_frac, step, …)",
+      placeHolder: "norm > 1e3",
+    });
   }
 
   private async validate(spec: SpecParts): Promise<Validation> {

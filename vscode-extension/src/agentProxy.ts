@@ -87,7 +87,11 @@ export class AgentProxy {
 
   /** Calls one agent method in the given frame and decodes its result with `codec`. */
   async call<T>(method: AgentMethod, params: Record<string, unknown>, frameId: number | undefined, codec: Codec<T>): Promise<T> {
-    const args: Record<string, unknown> = { expression: agentExpression(method, params), context: "clipboard", format: { rawString: true } };
+    const args: Record<string, unknown> = {
+      expression: agentExpression(method, params),
+      context: "clipboard",
+      format: { rawString: true },
+    };
     if (frameId !== undefined) args.frameId = frameId;
     let response: unknown;
     try {

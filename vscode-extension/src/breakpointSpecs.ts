@@ -36,7 +36,8 @@ export function splitSpec(text: string): SpecParts {
     site: trimmed.slice(first + 1, second).trim(),
     condition: trimmed.slice(second + 1).trim(),
   };
-  if (!parts.target || !parts.site || !parts.condition) throw new Error(`empty part in ${JSON.stringify(text)}; expected TARGET:SITE:CONDITION`);
+  if (!parts.target || !parts.site || !parts.condition)
+    throw new Error(`empty part in ${JSON.stringify(text)}; expected TARGET:SITE:CONDITION`);
   return parts;
 }
 
@@ -68,7 +69,10 @@ export function breakpointFileText(list: readonly StoredBreakpoint[]): string {
 }
 
 /** Hit counts reported by the agent, matched to stored breakpoints by their spec text. */
-export function hitCounts(list: readonly StoredBreakpoint[], reported: ReadonlyArray<{ spec: string; hit_count: number }>): Map<string, number> {
+export function hitCounts(
+  list: readonly StoredBreakpoint[],
+  reported: ReadonlyArray<{ spec: string; hit_count: number }>,
+): Map<string, number> {
   const bySpec = new Map<string, number>();
   for (const r of reported) bySpec.set(r.spec, (bySpec.get(r.spec) ?? 0) + r.hit_count);
   const out = new Map<string, number>();

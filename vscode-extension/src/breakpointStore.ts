@@ -79,7 +79,9 @@ export class BreakpointStore {
     this.list = next;
     await this.state.update(STATE_KEY, next);
     await this.writeFile();
-    traceInfo(`tensor breakpoints: ${next.map((b) => `${b.target}:${b.site}:${b.condition}${b.enabled ? "" : " (disabled)"}`).join(", ") || "none"}`);
+    traceInfo(
+      `tensor breakpoints: ${next.map((b) => `${b.target}:${b.site}:${b.condition}${b.enabled ? "" : " (disabled)"}`).join(", ") || "none"}`,
+    );
     this.emit();
   }
 

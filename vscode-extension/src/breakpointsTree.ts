@@ -22,7 +22,9 @@ export class BreakpointsTree implements TreeDataProvider<StoredBreakpoint> {
     const item = new vscode.TreeItem(specText(bp), vscode.TreeItemCollapsibleState.None);
     const hits = this.store.hitCount(bp.id);
     item.id = bp.id;
-    item.description = [bp.enabled ? "" : "disabled", hits === undefined ? "" : `${hits} hit${hits === 1 ? "" : "s"}`].filter(Boolean).join(" · ");
+    item.description = [bp.enabled ? "" : "disabled", hits === undefined ? "" : `${hits} hit${hits === 1 ? "" : "s"}`]
+      .filter(Boolean)
+      .join(" · ");
     item.contextValue = bp.enabled ? "tensorBreakpoint.enabled" : "tensorBreakpoint.disabled";
     item.iconPath = new vscode.ThemeIcon(bp.enabled ? "debug-breakpoint" : "debug-breakpoint-disabled");
     item.tooltip = `break when ${bp.target} ${bp.site} satisfies ${bp.condition}`;

@@ -4,7 +4,14 @@
  * configuration (`debugpy`, `python`, `tensorpeek`) gets `TENSORPEEK_BREAKPOINTS` in its
  * environment, so tensor breakpoints are armed from the first step with no change to the script.
  */
-import type { DebugAdapterDescriptor, DebugAdapterDescriptorFactory, DebugConfiguration, DebugConfigurationProvider, DebugSession, WorkspaceFolder } from "vscode";
+import type {
+  DebugAdapterDescriptor,
+  DebugAdapterDescriptorFactory,
+  DebugConfiguration,
+  DebugConfigurationProvider,
+  DebugSession,
+  WorkspaceFolder,
+} from "vscode";
 import { resolveInterpreter } from "./interpreter";
 import { BREAKPOINTS_ENV, defaultLaunchConfig, withBreakpointEnv } from "./launchConfig";
 import { traceInfo } from "./log";

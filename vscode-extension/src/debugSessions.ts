@@ -115,7 +115,9 @@ export class DebugSessions implements DebugAdapterTrackerFactory {
       const snapshot = await p.proxy.call("snapshot", {}, item.frameId, snapshotCodec);
       if (epoch !== this.stopEpoch) return;
       p.snapshot = snapshot;
-      traceInfo(`snapshot: ${snapshot.tensors.length} tensors, ${snapshot.layers.length} layers${snapshot.hit ? `, hit at ${snapshot.hit.module} ${snapshot.hit.site} step ${snapshot.hit.step}` : ""}`);
+      traceInfo(
+        `snapshot: ${snapshot.tensors.length} tensors, ${snapshot.layers.length} layers${snapshot.hit ? `, hit at ${snapshot.hit.module} ${snapshot.hit.site} step ${snapshot.hit.step}` : ""}`,
+      );
       this.store.setHitCounts(hitCounts(this.store.all(), snapshot.breakpoints));
       this.panel.showSnapshot(snapshot, p.session.name, {
         detail: (expression: string): Promise<Detail> => p.proxy.call("detail", { expression }, item.frameId, detailCodec),

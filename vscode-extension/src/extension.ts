@@ -41,9 +41,18 @@ export async function activate(context: ExtensionContext): Promise<void> {
     debug.registerDebugAdapterDescriptorFactory("tensorpeek", new DebugpyAdapterFactory()),
     languages.registerHoverProvider({ language: "python" }, new TensorHover(sessions, server)),
     commands.registerCommand("tensorpeek.addTensorBreakpoint", (arg?: unknown) => addCommand.run(arg)),
-    commands.registerCommand("tensorpeek.removeTensorBreakpoint", onChosen("remove", (id) => store.remove(id))),
-    commands.registerCommand("tensorpeek.enableTensorBreakpoint", onChosen("enable", (id) => store.setEnabled(id, true))),
-    commands.registerCommand("tensorpeek.disableTensorBreakpoint", onChosen("disable", (id) => store.setEnabled(id, false))),
+    commands.registerCommand(
+      "tensorpeek.removeTensorBreakpoint",
+      onChosen("remove", (id) => store.remove(id)),
+    ),
+    commands.registerCommand(
+      "tensorpeek.enableTensorBreakpoint",
+      onChosen("enable", (id) => store.setEnabled(id, true)),
+    ),
+    commands.registerCommand(
+      "tensorpeek.disableTensorBreakpoint",
+      onChosen("disable", (id) => store.setEnabled(id, false)),
+    ),
     commands.registerCommand("tensorpeek.showTensorPanel", () => panel.openInEditor()),
     commands.registerCommand("tensorpeek.showInTensorPanel", (arg?: { variable?: { name?: string; evaluateName?: string } }) => {
       const name = arg?.variable?.evaluateName ?? arg?.variable?.name;

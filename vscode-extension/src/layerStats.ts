@@ -29,7 +29,13 @@ function isBadPoint(p: HistoryPoint): boolean {
 /** One row per watched (module, site), in the snapshot's (named_modules) order. */
 export function layerSiteRows(layers: readonly LayerRow[]): LayerSiteRow[] {
   return layers.flatMap((l) =>
-    Object.entries(l.latest).map(([site, latest]) => ({ module: l.module, site, latest, history: l.history[site] ?? [], bad: isBadPoint(latest) })),
+    Object.entries(l.latest).map(([site, latest]) => ({
+      module: l.module,
+      site,
+      latest,
+      history: l.history[site] ?? [],
+      bad: isBadPoint(latest),
+    })),
   );
 }
 

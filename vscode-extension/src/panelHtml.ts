@@ -13,7 +13,9 @@ export interface PanelHtmlInputs {
 }
 
 export function makeNonce(): string {
-  return randomBytes(18).toString("base64").replace(/[^A-Za-z0-9]/g, "");
+  return randomBytes(18)
+    .toString("base64")
+    .replace(/[^A-Za-z0-9]/g, "");
 }
 
 function attr(value: string): string {

@@ -36,7 +36,11 @@ function finiteOrNull(v: number | null): number | null {
  */
 export function layerRequests(layers: readonly LayerRow[]): PictureRequest[] {
   const rows = layerSiteRows(layers);
-  const site = rows.some((r) => r.site === "grad_output") ? "grad_output" : rows.some((r) => r.site === "output") ? "output" : rows[0]?.site;
+  const site = rows.some((r) => r.site === "grad_output")
+    ? "grad_output"
+    : rows.some((r) => r.site === "output")
+      ? "output"
+      : rows[0]?.site;
   const siteRows = rows.filter((r) => r.site === site);
   const metric = chartMetric(siteRows);
   if (!site || !metric) return [];
@@ -47,7 +51,11 @@ export function layerRequests(layers: readonly LayerRow[]): PictureRequest[] {
       payload: {
         metric,
         site,
-        layers: siteRows.map((r) => ({ module: r.module, value: finiteOrNull(statValue(r.latest.stats[metric])), flag: r.bad ? "nonfinite" : null })),
+        layers: siteRows.map((r) => ({
+          module: r.module,
+          value: finiteOrNull(statValue(r.latest.stats[metric])),
+          flag: r.bad ? "nonfinite" : null,
+        })),
       },
     },
   ];

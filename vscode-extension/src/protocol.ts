@@ -74,10 +74,7 @@ export type HistoryPoint = Infer<typeof historyPointCodec>;
 export const layerCodec = object({ module: str, latest: record(historyPointCodec), history: record(array(historyPointCodec)) });
 export type LayerRow = Infer<typeof layerCodec>;
 
-export const breakpointInfoCodec = object(
-  { id: int, spec: str, enabled: bool, hit_count: int, error: nullable(str) },
-  ["error"],
-);
+export const breakpointInfoCodec = object({ id: int, spec: str, enabled: bool, hit_count: int, error: nullable(str) }, ["error"]);
 export type BreakpointInfo = Infer<typeof breakpointInfoCodec>;
 
 export const snapshotCodec = object(

@@ -24,7 +24,11 @@ export function validateWithPython(python: string, spec: SpecParts): Promise<Val
     execFile(python, ["-c", VALIDATE, JSON.stringify(spec)], { timeout: 30_000 }, (err, stdout, stderr) => {
       if (!err) resolve({ ok: true });
       else if (err.code === 3) resolve({ ok: false, message: stdout.trim() });
-      else resolve({ ok: false, message: `could not check the spec with ${python} (is tensorpeek installed? "${python}" -m pip install tensorpeek): ${(stderr || err.message).trim().split("\n").pop()}` });
+      else
+        resolve({
+          ok: false,
+          message: `could not check the spec with ${python} (is tensorpeek installed? "${python}" -m pip install tensorpeek): ${(stderr || err.message).trim().split("\n").pop()}`,
+        });
     });
   });
 }

@@ -33,7 +33,9 @@ export function trendline(values: ReadonlyArray<number | null>): string {
   if (finite.length === 0) return "";
   const lo = Math.min(...finite);
   const span = Math.max(...finite) - lo;
-  return values.map((v) => (v === null ? " " : !Number.isFinite(v) ? "!" : BARS[span === 0 ? 3 : Math.min(7, Math.floor(((v - lo) / span) * 7.999))])).join("");
+  return values
+    .map((v) => (v === null ? " " : !Number.isFinite(v) ? "!" : BARS[span === 0 ? 3 : Math.min(7, Math.floor(((v - lo) / span) * 7.999))]))
+    .join("");
 }
 
 /** The one-line summary shown in the hover (the same facts as the panel's row). */
@@ -42,4 +44,3 @@ export function hoverLine(t: FrameTensor): string {
   const nonfinite = nonFiniteCount(s);
   return `${t.name}: tensor${formatShape(s.shape)} ${s.dtype} x∈[${formatNumber(s.min)}, ${formatNumber(s.max)}] μ=${formatNumber(s.mean)} σ=${formatNumber(s.std)}${nonfinite ? ` NaN/Inf=${nonfinite}` : ""} ${sparkline(s.hist?.counts ?? [])}`;
 }
-

@@ -62,7 +62,11 @@ export class TensorPanel implements WebviewViewProvider {
   }
 
   private webviewOptions() {
-    return { enableScripts: true, localResourceRoots: [vscode.Uri.joinPath(this.context.extensionUri, "dist"), vscode.Uri.joinPath(this.context.extensionUri, "media")], retainContextWhenHidden: true };
+    return {
+      enableScripts: true,
+      localResourceRoots: [vscode.Uri.joinPath(this.context.extensionUri, "dist"), vscode.Uri.joinPath(this.context.extensionUri, "media")],
+      retainContextWhenHidden: true,
+    };
   }
 
   private attach(webview: Webview, owner: { onDidDispose(listener: () => void): Disposable }): void {

@@ -19,9 +19,7 @@ export type HostMessage =
   | { type: "focusTensor"; name: string };
 
 export type WebviewMessage =
-  | { type: "ready"; theme: Theme }
-  | { type: "selectTensor"; name: string; expression: string }
-  | { type: "showLayers" };
+  { type: "ready"; theme: Theme } | { type: "selectTensor"; name: string; expression: string } | { type: "showLayers" };
 
 export function pictureKey(target: PictureTarget): string {
   if ("tensor" in target) return `tensor:${target.tensor}`;

@@ -10,7 +10,11 @@ import { banner, sortedTensors, SORT_KEYS, type Action, type PanelState, type So
 
 type Child = Node | string | null | undefined | false;
 
-export function el<K extends keyof HTMLElementTagNameMap>(tag: K, attrs: Record<string, string> = {}, ...children: Child[]): HTMLElementTagNameMap[K] {
+export function el<K extends keyof HTMLElementTagNameMap>(
+  tag: K,
+  attrs: Record<string, string> = {},
+  ...children: Child[]
+): HTMLElementTagNameMap[K] {
   const node = document.createElement(tag);
   for (const [k, v] of Object.entries(attrs)) node.setAttribute(k, v);
   for (const c of children) {
@@ -40,13 +44,23 @@ function bannerSection(snapshot: Snapshot, session: string): HTMLElement {
   const b = banner(snapshot.hit);
   const facts = el("dl", { class: "facts" });
   for (const [k, v] of b.facts) facts.append(el("dt", {}, k), el("dd", { "data-fact": k }, v));
-  return el("section", { id: "banner", class: b.bad ? "banner bad" : "banner", "aria-live": "polite" }, el("h2", {}, b.title), facts, session ? el("p", { class: "muted" }, `session: ${session}`) : null);
+  return el(
+    "section",
+    { id: "banner", class: b.bad ? "banner bad" : "banner", "aria-live": "polite" },
+    el("h2", {}, b.title),
+    facts,
+    session ? el("p", { class: "muted" }, `session: ${session}`) : null,
+  );
 }
 
 function sortButton(key: SortKey, state: PanelState, h: Handlers): HTMLElement {
   const active = state.sortKey === key;
   const arrow = active ? (state.descending ? " ▼" : " ▲") : "";
-  const button = el("button", { type: "button", class: "sort", "data-sort": key, "aria-label": `sort by ${COLUMN_TITLES[key]}` }, COLUMN_TITLES[key] + arrow);
+  const button = el(
+    "button",
+    { type: "button", class: "sort", "data-sort": key, "aria-label": `sort by ${COLUMN_TITLES[key]}` },
+    COLUMN_TITLES[key] + arrow,
+  );
   button.addEventListener("click", () => h.dispatch({ type: "sort", key }));
   const th = el("th", { scope: "col" }, button);
   if (active) th.setAttribute("aria-sort", state.descending ? "descending" : "ascending");
@@ -64,7 +78,12 @@ function tensorRow(t: FrameTensor, state: PanelState, h: Handlers): HTMLElement 
   const nf = nonFiniteCount(s);
   const row = el(
     "tr",
-    { tabindex: "0", "data-name": t.name, class: [bad ? "bad" : "", state.selected === t.name ? "selected" : ""].join(" ").trim(), "aria-selected": String(state.selected === t.name) },
+    {
+      tabindex: "0",
+      "data-name": t.name,
+      class: [bad ? "bad" : "", state.selected === t.name ? "selected" : ""].join(" ").trim(),
+      "aria-selected": String(state.selected === t.name),
+    },
     el("td", { class: "name" }, bad ? el("span", { class: "badge", title: "contains NaN or Inf" }, "!") : null, t.name),
     el("td", {}, formatShape(s.shape)),
     el("td", {}, s.dtype.replace(/^torch\./, "")),
@@ -92,9 +111,21 @@ function tensorRow(t: FrameTensor, state: PanelState, h: Handlers): HTMLElement 
 
 function tensorTable(snapshot: Snapshot, state: PanelState, h: Handlers): HTMLElement {
   if (snapshot.tensors.length === 0) return el("p", { class: "muted" }, "No tensors in this frame.");
-  const head = el("tr", {}, ...SORT_KEYS.map((k) => sortButton(k, state, h)), el("th", { scope: "col" }, "histogram"), el("th", { scope: "col" }, "device"));
+  const head = el(
+    "tr",
+    {},
+    ...SORT_KEYS.map((k) => sortButton(k, state, h)),
+    el("th", { scope: "col" }, "histogram"),
+    el("th", { scope: "col" }, "device"),
+  );
   const body = el("tbody", {}, ...sortedTensors(snapshot.tensors, state.sortKey, state.descending).map((t) => tensorRow(t, state, h)));
-  return el("table", { id: "tensor-table", "aria-label": "tensors in the frame" }, el("thead", {}, head), body, snapshot.truncated ? el("caption", {}, "more tensors in the frame than the snapshot holds") : null);
+  return el(
+    "table",
+    { id: "tensor-table", "aria-label": "tensors in the frame" },
+    el("thead", {}, head),
+    body,
+    snapshot.truncated ? el("caption", {}, "more tensors in the frame than the snapshot holds") : null,
+  );
 }
 
 function pictureFigure(p: PanelPicture): HTMLElement {
@@ -105,7 +136,12 @@ function pictureFigure(p: PanelPicture): HTMLElement {
 
 function picturesBlock(entry: PanelState["pictures"][string] | undefined): HTMLElement {
   if (!entry) return el("p", { class: "muted" }, "Rendering…");
-  return el("div", { class: "pictures" }, entry.error ? el("p", { class: "error" }, entry.error) : null, ...entry.pictures.map(pictureFigure));
+  return el(
+    "div",
+    { class: "pictures" },
+    entry.error ? el("p", { class: "error" }, entry.error) : null,
+    ...entry.pictures.map(pictureFigure),
+  );
 }
 
 function detailCard(snapshot: Snapshot, state: PanelState): HTMLElement | null {
@@ -116,20 +152,34 @@ function detailCard(snapshot: Snapshot, state: PanelState): HTMLElement | null {
       "section",
       { id: "detail", class: "card", "aria-label": `details of ${tensor.name}` },
       el("h3", {}, tensor.name),
-      el("p", {}, `${formatShape(s.shape)} ${s.dtype} on ${s.device} · ${s.numel} elements · norm ${formatNumber(s.norm)} · zeros ${s.zeros ?? "?"}`),
+      el(
+        "p",
+        {},
+        `${formatShape(s.shape)} ${s.dtype} on ${s.device} · ${s.numel} elements · norm ${formatNumber(s.norm)} · zeros ${s.zeros ?? "?"}`,
+      ),
       s.note ? el("p", { class: "muted" }, s.note) : null,
       picturesBlock(state.pictures[`tensor:${tensor.name}`]),
     );
   }
   if (snapshot.hit) {
-    return el("section", { id: "detail", class: "card", "aria-label": "the tensor that hit the breakpoint" }, el("h3", {}, snapshot.hit.label || `${snapshot.hit.module || "root"} ${snapshot.hit.site}`), picturesBlock(state.pictures.hit));
+    return el(
+      "section",
+      { id: "detail", class: "card", "aria-label": "the tensor that hit the breakpoint" },
+      el("h3", {}, snapshot.hit.label || `${snapshot.hit.module || "root"} ${snapshot.hit.site}`),
+      picturesBlock(state.pictures.hit),
+    );
   }
   return null;
 }
 
 function layersTab(snapshot: Snapshot, state: PanelState): HTMLElement {
   const rows = layerSiteRows(snapshot.layers);
-  if (rows.length === 0) return el("section", { id: "layers" }, el("p", { class: "muted" }, "No per-layer data yet: layers are recorded once a tensor breakpoint watches them."));
+  if (rows.length === 0)
+    return el(
+      "section",
+      { id: "layers" },
+      el("p", { class: "muted" }, "No per-layer data yet: layers are recorded once a tensor breakpoint watches them."),
+    );
   const metric = chartMetric(rows);
   const body = rows.map((r) =>
     el(
@@ -138,17 +188,36 @@ function layersTab(snapshot: Snapshot, state: PanelState): HTMLElement {
       el("td", { class: "name" }, r.bad ? el("span", { class: "badge", title: "non-finite values" }, "!") : null, r.module || "(root)"),
       el("td", {}, r.site),
       el("td", { class: "num" }, String(r.latest.step)),
-      el("td", {}, Object.entries(r.latest.stats).map(([k, v]) => `${k} ${formatNumber(v)}`).join(" · ")),
+      el(
+        "td",
+        {},
+        Object.entries(r.latest.stats)
+          .map(([k, v]) => `${k} ${formatNumber(v)}`)
+          .join(" · "),
+      ),
       el("td", { class: "spark", title: metric ? `${metric} over recent steps` : "" }, metric ? trendline(historyValues(r, metric)) : ""),
     ),
   );
-  const head = el("tr", {}, ...["module", "site", "step", "latest statistics", metric ? `${metric} history` : "history"].map((t) => el("th", { scope: "col" }, t)));
-  return el("section", { id: "layers" }, el("table", { id: "layer-table", "aria-label": "per-layer statistics" }, el("thead", {}, head), el("tbody", {}, ...body)), picturesBlock(state.pictures.layers));
+  const head = el(
+    "tr",
+    {},
+    ...["module", "site", "step", "latest statistics", metric ? `${metric} history` : "history"].map((t) => el("th", { scope: "col" }, t)),
+  );
+  return el(
+    "section",
+    { id: "layers" },
+    el("table", { id: "layer-table", "aria-label": "per-layer statistics" }, el("thead", {}, head), el("tbody", {}, ...body)),
+    picturesBlock(state.pictures.layers),
+  );
 }
 
 function tabButton(tab: "tensors" | "layers", label: string, state: PanelState, h: Handlers): HTMLElement {
   const selected = state.tab === tab;
-  const b = el("button", { type: "button", role: "tab", id: `tab-${tab}`, "aria-selected": String(selected), tabindex: selected ? "0" : "-1" }, label);
+  const b = el(
+    "button",
+    { type: "button", role: "tab", id: `tab-${tab}`, "aria-selected": String(selected), tabindex: selected ? "0" : "-1" },
+    label,
+  );
   b.addEventListener("click", () => {
     h.dispatch({ type: "tab", tab });
     if (tab === "layers") h.post({ type: "showLayers" });
@@ -171,9 +240,23 @@ export function panel(state: PanelState, h: Handlers): HTMLElement {
   const snapshot = state.snapshot;
   if (!snapshot) return root;
   root.append(bannerSection(snapshot, state.session));
-  root.append(el("div", { role: "tablist", "aria-label": "views" }, tabButton("tensors", `Tensors (${snapshot.tensors.length})`, state, h), tabButton("layers", `Layers (${snapshot.layers.length})`, state, h)));
+  root.append(
+    el(
+      "div",
+      { role: "tablist", "aria-label": "views" },
+      tabButton("tensors", `Tensors (${snapshot.tensors.length})`, state, h),
+      tabButton("layers", `Layers (${snapshot.layers.length})`, state, h),
+    ),
+  );
   if (state.tab === "tensors") {
-    root.append(el("section", { id: "tensors", role: "tabpanel", "aria-labelledby": "tab-tensors" }, tensorTable(snapshot, state, h), detailCard(snapshot, state)));
+    root.append(
+      el(
+        "section",
+        { id: "tensors", role: "tabpanel", "aria-labelledby": "tab-tensors" },
+        tensorTable(snapshot, state, h),
+        detailCard(snapshot, state),
+      ),
+    );
   } else {
     const section = layersTab(snapshot, state);
     section.setAttribute("role", "tabpanel");

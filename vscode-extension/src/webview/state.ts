@@ -32,11 +32,7 @@ export const initialState: PanelState = {
   pictures: {},
 };
 
-export type Action =
-  | HostMessage
-  | { type: "sort"; key: SortKey }
-  | { type: "select"; name: string }
-  | { type: "tab"; tab: Tab };
+export type Action = HostMessage | { type: "sort"; key: SortKey } | { type: "select"; name: string } | { type: "tab"; tab: Tab };
 
 export function reduce(state: PanelState, action: Action): PanelState {
   switch (action.type) {
@@ -52,7 +48,9 @@ export function reduce(state: PanelState, action: Action): PanelState {
     case "focusTensor":
       return { ...state, selected: action.name, tab: "tensors" };
     case "sort":
-      return state.sortKey === action.key ? { ...state, descending: !state.descending } : { ...state, sortKey: action.key, descending: action.key === "nonfinite" };
+      return state.sortKey === action.key
+        ? { ...state, descending: !state.descending }
+        : { ...state, sortKey: action.key, descending: action.key === "nonfinite" };
     case "select":
       return { ...state, selected: action.name };
     case "tab":
@@ -106,5 +104,9 @@ export function banner(hit: Hit | null): Banner {
     ["condition", hit.condition],
     ["where", hit.origin ? "origin: its inputs are finite, its result is not" : "propagated from an earlier layer"],
   ];
-  return { title: `Tensor breakpoint: ${where} ${hit.site} at step ${hit.step}`, facts, bad: hit.summary !== null && isNonFinite(hit.summary) };
+  return {
+    title: `Tensor breakpoint: ${where} ${hit.site} at step ${hit.step}`,
+    facts,
+    bad: hit.summary !== null && isNonFinite(hit.summary),
+  };
 }

@@ -77,7 +77,11 @@ export async function startCodeServer(fixture: string, vsix: string, workspaceSe
     }),
   );
   const env = { ...process.env, PATH: `${NODE_BIN}:${process.env.PATH}`, XDG_CONFIG_HOME: dirs.config, XDG_DATA_HOME: dirs.data };
-  execFileSync(CODE_SERVER, ["--install-extension", vsix, "--extensions-dir", dirs.extensions, "--user-data-dir", dirs["user-data"]], { env, stdio: "pipe", timeout: 120_000 });
+  execFileSync(CODE_SERVER, ["--install-extension", vsix, "--extensions-dir", dirs.extensions, "--user-data-dir", dirs["user-data"]], {
+    env,
+    stdio: "pipe",
+    timeout: 120_000,
+  });
 
   const port = await freePort();
   rmSync(path.join(ARTIFACTS, "vscode-logs"), { recursive: true, force: true });
@@ -87,8 +91,18 @@ export async function startCodeServer(fixture: string, vsix: string, workspaceSe
   const child = spawn(
     CODE_SERVER,
     [
-      "--bind-addr", `127.0.0.1:${port}`, "--auth", "none", "--disable-telemetry", "--disable-update-check",
-      "--disable-workspace-trust", "--user-data-dir", dirs["user-data"], "--extensions-dir", dirs.extensions, dirs.workspace,
+      "--bind-addr",
+      `127.0.0.1:${port}`,
+      "--auth",
+      "none",
+      "--disable-telemetry",
+      "--disable-update-check",
+      "--disable-workspace-trust",
+      "--user-data-dir",
+      dirs["user-data"],
+      "--extensions-dir",
+      dirs.extensions,
+      dirs.workspace,
     ],
     { env, detached: true, stdio: ["ignore", "pipe", "pipe"] },
   );

@@ -31,7 +31,10 @@ for expr in json.load(sys.stdin):
 `,
     JSON.stringify(exprs),
   );
-  const requests = out.trim().split("\n").map((l) => JSON.parse(l));
+  const requests = out
+    .trim()
+    .split("\n")
+    .map((l) => JSON.parse(l));
   assert.deepEqual(
     requests,
     HOSTILE_NAMES.map((name) => ({ version: 1, method: "detail", params: { expression: name } })),
@@ -88,18 +91,29 @@ test("call sends one clipboard evaluate in the given frame and decodes the resul
 });
 
 test("an error reply becomes an AgentError carrying the agent's message", async () => {
-  const session = new RecordingSession(() => ({ result: JSON.stringify({ version: 1, ok: false, error: { message: "detail: no variable named 'q' in this frame" } }) }));
-  await assert.rejects(new AgentProxy(session).call("detail", { expression: "q" }, 1, resultCodec), { name: "AgentError", message: "detail: no variable named 'q' in this frame" });
+  const session = new RecordingSession(() => ({
+    result: JSON.stringify({ version: 1, ok: false, error: { message: "detail: no variable named 'q' in this frame" } }),
+  }));
+  await assert.rejects(new AgentProxy(session).call("detail", { expression: "q" }, 1, resultCodec), {
+    name: "AgentError",
+    message: "detail: no variable named 'q' in this frame",
+  });
 });
 
 test("a reply of the wrong shape is rejected with the path that failed", async () => {
   const session = new RecordingSession(() => ({ result: JSON.stringify({ version: 1, ok: true, result: { modules: 3 } }) }));
-  await assert.rejects(new AgentProxy(session).call("modules", {}, 1, resultCodec), /unexpected modules reply: modules\.modules: expected string, got number/);
+  await assert.rejects(
+    new AgentProxy(session).call("modules", {}, 1, resultCodec),
+    /unexpected modules reply: modules\.modules: expected string, got number/,
+  );
 });
 
 test("a failed evaluate request is reported as the agent being unavailable", async () => {
   const session = new RecordingSession(() => {
     throw new Error("Unable to find thread for evaluation.");
   });
-  await assert.rejects(new AgentProxy(session).call("snapshot", {}, 1, resultCodec), /tensorpeek.agent request failed: Unable to find thread/);
+  await assert.rejects(
+    new AgentProxy(session).call("snapshot", {}, 1, resultCodec),
+    /tensorpeek.agent request failed: Unable to find thread/,
+  );
 });

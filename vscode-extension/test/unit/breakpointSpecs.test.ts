@@ -1,7 +1,17 @@
 /** Editing the tensor breakpoint list and the file the debuggee reads. */
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { addBreakpoint, breakpointFileText, hitCounts, lensTargets, removeBreakpoint, setEnabled, specText, splitSpec, type StoredBreakpoint } from "../../src/breakpointSpecs";
+import {
+  addBreakpoint,
+  breakpointFileText,
+  hitCounts,
+  lensTargets,
+  removeBreakpoint,
+  setEnabled,
+  specText,
+  splitSpec,
+  type StoredBreakpoint,
+} from "../../src/breakpointSpecs";
 import { runPython } from "./python";
 
 const fc2 = { target: "fc2", site: "output", condition: "nonfinite" };
@@ -9,11 +19,16 @@ const attn = { target: "encoder.layers.*.attn", site: "grad_output", condition: 
 
 test("splitSpec splits at the first two colons only", () => {
   assert.deepEqual(splitSpec(" fc2 : output : nonfinite "), fc2);
-  assert.deepEqual(splitSpec("*:output:step > 3 and absmax > 1:2"), { target: "*", site: "output", condition: "step > 3 and absmax > 1:2" });
+  assert.deepEqual(splitSpec("*:output:step > 3 and absmax > 1:2"), {
+    target: "*",
+    site: "output",
+    condition: "step > 3 and absmax > 1:2",
+  });
 });
 
 test("splitSpec rejects specs with missing parts, naming the expected form", () => {
-  for (const bad of ["fc2", "fc2:output", "fc2::nonfinite", ":output:nan", "  "]) assert.throws(() => splitSpec(bad), /TARGET:SITE:CONDITION/, bad);
+  for (const bad of ["fc2", "fc2:output", "fc2::nonfinite", ":output:nan", "  "])
+    assert.throws(() => splitSpec(bad), /TARGET:SITE:CONDITION/, bad);
 });
 
 test("adding the same spec twice keeps one breakpoint and re-enables it", () => {
@@ -22,13 +37,22 @@ test("adding the same spec twice keeps one breakpoint and re-enables it", () => 
   list = addBreakpoint(list, fc2, "b");
   assert.deepEqual(list, [{ id: "a", ...fc2, enabled: true }]);
   list = addBreakpoint(list, attn, "c");
-  assert.deepEqual(list.map((b) => b.id), ["a", "c"]);
+  assert.deepEqual(
+    list.map((b) => b.id),
+    ["a", "c"],
+  );
 });
 
 test("remove and enable/disable touch only the named breakpoint", () => {
   const list = addBreakpoint(addBreakpoint([], fc2, "a"), attn, "c");
-  assert.deepEqual(removeBreakpoint(list, "a").map((b) => b.id), ["c"]);
-  assert.deepEqual(setEnabled(list, "c", false).map((b) => b.enabled), [true, false]);
+  assert.deepEqual(
+    removeBreakpoint(list, "a").map((b) => b.id),
+    ["c"],
+  );
+  assert.deepEqual(
+    setEnabled(list, "c", false).map((b) => b.enabled),
+    [true, false],
+  );
   assert.deepEqual(removeBreakpoint(list, "nope"), list);
 });
 
@@ -45,7 +69,10 @@ for item in json.load(sys.stdin)["breakpoints"]:
     breakpointFileText(list),
   );
   assert.deepEqual(
-    parsed.trim().split("\n").map((l) => JSON.parse(l)),
+    parsed
+      .trim()
+      .split("\n")
+      .map((l) => JSON.parse(l)),
     [
       ["fc2:output:nonfinite", true],
       ["encoder.layers.*.attn:grad_output:norm > 1e3", false],

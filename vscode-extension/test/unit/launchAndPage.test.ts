@@ -9,7 +9,10 @@ import { summary } from "../fixtures/snapshots";
 
 test("the breakpoints file goes into the debuggee's env without dropping the user's variables", () => {
   const config = { type: "debugpy", request: "launch", name: "train", env: { CUDA_VISIBLE_DEVICES: "1", TENSORPEEK_BREAKPOINTS: "old" } };
-  assert.deepEqual(withBreakpointEnv(config, "/s/breakpoints.json").env, { CUDA_VISIBLE_DEVICES: "1", TENSORPEEK_BREAKPOINTS: "/s/breakpoints.json" });
+  assert.deepEqual(withBreakpointEnv(config, "/s/breakpoints.json").env, {
+    CUDA_VISIBLE_DEVICES: "1",
+    TENSORPEEK_BREAKPOINTS: "/s/breakpoints.json",
+  });
   assert.deepEqual(config.env.TENSORPEEK_BREAKPOINTS, "old", "the input is not mutated");
   assert.deepEqual(withBreakpointEnv({ type: "python", request: "launch", name: "n" }, "/f").env, { TENSORPEEK_BREAKPOINTS: "/f" });
 });
@@ -33,8 +36,14 @@ test("the language server runs as a module, under debugpy only when a debug port
 });
 
 test("a missing tensorpeek is reported with the exact pip command for that interpreter", () => {
-  const msg = missingTensorpeekMessage("/w/.venv/bin/python", "Traceback (most recent call last):\n  ...\nModuleNotFoundError: No module named 'tensorpeek'\n");
-  assert.equal(msg, `/w/.venv/bin/python cannot import tensorpeek's language server (ModuleNotFoundError: No module named 'tensorpeek'). Install or upgrade it with: "/w/.venv/bin/python" -m pip install --upgrade tensorpeek`);
+  const msg = missingTensorpeekMessage(
+    "/w/.venv/bin/python",
+    "Traceback (most recent call last):\n  ...\nModuleNotFoundError: No module named 'tensorpeek'\n",
+  );
+  assert.equal(
+    msg,
+    `/w/.venv/bin/python cannot import tensorpeek's language server (ModuleNotFoundError: No module named 'tensorpeek'). Install or upgrade it with: "/w/.venv/bin/python" -m pip install --upgrade tensorpeek`,
+  );
 });
 
 test("the page's CSP allows only the nonce'd script, local styles and data: images", () => {
@@ -42,7 +51,12 @@ test("the page's CSP allows only the nonce'd script, local styles and data: imag
   assert.match(csp, /default-src 'none'/);
   assert.match(csp, /script-src 'nonce-abc123'(;|$)/);
   assert.doesNotMatch(csp, /unsafe-inline|unsafe-eval|https?:\/\/(?!webview\.example)/);
-  const html = panelHtml({ cspSource: "https://webview.example", scriptUri: 'https://webview.example/x.js?a="b"', styleUri: "https://webview.example/p.css", nonce: "abc123" });
+  const html = panelHtml({
+    cspSource: "https://webview.example",
+    scriptUri: 'https://webview.example/x.js?a="b"',
+    styleUri: "https://webview.example/p.css",
+    nonce: "abc123",
+  });
   assert.match(html, /<script nonce="abc123" src="https:\/\/webview.example\/x.js\?a=&quot;b&quot;"><\/script>/);
   assert.equal((html.match(/<script/g) ?? []).length, 1, "one script tag, no inline script");
   assert.doesNotMatch(html, / on[a-z]+=/i, "no inline event handlers");
@@ -53,21 +67,40 @@ test("the page's CSP allows only the nonce'd script, local styles and data: imag
 
 test("the detail card asks for the agent's histogram, heatmap and channels payloads as sent", () => {
   const detail: Detail = { name: "w", summary: summary(), histogram: { name: "w", bins: 128 }, heatmap: { name: "w", shape: [2, 3] } };
-  assert.deepEqual(detailRequests("w", detail, summary()).map((r) => [r.kind, r.payload]), [
-    ["histogram", { name: "w", bins: 128 }],
-    ["heatmap", { name: "w", shape: [2, 3] }],
-  ]);
+  assert.deepEqual(
+    detailRequests("w", detail, summary()).map((r) => [r.kind, r.payload]),
+    [
+      ["histogram", { name: "w", bins: 128 }],
+      ["heatmap", { name: "w", shape: [2, 3] }],
+    ],
+  );
   // without detail (the agent failed), the snapshot's own summary still gives a histogram
   assert.deepEqual(detailRequests("w", undefined, summary()), [histogramRequest("w", summary())]);
 });
 
 test("the Layers chart uses the gradient site and the most informative recorded statistic", () => {
   const layers: LayerRow[] = [
-    { module: "fc1", latest: { output: { step: 3, stats: { nonfinite: 0 } }, grad_output: { step: 3, stats: { norm: 0.5 } } }, history: { grad_output: [{ step: 2, stats: { norm: 0.4 } }, { step: 3, stats: { norm: 0.5 } }] } },
+    {
+      module: "fc1",
+      latest: { output: { step: 3, stats: { nonfinite: 0 } }, grad_output: { step: 3, stats: { norm: 0.5 } } },
+      history: {
+        grad_output: [
+          { step: 2, stats: { norm: 0.4 } },
+          { step: 3, stats: { norm: 0.5 } },
+        ],
+      },
+    },
     { module: "fc2", latest: { grad_output: { step: 3, stats: { norm: "nan" } } }, history: {} },
   ];
   const [bars, series] = layerRequests(layers);
-  assert.deepEqual(bars.payload, { metric: "norm", site: "grad_output", layers: [{ module: "fc1", value: 0.5, flag: null }, { module: "fc2", value: null, flag: "nonfinite" }] });
+  assert.deepEqual(bars.payload, {
+    metric: "norm",
+    site: "grad_output",
+    layers: [
+      { module: "fc1", value: 0.5, flag: null },
+      { module: "fc2", value: null, flag: "nonfinite" },
+    ],
+  });
   assert.deepEqual(series.payload, { metric: "norm", series: [{ module: "fc1", site: "grad_output", steps: [2, 3], values: [0.4, 0.5] }] });
   assert.deepEqual(layerRequests([]), []);
 });

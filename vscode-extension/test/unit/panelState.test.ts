@@ -14,13 +14,22 @@ function snapshot(tensors: FrameTensor[], hit: Hit | null = null): Snapshot {
 
 test("by default tensors with NaN/Inf come first, then the agent's order", () => {
   const tensors = [t("a"), t("b", { nan: 2 }), t("c"), t("d", { posinf: 1, nan: 3 })];
-  assert.deepEqual(sortedTensors(tensors, initialState.sortKey, initialState.descending).map((x) => x.name), ["d", "b", "a", "c"]);
+  assert.deepEqual(
+    sortedTensors(tensors, initialState.sortKey, initialState.descending).map((x) => x.name),
+    ["d", "b", "a", "c"],
+  );
 });
 
 test("sorting by a statistic puts null and NaN below every number, and the sort is stable", () => {
   const tensors = [t("a", { max: 3 }), t("b", { max: null }), t("c", { max: "nan" }), t("d", { max: "inf" }), t("e", { max: 3 })];
-  assert.deepEqual(sortedTensors(tensors, "max", true).map((x) => x.name), ["d", "a", "e", "b", "c"]);
-  assert.deepEqual(sortedTensors(tensors, "max", false).map((x) => x.name), ["b", "c", "a", "e", "d"]);
+  assert.deepEqual(
+    sortedTensors(tensors, "max", true).map((x) => x.name),
+    ["d", "a", "e", "b", "c"],
+  );
+  assert.deepEqual(
+    sortedTensors(tensors, "max", false).map((x) => x.name),
+    ["b", "c", "a", "e", "d"],
+  );
 });
 
 test("clicking the active sort column flips the direction; another column starts ascending", () => {
@@ -44,8 +53,19 @@ test("a new snapshot keeps the selected tensor when it is still in the frame and
 
 test("the banner says module, site, step, condition and origin", () => {
   const hit: Hit = {
-    breakpoint: 1, spec: {}, module: "fc2", module_class: "Linear", site: "output", step: 3, condition: "nonfinite",
-    origin: true, param: null, label: "fc2 output", deferred: false, summary: summary({ nan: 4 }), inputs: [],
+    breakpoint: 1,
+    spec: {},
+    module: "fc2",
+    module_class: "Linear",
+    site: "output",
+    step: 3,
+    condition: "nonfinite",
+    origin: true,
+    param: null,
+    label: "fc2 output",
+    deferred: false,
+    summary: summary({ nan: 4 }),
+    inputs: [],
   };
   const b = banner(hit);
   assert.equal(b.title, "Tensor breakpoint: fc2 output at step 3");

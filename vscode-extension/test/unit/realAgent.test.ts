@@ -10,7 +10,8 @@ import { detailCodec, modulesResultCodec, replyCodec, setBreakpointsResultCodec,
 import { runPython } from "./python";
 
 // requests are passed as the exact string literal the extension puts in its evaluate expression
-const literalOf = (expr: string): string => JSON.parse(expr.slice(expr.indexOf("(", expr.indexOf("request")) + 1, expr.lastIndexOf(", locals()")));
+const literalOf = (expr: string): string =>
+  JSON.parse(expr.slice(expr.indexOf("(", expr.indexOf("request")) + 1, expr.lastIndexOf(", locals()")));
 
 const TRAIN = `
 import json, sys
@@ -45,7 +46,10 @@ for line in sys.stdin:
 
 function ask(requests: Array<[string, Record<string, unknown>]>): string[] {
   const input = requests.map(([method, params]) => JSON.stringify(literalOf(agentExpression(method as never, params)))).join("\n");
-  return runPython(TRAIN, `${input}\n`).trim().split("\n").map((l) => JSON.parse(l) as string);
+  return runPython(TRAIN, `${input}\n`)
+    .trim()
+    .split("\n")
+    .map((l) => JSON.parse(l) as string);
 }
 
 test("a real snapshot, detail, modules and set_breakpoints reply decode with the extension's codecs", () => {
@@ -67,7 +71,14 @@ test("a real snapshot, detail, modules and set_breakpoints reply decode with the
   assert.deepEqual(out.summary.shape, [32, 4]);
   assert.equal(out.summary.nan, 32, "one NaN weight in row 1 poisons column 1 of every output row");
   assert.ok(out.aliases?.includes("hit._tensor"), "the hit's tensor is the same object as out, listed once");
-  assert.deepEqual(snapshot.tensors.filter((t) => t.summary.nan).map((t) => [t.name, t.summary.nan]), [["out", 32], ["hit._module.weight", 1]], "out and fc2's weight are the bad tensors");
+  assert.deepEqual(
+    snapshot.tensors.filter((t) => t.summary.nan).map((t) => [t.name, t.summary.nan]),
+    [
+      ["out", 32],
+      ["hit._module.weight", 1],
+    ],
+    "out and fc2's weight are the bad tensors",
+  );
 
   assert.ok(detail.ok, JSON.stringify(detail.error));
   const d = detailCodec.decode(detail.result);

@@ -11,9 +11,21 @@ import type { Kind } from "../../src/codec";
 import { codecsBySchemaName } from "../../src/protocol";
 import { REPO } from "./python";
 
-type Schema = Record<string, unknown> & { $ref?: string; type?: string | string[]; anyOf?: Schema[]; enum?: string[]; items?: Schema; properties?: Record<string, Schema>; required?: string[]; additionalProperties?: Schema | boolean };
+type Schema = Record<string, unknown> & {
+  $ref?: string;
+  type?: string | string[];
+  anyOf?: Schema[];
+  enum?: string[];
+  items?: Schema;
+  properties?: Record<string, Schema>;
+  required?: string[];
+  additionalProperties?: Schema | boolean;
+};
 
-const schema = JSON.parse(readFileSync(path.join(REPO, "docs", "snapshot.schema.json"), "utf8")) as { $defs: Record<string, Schema>; "x-protocol-version": number };
+const schema = JSON.parse(readFileSync(path.join(REPO, "docs", "snapshot.schema.json"), "utf8")) as {
+  $defs: Record<string, Schema>;
+  "x-protocol-version": number;
+};
 
 function resolve(s: Schema): Schema {
   if (s.$ref) return resolve(schema.$defs[s.$ref.replace("#/$defs/", "")]);

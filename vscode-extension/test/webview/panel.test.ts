@@ -19,13 +19,18 @@ const FILES: Record<string, { file: string; type: string }> = {
   "/dist/webview.js": { file: path.join(EXT_DIR, "dist", "webview.js"), type: "text/javascript" },
   "/media/panel.css": { file: path.join(EXT_DIR, "media", "panel.css"), type: "text/css" },
 };
-const SVG = Buffer.from('<svg xmlns="http://www.w3.org/2000/svg" width="40" height="20"><rect width="40" height="20" fill="#3794ff"/></svg>').toString("base64");
+const SVG = Buffer.from(
+  '<svg xmlns="http://www.w3.org/2000/svg" width="40" height="20"><rect width="40" height="20" fill="#3794ff"/></svg>',
+).toString("base64");
 
 let browser: Browser;
 let page: Page;
 
 before(async () => {
-  browser = await chromium.launch({ executablePath: process.env.CHROMIUM ?? "/usr/bin/chromium", args: ["--headless", "--no-sandbox", "--disable-gpu"] });
+  browser = await chromium.launch({
+    executablePath: process.env.CHROMIUM ?? "/usr/bin/chromium",
+    args: ["--headless", "--no-sandbox", "--disable-gpu"],
+  });
 });
 
 after(async () => {
@@ -34,7 +39,12 @@ after(async () => {
 
 beforeEach(async () => {
   page = await browser.newPage({ viewport: { width: 900, height: 700 } });
-  const html = panelHtml({ cspSource: ORIGIN, scriptUri: `${ORIGIN}/dist/webview.js`, styleUri: `${ORIGIN}/media/panel.css`, nonce: "testnonce0123456789" });
+  const html = panelHtml({
+    cspSource: ORIGIN,
+    scriptUri: `${ORIGIN}/dist/webview.js`,
+    styleUri: `${ORIGIN}/media/panel.css`,
+    nonce: "testnonce0123456789",
+  });
   await page.route(`${ORIGIN}/**`, (route) => {
     const url = new URL(route.request().url());
     if (url.pathname === "/panel.html") return route.fulfill({ body: html, contentType: "text/html" });
@@ -101,7 +111,11 @@ test("a tensor named like HTML renders as text and runs nothing; the CSP blocks 
     document.body.append(s);
   });
   await page.waitForTimeout(200);
-  const state = await page.evaluate(() => ({ pwned: (window as unknown as { __pwned?: number }).__pwned, inline: (window as unknown as { __inline?: number }).__inline, violations: (window as unknown as { __violations: string[] }).__violations }));
+  const state = await page.evaluate(() => ({
+    pwned: (window as unknown as { __pwned?: number }).__pwned,
+    inline: (window as unknown as { __inline?: number }).__inline,
+    violations: (window as unknown as { __violations: string[] }).__violations,
+  }));
   assert.equal(state.pwned, undefined);
   assert.equal(state.inline, undefined);
   assert.deepEqual(state.violations, ["script-src-elem inline"], "the only CSP violation is the injected script");
@@ -118,7 +132,11 @@ test("clicking a row, or Enter on it, posts selectTensor with its name and expre
     { type: "selectTensor", name: "module.weight", expression: "module.weight" },
   ]);
   assert.equal(await page.locator("tr.selected").getAttribute("data-name"), "module.weight");
-  assert.equal(await page.evaluate(() => document.activeElement?.getAttribute("data-name")), "module.weight", "focus survives the re-render");
+  assert.equal(
+    await page.evaluate(() => document.activeElement?.getAttribute("data-name")),
+    "module.weight",
+    "focus survives the re-render",
+  );
 });
 
 test("the detail card shows the pictures the host rendered for the selected tensor", async () => {
@@ -137,7 +155,11 @@ test("the detail card shows the pictures the host rendered for the selected tens
   await imgs.first().waitFor();
   assert.deepEqual(await imgs.evaluateAll((els) => els.map((e) => e.getAttribute("data-kind"))), ["histogram", "heatmap"]);
   await page.waitForFunction(() => Array.from(document.querySelectorAll("#detail img")).every((i) => (i as HTMLImageElement).complete));
-  assert.deepEqual(await imgs.evaluateAll((els) => els.map((e) => (e as HTMLImageElement).naturalWidth)), [40, 40], "data: images load under the CSP");
+  assert.deepEqual(
+    await imgs.evaluateAll((els) => els.map((e) => (e as HTMLImageElement).naturalWidth)),
+    [40, 40],
+    "data: images load under the CSP",
+  );
   await shot("webview-detail.png");
 });
 
@@ -154,11 +176,21 @@ test("the Layers tab lists each watched layer, marks fc2, and asks the host for 
   await page.locator("#tab-layers").click();
   await page.locator("#layer-table").waitFor();
   assert.ok((await posted()).some((m) => m.type === "showLayers"));
-  const rows = await page.locator("#layer-table tbody tr").evaluateAll((trs) => trs.map((r) => [r.getAttribute("data-module"), r.className]));
-  assert.deepEqual(rows, [["fc1", ""], ["fc2", "bad"], [XSS_NAME, ""]]);
+  const rows = await page
+    .locator("#layer-table tbody tr")
+    .evaluateAll((trs) => trs.map((r) => [r.getAttribute("data-module"), r.className]));
+  assert.deepEqual(rows, [
+    ["fc1", ""],
+    ["fc2", "bad"],
+    [XSS_NAME, ""],
+  ]);
   assert.equal(await page.locator('#layer-table tr[data-module="fc2"] td').nth(3).textContent(), "nonfinite 4 · norm nan");
   assert.equal(await page.locator('#layer-table tr[data-module="fc1"] td.spark').textContent(), "▁▄█");
-  await send({ type: "pictures", target: { layers: true }, pictures: [{ kind: "layers", title: "norm of output per layer", mime: "image/svg+xml", data: SVG }] });
+  await send({
+    type: "pictures",
+    target: { layers: true },
+    pictures: [{ kind: "layers", title: "norm of output per layer", mime: "image/svg+xml", data: SVG }],
+  });
   await page.locator('#layers img[data-kind="layers"]').waitFor();
   // keyboard: arrow keys move between the tabs
   await page.locator("#tab-layers").focus();
