@@ -17,14 +17,30 @@ import { BREAKPOINTS_ENV, defaultLaunchConfig, withBreakpointEnv } from "./launc
 import { traceInfo } from "./log";
 import { vscode } from "./vscodeapi";
 
+/**
+ * Registered for every Python debug type. Env injection happens after the owning extension
+ * has filled in its defaults (`...WithSubstitutedVariables`), so an empty F5 configuration
+ * of the Python extension is left for it to complete; only the `tensorpeek` type gets our
+ * defaults.
+ */
 export class BreakpointEnvProvider implements DebugConfigurationProvider {
-  constructor(private readonly prepareFile: () => Promise<string>) {}
+  constructor(
+    private readonly ownType: boolean,
+    private readonly prepareFile: () => Promise<string>,
+  ) {}
 
-  async resolveDebugConfiguration(_folder: WorkspaceFolder | undefined, config: DebugConfiguration): Promise<DebugConfiguration> {
-    const base = defaultLaunchConfig(config);
+  resolveDebugConfiguration(_folder: WorkspaceFolder | undefined, config: DebugConfiguration): DebugConfiguration {
+    return this.ownType ? defaultLaunchConfig(config) : config;
+  }
+
+  async resolveDebugConfigurationWithSubstitutedVariables(
+    _folder: WorkspaceFolder | undefined,
+    config: DebugConfiguration,
+  ): Promise<DebugConfiguration> {
+    if (config.request !== "launch") return config;
     const file = await this.prepareFile();
-    traceInfo(`debug session '${base.name}': ${BREAKPOINTS_ENV}=${file}`);
-    return withBreakpointEnv(base, file);
+    traceInfo(`debug session '${config.name}': ${BREAKPOINTS_ENV}=${file}`);
+    return withBreakpointEnv(config, file);
   }
 }
 

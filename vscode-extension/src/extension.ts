@@ -37,7 +37,9 @@ export async function activate(context: ExtensionContext): Promise<void> {
     window.registerWebviewViewProvider(TENSOR_VIEW_ID, panel, { webviewOptions: { retainContextWhenHidden: true } }),
     ...sessions.register(),
     ...PYTHON_DEBUG_TYPES.map((t) => debug.registerDebugAdapterTrackerFactory(t, sessions)),
-    ...PYTHON_DEBUG_TYPES.map((t) => debug.registerDebugConfigurationProvider(t, new BreakpointEnvProvider(() => store.writeFile()))),
+    ...PYTHON_DEBUG_TYPES.map((t) =>
+      debug.registerDebugConfigurationProvider(t, new BreakpointEnvProvider(t === "tensorpeek", () => store.writeFile())),
+    ),
     debug.registerDebugAdapterDescriptorFactory("tensorpeek", new DebugpyAdapterFactory()),
     languages.registerHoverProvider({ language: "python" }, new TensorHover(sessions, server)),
     commands.registerCommand("tensorpeek.addTensorBreakpoint", (arg?: unknown) => addCommand.run(arg)),
