@@ -34,6 +34,8 @@ from tensorpeek.dtypes import DtypeInfo, ValueKind
 
 F32_SAFE_MAX = 1e15  # |x| above this: float32 squares of a block could overflow
 F32_SAFE_MIN = 1e-12  # |x|max below this: float32 squares would underflow
+RESCALE_ABOVE = 1e150  # |x|max beyond these: float64 squares overflow or vanish,
+RESCALE_BELOW = 1e-150  # so sums of squares are taken of x / |x|max in a second pass
 CANCELLATION_LIMIT = 16.0  # E[x^2]/var above this: recompute the variance around the mean
 
 # Layout of one block's partial results (floats, so one tensor can carry them all).
@@ -268,17 +270,24 @@ def block_row(
 
 
 def centered_moments(
-    v: torch.Tensor, center: float, branchless: bool
+    v: torch.Tensor, center: float, scale: float, branchless: bool
 ) -> list[float] | torch.Tensor:
-    """``[sum(x - c), sum((x - c)^2)]`` over the finite values of a block, in float64: the
-    second pass that makes the variance exact when ``E[x^2] - mean^2`` would cancel."""
-    d = v.to(torch.float64) - center
-    if not branchless:
-        finite_screen = float(d.sum())
-        if math.isfinite(finite_screen):
-            return [finite_screen, float(torch.dot(d, d))]
-    d = torch.where(torch.isfinite(d), d, 0.0)
-    return torch.stack([d.sum(), torch.dot(d, d)])
+    """``[sum(d), sum(d^2), sum|d|]`` with ``d = (x - center) / scale`` over the finite values
+    of a block, in float64: the second pass that makes the variance exact when
+    ``E[x^2] - mean^2`` would cancel, and keeps squares of float64 values beyond 1e+-150
+    from overflowing or vanishing."""
+    finite = torch.isfinite(v)
+    d = torch.where(finite, v.to(torch.float64), center).sub_(center).div_(scale)
+    parts = [d.sum(), torch.dot(d, d), d.abs().sum()]
+    if branchless:
+        return torch.stack(parts)
+    return [float(p) for p in parts]
+
+
+def needs_rescaling(total: dict[str, float]) -> bool:
+    """True when float64 squares of these magnitudes overflow or underflow."""
+    top = total["absmax"]
+    return total["finite"] > 0 and (top > RESCALE_ABOVE or 0.0 < top < RESCALE_BELOW)
 
 
 def needs_centering(total: dict[str, float]) -> bool:

@@ -27,6 +27,7 @@ from tensorpeek.reductions import (
     centered_moments,
     iter_blocks,
     needs_centering,
+    needs_rescaling,
     unique_view,
 )
 
@@ -59,8 +60,9 @@ class Measurement:
     int_range: tuple[int, int] | None = None  # exact extremes of integer tensors
     real_range: tuple[float, float] | None = None
     imag_range: tuple[float, float] | None = None
-    centered: tuple[float, float] | None = None  # (sum(x-c), sum((x-c)^2)) over distinct, c
+    centered: tuple[float, ...] | None = None  # sums of d, d^2, |d| for d = (x - center) / scale
     center: float = 0.0
+    scale: float = 1.0
     sample: torch.Tensor | None = None  # finite sampled values, when sampled
     hist_counts: list[int] | None = None  # exact counts (already weighted), when exact
     binning: Binning | None = None
@@ -126,8 +128,11 @@ def measure(
     _read_ranges(m, partials)
 
     has_finite = total["finite"] > 0
-    center_pass = want.moments and has_finite and needs_centering(total)
-    if center_pass:
+    rescale = want.moments and needs_rescaling(total)
+    center_pass = want.moments and has_finite and (rescale or needs_centering(total))
+    if rescale:  # (centering is then skipped: values that large or small rarely cancel)
+        m.scale = total["absmax"]
+    elif center_pass:
         m.center = total["sum"] / total["finite"]
     if bins and has_finite:
         linthresh = total["abssum"] / total["finite"] if total["abssum"] > 0 else 1.0
@@ -181,7 +186,7 @@ def _second_pass(
     for piece in iter_blocks(y, block):
         v, _ = block_values(piece, info, None)
         if center_pass:
-            centered.append(centered_moments(v, m.center, branchless))
+            centered.append(centered_moments(v, m.center, m.scale, branchless))
         if exact_hist and m.binning is not None:
             c = m.binning.count(v, all_finite=not nonfinite)
             counts = c if counts is None else counts + c
@@ -190,7 +195,7 @@ def _second_pass(
         pending = [r for r in centered if isinstance(r, torch.Tensor)]
         if pending:
             rows += torch.stack(pending).tolist()
-        m.centered = (sum(r[0] for r in rows) * m.weight, sum(r[1] for r in rows) * m.weight)
+        m.centered = tuple(sum(r[i] for r in rows) * m.weight for i in range(3))
     if counts is not None:
         m.hist_counts = [c * m.weight for c in counts.tolist()]
 
@@ -201,21 +206,24 @@ def moments(m: Measurement) -> dict[str, float | None]:
     n = t["finite"]
     if n == 0:
         return dict.fromkeys(("mean", "std", "std_sample", "norm", "absmean"))
-    mean = t["sum"] / n
+    k = m.scale  # statistics below are of x / k, scaled back at the end
+    mean, norm, absmean = t["sum"] / n, math.sqrt(t["sumsq"]), t["abssum"] / n
     if t["min"] == t["max"]:  # constant: exactly, whatever the rounding of the sums
-        mean, var = t["min"], 0.0
+        mean, std = t["min"], 0.0
     elif m.centered is not None:
-        s1, s2 = m.centered
-        var = max(s2 / n - (s1 / n) ** 2, 0.0)
-        mean = m.center + s1 / n
+        s1, s2, s_abs = m.centered
+        std = k * math.sqrt(max(s2 / n - (s1 / n) * (s1 / n), 0.0))
+        mean = m.center + k * (s1 / n)
+        if k != 1.0:  # rescaled: the first pass's sums overflowed or vanished
+            norm, absmean = k * math.sqrt(s2), k * (s_abs / n)
     else:
-        var = max(t["sumsq"] / n - mean * mean, 0.0)
+        std = math.sqrt(max(t["sumsq"] / n - mean * mean, 0.0))
     return {
         "mean": mean,
-        "std": math.sqrt(var),
-        "std_sample": math.sqrt(var * n / (n - 1)) if n > 1 else None,
-        "norm": math.sqrt(t["sumsq"]),
-        "absmean": t["abssum"] / n,
+        "std": std,
+        "std_sample": std * math.sqrt(n / (n - 1)) if n > 1 else None,
+        "norm": norm,
+        "absmean": absmean,
     }
 
 

@@ -36,14 +36,18 @@ def oracle(t: torch.Tensor) -> dict[str, Any]:
     if fin.numel() == 0:
         out.update(dict.fromkeys(("min", "max", "mean", "std", "std_sample", "norm", "absmean")))
         return out
+    # moments of fin / k, scaled back: float64 squares of |x| beyond 1e+-154 would overflow
+    # or vanish, and the oracle must be right there too
+    k = float(fin.abs().max()) or 1.0
+    unit = fin / k
     out.update(
         min=float(fin.min()),
         max=float(fin.max()),
-        mean=float(fin.mean()),
-        std=float(fin.std(correction=0)),
-        std_sample=float(fin.std(correction=1)) if fin.numel() > 1 else None,
-        norm=float(fin.norm()),
-        absmean=float(fin.abs().mean()),
+        mean=k * float(unit.mean()),
+        std=k * float(unit.std(correction=0)),
+        std_sample=k * float(unit.std(correction=1)) if fin.numel() > 1 else None,
+        norm=k * float(unit.norm()),
+        absmean=k * float(unit.abs().mean()),
         absmax=float(fin.abs().max()),
     )
     return out

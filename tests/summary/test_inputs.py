@@ -95,7 +95,8 @@ CASES: dict[str, Callable[[], torch.Tensor]] = {
     "huge_only_f32": lambda: randn(5000) * 1e37,
     "huge_f32_with_nan": lambda: with_specials(randn(5001) * 1e37),
     "tiny_f32_with_inf": lambda: with_specials(randn(5001) * 1e-30),
-    "huge_f64": lambda: randn(5000, dtype=torch.float64) * 1e150,
+    "huge_f64": lambda: randn(5000, dtype=torch.float64) * 1e300,
+    "tiny_f64": lambda: with_specials(randn(5001, dtype=torch.float64) * 1e-300),
     "large_mean_small_var": lambda: 1e4 + randn(200_000) * 1e-3,
     "requires_grad": lambda: randn(50, 50).requires_grad_(),
     "non_leaf": lambda: randn(50, 50).requires_grad_() * 2,
@@ -128,7 +129,8 @@ def test_summary_matches_float64_oracle(case: str) -> None:
 @pytest.mark.parametrize(
     "case", ["float32", "bfloat16", "int64", "complex64", "expanded_nan", "stepped_slice",
              "many_blocks_with_nan", "large_mean_small_var", "all_nan", "quantized",
-             "huge_f32_with_nan", "tiny_f32_with_inf", "float8_e4m3fn", "bool"],
+             "huge_f32_with_nan", "tiny_f32_with_inf", "float8_e4m3fn", "bool", "huge_f64",
+             "tiny_f64"],
 )  # fmt: skip
 def test_device_code_path_matches_oracle(case: str, monkeypatch: pytest.MonkeyPatch) -> None:
     """The branch-free path used on accelerators, run on the CPU."""
