@@ -106,7 +106,9 @@ def main() -> None:
 
     def idle() -> tuple[float, float]:
         handle = tensorpeek.watch(model, "gradients", log_freq=10**9, log_dir=out, writer=writer)
-        one_step(model, opt, x)  # step 0 logs; the timed ones below do not
+        one_step(model, opt, x)  # step 0 logs ...
+        one_step(model, opt, x)  # ... and its gradient records are written at the next forward
+        # the timed steps below neither log nor write
         try:
             return timed(model, opt, x, args.steps)
         finally:
