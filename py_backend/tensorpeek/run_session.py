@@ -136,6 +136,8 @@ class RunSession:
 
     def __enter__(self) -> RunSession:
         self._started = time.monotonic()
+        earlier = bp_api.hits()
+        self._last_hit = earlier[-1] if earlier else None  # only hits from now on are ours
         ARMED.on_root_hooks.append(self._at_root_forward)
         try:
             self.armed = bp_api.set_breakpoints(self.specs)
