@@ -1,16 +1,17 @@
 """Exact reductions over every element of a tensor, in one pass over bounded blocks.
 
 Why it is shaped like this (CPU numbers in DESIGN.md): reductions that allocate nothing
-(``sum``, ``aminmax``, ``count_nonzero``, a dot product) are an order of magnitude cheaper
+(``sum``, ``amin``, ``amax``, a dot product) are an order of magnitude cheaper
 than the obvious ``std_mean`` or ``isfinite().all()``, and a block of a few MB stays in cache
 while several of them read it. So the tensor is walked in blocks of at most ``block`` elements;
-each block is first screened with ``aminmax`` (finite extremes mean every element is finite,
+each block is first screened with ``amin``/``amax`` (finite extremes mean all are finite,
 since NaN and Inf propagate), and only blocks that fail the screen pay for masks and counts.
 
-Accuracy: ``torch.sum`` on float32 uses cascade summation: its error is ~1e-11 of sum|x| (so
-sums of |x| and x^2 are good to ~1e-9 relative; a signed sum that cancels is good to ~1e-11
-of sum|x|). Block partials are added in float64. ``sum(dtype=float64)`` would make the signed
-sum exact too, but costs 7x a float32 sum here; BLAS dots are fast but drift by ~1e-5 on
+Accuracy: ``torch.sum`` on float32 uses cascade summation: measured errors are ~1e-10 of
+sum|x| on random data and at worst ~2e-7 relative (1M equal values), so sums of |x| and x^2
+stay within the 1e-6 target; a signed sum that cancels is good to ~1e-10 of sum|x|. Block
+partials are added in float64. ``sum(dtype=float64)`` would make the signed sum exact too,
+but costs 7x a float32 sum here; BLAS dots are fast but drift by ~1e-5 on
 long runs of positive values, so squares are summed with ``mul`` + ``sum``. Blocks whose
 magnitudes could overflow or underflow float32 squares are widened to float64. The
 variance is ``E[x^2] - mean^2`` only when that does not cancel; otherwise a second pass
@@ -96,7 +97,7 @@ def iter_blocks(y: torch.Tensor, block: int) -> Iterator[torch.Tensor]:
 
 @dataclass
 class Wanted:
-    """Which reductions to run beyond the ``aminmax`` screen (``stats.compute`` asks for few)."""
+    """Which reductions to run beyond the min/max screen (``stats.compute`` asks for few)."""
 
     moments: bool = True  # sum and sum of squares
     abs: bool = True  # sum of |x|
@@ -168,7 +169,7 @@ def finite_row(
     want: Wanted,
     scratch: torch.Tensor | None,
 ) -> list[float]:
-    """Partials of a block known to be all finite (``lo``/``hi`` from its ``aminmax``)."""
+    """Partials of a block known to be all finite (``lo``/``hi``: its min and max)."""
     n = v.numel()
     absmax = max(-lo, hi)
     if v.dtype == torch.float32 and not (
@@ -260,10 +261,11 @@ def masked_row(v: torch.Tensor, info: DtypeInfo, branchless: bool) -> torch.Tens
 def block_row(
     v: torch.Tensor, info: DtypeInfo, want: Wanted, scratch: torch.Tensor | None, branchless: bool
 ) -> list[float] | torch.Tensor:
-    """Screen a block with ``aminmax``; finite blocks take the cheap path."""
+    """Screen a block with its min and max; finite blocks take the cheap path. (``amin`` +
+    ``amax`` measured 1.6x cheaper than one ``aminmax`` on CPU; both propagate NaN.)"""
     if branchless:
         return masked_row(v, info, branchless=True)
-    lo, hi = (float(t) for t in torch.aminmax(v))
+    lo, hi = float(v.amin()), float(v.amax())
     if math.isfinite(lo) and math.isfinite(hi):
         return finite_row(v, lo, hi, info, want, scratch)
     return masked_row(v, info, branchless=False).tolist()

@@ -1,5 +1,5 @@
 """Passes over a tensor that produce exact statistics; ``compute(x, names)`` for breakpoint
-conditions, which asks only for what a condition names (``absmax`` is one ``aminmax`` per
+conditions, which asks only for what a condition names (``absmax`` is one min and max per
 block; ``std`` adds a sum and a sum of squares; nothing else runs).
 
 ``measure`` is the driver behind both ``compute`` and ``summarize``: a first pass over the
