@@ -14,11 +14,13 @@ script untouched (use it when the script has an option of the same name).
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 
 from tensorpeek import __version__
+from tensorpeek.autoarm import ENV_VAR
 
 EXIT_USAGE = 2
 
@@ -154,7 +156,15 @@ def _pull_trailing(
                 setattr(ns, key, value)
 
 
+def _drop_env_breakpoints() -> None:
+    """The command line decides the breakpoints: ``TENSORPEEK_BREAKPOINTS`` (read when torch is
+    imported, which has not happened yet here) would otherwise replace them mid-run."""
+    if os.environ.pop(ENV_VAR, None):
+        print(f"tensorpeek: ignoring {ENV_VAR} (use --break)", file=sys.stderr)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    _drop_env_breakpoints()
     parser = build_parser()
     ns = parser.parse_args(argv)
     if ns.command in _TRAILING:

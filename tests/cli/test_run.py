@@ -153,3 +153,17 @@ def test_bad_on_hit_and_max_steps_are_usage_errors(cli):
     assert proc.returncode == 2 and "invalid choice: 'explode'" in proc.stderr
     proc = cli("doctor", FIXTURES / "healthy.py", "--max-steps", "0")
     assert proc.returncode == 2 and "expected a positive integer" in proc.stderr
+
+
+def test_breakpoints_from_the_environment_are_ignored_with_a_note(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "TENSORPEEK_BREAKPOINTS": "*:output:absmax > -1"}  # would fire at once
+    proc = subprocess.run(
+        [sys.executable, "-m", "tensorpeek", "run", str(FIXTURES / "healthy.py"), "3"],
+        env=env, capture_output=True, text=True, timeout=100,
+    )  # fmt: skip
+    assert proc.returncode == 0 and "trained 3 steps" in proc.stdout
+    assert "ignoring TENSORPEEK_BREAKPOINTS" in proc.stderr
