@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import subprocess
 import sys
@@ -110,6 +111,7 @@ def main() -> None:
 
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads; medians of "
           f"{args.repeats} interleaved repeats (lovely: {args.lovely_repeats})")  # fmt: skip
+    _print_load("start")
     header = (
         f"{'tensor':>12} {'x.sum()':>9} {'summarize':>10} {'/sum':>6} {'quick':>8} "
         f"{'lovely':>9} {'lovely/summ':>11} {'peak extra RAM':>20}"
@@ -133,6 +135,16 @@ def main() -> None:
             f"{t['summarize'] / t['sum']:5.1f}x {ms['quick']:6.1f}ms {ms['lovely']:7.0f}ms "
             f"{t['lovely'] / t['summarize']:10.1f}x {mem:>20}"
         )
+    _print_load("end")
+
+
+def _print_load(when: str) -> None:
+    """The machine's load decides whether summarize runs single-threaded (stats.py)."""
+    from tensorpeek import stats
+
+    per_cpu = os.getloadavg()[0] / (os.cpu_count() or 1)
+    mode = "single-threaded (busy)" if per_cpu > stats.BUSY_LOAD_PER_CPU else "default threads"
+    print(f"[{when}] 1-min load per core {per_cpu:.2f} -> summarize runs {mode}")
 
 
 if __name__ == "__main__":

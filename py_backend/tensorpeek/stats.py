@@ -95,7 +95,12 @@ def _threads_for(x: torch.Tensor) -> Iterator[None]:
     settings are their own; results do not depend on it beyond float rounding).
     """
     before = torch.get_num_threads()
-    busy = x.device.type == "cpu" and before > 1 and _load_per_cpu() > BUSY_LOAD_PER_CPU
+    busy = (
+        x.device.type == "cpu"
+        and x.numel() > BLOCK  # one block is a handful of regions: not worth a syscall
+        and before > 1
+        and _load_per_cpu() > BUSY_LOAD_PER_CPU
+    )
     if not busy:
         yield
         return
