@@ -21,7 +21,7 @@ function render(): void {
   const focused = focusKey(document.activeElement);
   const next = panel(state, { dispatch, post: (m) => vscode.postMessage(m) });
   document.getElementById("panel")?.replaceWith(next);
-  if (focused) (document.querySelector(focused) as HTMLElement | null)?.focus();
+  if (focused) (document.querySelector(focused) as HTMLElement | null)?.focus({ preventScroll: true });
 }
 
 function dispatch(action: Action): void {

@@ -110,6 +110,8 @@ test(
     // the same page as an editor tab, for a large screenshot
     await runCommand(p, "View: Toggle Panel Visibility"); // hide the Debug Console for a clean picture
     await runCommand(p, "tensorpeek: Show Tensor Panel");
+    await runCommand(p, "View: Focus Right Editor Group");
+    await runCommand(p, "View: Toggle Maximize Editor Group");
     await p.waitForTimeout(2500);
     const shot = await screenshot("tensor-panel.png");
     if (process.env.TENSORPEEK_UPDATE_DOCS_IMAGE === "1") {
