@@ -9,13 +9,12 @@ since NaN and Inf propagate), and only blocks that fail the screen pay for masks
 
 Accuracy: ``torch.sum`` on float32 uses cascade summation: measured errors are ~1e-10 of
 sum|x| on random data and at worst ~2e-7 relative (1M equal values), so sums of |x| and x^2
-stay within the 1e-6 target; a signed sum that cancels is good to ~1e-10 of sum|x|. Block
-partials are added in float64. ``sum(dtype=float64)`` would make the signed sum exact too,
-but costs 7x a float32 sum here; BLAS dots are fast but drift by ~1e-5 on
-long runs of positive values, so squares are summed with ``mul`` + ``sum``. Blocks whose
-magnitudes could overflow or underflow float32 squares are widened to float64. The
-variance is ``E[x^2] - mean^2`` only when that does not cancel; otherwise a second pass
-sums ``(x - mean)^2`` (see :func:`centered_moments`).
+(positive terms) stay within the 1e-6 target. A signed sum can cancel, so it is accumulated
+in float64 (:func:`sum64`); block partials are added in float64. BLAS dots are fast but
+drift by ~1e-5 on long runs of positive values, so squares are summed with ``mul`` +
+``sum``. Blocks whose magnitudes could overflow or underflow float32 squares are widened
+to float64. The variance is ``E[x^2] - mean^2`` only when that does not cancel; otherwise
+a second pass sums ``(x - mean)^2`` (see :func:`centered_moments`).
 
 Memory: temporaries are one block-sized buffer plus the histogram sample. Expanded
 dimensions (stride 0) are never materialised: the unique elements are reduced once and
@@ -38,6 +37,8 @@ F32_SAFE_MIN = 1e-12  # |x|max below this: float32 squares would underflow
 RESCALE_ABOVE = 1e150  # |x|max beyond these: float64 squares overflow or vanish,
 RESCALE_BELOW = 1e-150  # so sums of squares are taken of x / |x|max in a second pass
 CANCELLATION_LIMIT = 16.0  # E[x^2]/var above this: recompute the variance around the mean
+CENTER_SLICE = 1 << 17  # values per slice of the centered pass (1 MB float64 temporaries)
+SUM64_SLICE = 1 << 18  # float32 values summed in float64 this many at a time (2 MB buffer)
 
 # Layout of one block's partial results (floats, so one tensor can carry them all).
 FIELDS = (
@@ -161,6 +162,23 @@ def block_values(
     raise TypeError(f"values of dtype {info.short} cannot be read")
 
 
+def sum64(v: torch.Tensor) -> float:
+    """The signed sum of a flat block, accumulated in float64.
+
+    A float32 cascade sum is off by up to ~2e-7 of sum|x| (measured on 1M equal values),
+    which is far more than 1e-6 of a mean that cancels; ``sum(dtype=float64)`` costs 8x a
+    float32 sum here, converting 256K-element slices into a small buffer costs ~4x."""
+    if v.dtype == torch.float64:
+        return float(v.sum())
+    n = v.numel()
+    buf = torch.empty(min(n, SUM64_SLICE), dtype=torch.float64, device=v.device)
+    total = 0.0
+    for start in range(0, n, SUM64_SLICE):
+        part = v[start : start + SUM64_SLICE]
+        total += float(buf[: part.numel()].copy_(part).sum())
+    return total
+
+
 def finite_row(
     v: torch.Tensor,
     lo: float,
@@ -179,7 +197,7 @@ def finite_row(
     row = [0.0] * len(FIELDS)
     row[_I["finite"]] = n
     row[_I["min"]], row[_I["max"]], row[_I["absmax"]] = lo, hi, absmax
-    total = float(v.sum()) if want.moments or want.abs else 0.0
+    total = sum64(v) if want.moments or want.abs else 0.0
     row[_I["sum"]] = total
     # |x| without a pass when the block has one sign; else into the scratch buffer (which
     # may be v itself when v is our private copy: v is not read again after this)
@@ -245,7 +263,7 @@ def masked_row(v: torch.Tensor, info: DtypeInfo, branchless: bool) -> torch.Tens
             top = float(z.abs().amax())
             if not (top <= F32_SAFE_MAX and (top >= F32_SAFE_MIN or top == 0.0)):
                 z = z.double()
-    parts += [z.sum(), (z * z).sum()]
+    parts += [z.sum(dtype=torch.float64), (z * z).sum()]
     lo = torch.where(finite, v, inf).amin()
     hi = torch.where(finite, v, -inf).amax()
     mag = z.abs_()
@@ -272,18 +290,30 @@ def block_row(
 
 
 def centered_moments(
-    v: torch.Tensor, center: float, scale: float, branchless: bool
+    v: torch.Tensor,
+    center: float,
+    scale: float,
+    *,
+    all_finite: bool,
+    branchless: bool,
 ) -> list[float] | torch.Tensor:
     """``[sum(d), sum(d^2), sum|d|]`` with ``d = (x - center) / scale`` over the finite values
     of a block, in float64: the second pass that makes the variance exact when
     ``E[x^2] - mean^2`` would cancel, and keeps squares of float64 values beyond 1e+-150
-    from overflowing or vanishing."""
-    finite = torch.isfinite(v)
-    d = torch.where(finite, v.to(torch.float64), center).sub_(center).div_(scale)
-    parts = [d.sum(), torch.dot(d, d), d.abs().sum()]
-    if branchless:
-        return torch.stack(parts)
-    return [float(p) for p in parts]
+    from overflowing or vanishing. Works in slices of ``CENTER_SLICE`` (1 MB temporaries)."""
+    parts = torch.zeros(3, dtype=torch.float64, device=v.device)
+    for start in range(0, v.numel(), CENTER_SLICE):
+        d = v[start : start + CENTER_SLICE].to(torch.float64, copy=True)
+        if not all_finite:
+            d = torch.where(torch.isfinite(d), d, center)
+        if center != 0.0:
+            d.sub_(center)
+        if scale != 1.0:
+            d.div_(scale)
+        parts[0] += d.sum()
+        parts[1] += torch.dot(d, d)
+        parts[2] += d.abs_().sum()
+    return parts if branchless else parts.tolist()
 
 
 def needs_rescaling(total: dict[str, float]) -> bool:

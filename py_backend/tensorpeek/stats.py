@@ -182,10 +182,11 @@ def _measure(
 
     has_finite = total["finite"] > 0
     rescale = want.moments and needs_rescaling(total)
-    center_pass = want.moments and has_finite and (rescale or needs_centering(total))
+    recenter = want.moments and has_finite and needs_centering(total)
+    center_pass = rescale or recenter
     if rescale:  # (centering is then skipped: values that large or small rarely cancel)
         m.scale = total["absmax"]
-    elif center_pass:
+    elif recenter:
         m.center = total["sum"] / total["finite"]
     if bins and has_finite:
         linthresh = total["abssum"] / total["finite"] if total["abssum"] > 0 else 1.0
@@ -239,7 +240,11 @@ def _second_pass(
     for piece in iter_blocks(y, block):
         v, _ = block_values(piece, info, None)
         if center_pass:
-            centered.append(centered_moments(v, m.center, m.scale, branchless))
+            centered.append(
+                centered_moments(
+                    v, m.center, m.scale, all_finite=not nonfinite, branchless=branchless,
+                )
+            )  # fmt: skip
         if exact_hist and m.binning is not None:
             c = m.binning.count(v, all_finite=not nonfinite)
             counts = c if counts is None else counts + c
