@@ -1,0 +1,94 @@
+"""Pictures of tensor summaries with matplotlib: ``render(kind, payload) -> bytes``.
+
+Kinds and their payloads (the agent's ``detail``, the CLI's HTML report and the language
+server's ``tensorpeek/render`` request all use these; see docs/architecture.md):
+
+- ``histogram``: a summary dict (``hist.edges/counts``, ``nan/posinf/neginf``,
+  ``min/max/mean/std``), optional ``name`` and ``yscale`` ("linear" | "log").
+- ``heatmap``: ``{name, shape, block, mean, min, max}`` (rows of numbers or null).
+- ``channels``: ``{name, shape, batch_index, channels: [{index, data, min, max}]}``.
+- ``layers``: ``{metric, site, layers: [{module, value, flag}]}``.
+- ``timeseries``: ``{metric, series: [{module, site, steps, values}]}``.
+
+Only matplotlib's object API is used (no pyplot state), so rendering is safe from several
+threads; results are cached by content.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import threading
+from collections import OrderedDict
+from collections.abc import Callable
+from typing import Any
+
+from tensorpeek.render.canvas import new_figure, to_bytes
+from tensorpeek.render.errors import RenderError
+from tensorpeek.render.grids import draw_channels, draw_heatmap
+from tensorpeek.render.histogram import draw_histogram
+from tensorpeek.render.layers import draw_layers, draw_timeseries
+from tensorpeek.render.theme import Theme
+
+__all__ = ["FORMATS", "KINDS", "RenderError", "Theme", "render"]
+
+_DRAW: dict[str, Callable[..., None]] = {
+    "histogram": draw_histogram,
+    "heatmap": draw_heatmap,
+    "channels": draw_channels,
+    "layers": draw_layers,
+    "timeseries": draw_timeseries,
+}
+KINDS = tuple(_DRAW)
+FORMATS = ("svg", "png")
+_CACHE_SIZE = 128
+_cache: OrderedDict[str, bytes] = OrderedDict()
+_cache_lock = threading.Lock()
+
+
+def render(
+    kind: str,
+    payload: dict[str, Any],
+    *,
+    fmt: str = "svg",
+    theme: Theme | None = None,
+    width: int = 480,
+    height: int = 300,
+    cache: bool = True,
+) -> bytes:
+    """Draw one picture; SVG text (UTF-8) or PNG bytes of ``width``×``height`` pixels.
+    Raises ``RenderError`` naming the field when the request cannot be drawn."""
+    if kind not in _DRAW:
+        raise RenderError(f"unknown picture kind {kind!r}; valid kinds: {', '.join(KINDS)}")
+    if fmt not in FORMATS:
+        raise RenderError(f"unknown format {fmt!r}; valid formats: svg, png")
+    if not isinstance(payload, dict):
+        raise RenderError(f"payload must be an object, got {type(payload).__name__}")
+    for name, value in (("width", width), ("height", height)):
+        if isinstance(value, bool) or not isinstance(value, int) or not 32 <= value <= 4096:
+            raise RenderError(f"{name} must be an integer from 32 to 4096, got {value!r}")
+    theme = theme or Theme()
+    key = _key(kind, payload, fmt, theme, width, height) if cache else None
+    if key is not None:
+        with _cache_lock:
+            hit = _cache.get(key)
+            if hit is not None:
+                _cache.move_to_end(key)
+                return hit
+    fig = new_figure(width, height, theme)
+    _DRAW[kind](fig, payload, theme)
+    data = to_bytes(fig, fmt)
+    if key is not None:
+        with _cache_lock:
+            _cache[key] = data
+            while len(_cache) > _CACHE_SIZE:
+                _cache.popitem(last=False)
+    return data
+
+
+def _key(kind: str, payload: dict[str, Any], fmt: str, theme: Theme, w: int, h: int) -> str:
+    try:
+        text = json.dumps([kind, payload, fmt, theme.key(), w, h], sort_keys=True, default=str)
+    except (TypeError, ValueError) as e:
+        raise RenderError(f"payload is not JSON data: {e}") from None
+    return hashlib.sha256(text.encode()).hexdigest()

@@ -1,0 +1,124 @@
+"""2-D pictures: the block heatmap of a matrix (with its colour bar) and per-channel tiles of
+an image-like tensor. Cells with no finite value are drawn in the theme's "bad" colour."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+from matplotlib.colors import ListedColormap
+from matplotlib.figure import Figure
+
+from tensorpeek.render.canvas import finite_or_none, message_axes, style_axes
+from tensorpeek.render.errors import RenderError
+from tensorpeek.render.theme import Theme
+
+_MAX_SIDE = 1024
+
+
+def _grid(value: Any, what: str) -> np.ndarray:
+    """A list of equal-length rows of numbers/nulls as a float64 array, NaN for null."""
+    if not isinstance(value, list) or not all(isinstance(r, list) for r in value):
+        raise RenderError(f"{what} must be a list of rows (lists of numbers or null)")
+    if value and len({len(r) for r in value}) != 1:
+        raise RenderError(f"{what}: rows have different lengths")
+    if len(value) > _MAX_SIDE or (value and len(value[0]) > _MAX_SIDE):
+        raise RenderError(f"{what}: at most {_MAX_SIDE}×{_MAX_SIDE} cells")
+    rows = [[math.nan if v is None else v for v in finite_or_none(r)] for r in value]
+    return np.asarray(rows, dtype=np.float64).reshape(len(rows), -1 if rows else 0)
+
+
+def _cmap(theme: Theme) -> Any:
+    from matplotlib import colormaps
+
+    cmap = colormaps["magma" if theme.is_dark else "viridis"].copy()
+    cmap.set_bad(theme.bad)
+    return cmap
+
+
+def draw_heatmap(fig: Figure, payload: dict[str, Any], theme: Theme) -> None:
+    grid = _grid(payload.get("mean"), "heatmap payload 'mean'")
+    name = str(payload.get("name") or "")
+    shape = payload.get("shape") or list(grid.shape)
+    block = payload.get("block") or [1, 1]
+    title = f"{name} {list(shape)}" + (
+        f", {block[0]}×{block[1]} block means" if block != [1, 1] else ""
+    )
+    if grid.size == 0:
+        message_axes(fig, theme, title, "no values")
+        return
+    ax = fig.add_subplot()
+    style_axes(ax, theme)
+    ax.set_title(title, loc="left")
+    finite = grid[np.isfinite(grid)]
+    if finite.size == 0:
+        ax.imshow(np.zeros_like(grid), cmap=ListedColormap([theme.bad]), aspect="auto")
+        ax.text(
+            0.5,
+            0.5,
+            "no finite values",
+            ha="center",
+            va="center",
+            transform=ax.transAxes,
+            color=theme.foreground,
+            fontsize=theme.font_size,
+        )
+        return
+    lo, hi = float(finite.min()), float(finite.max())
+    image = ax.imshow(
+        np.ma.masked_invalid(grid),
+        cmap=_cmap(theme),
+        aspect="auto",
+        interpolation="nearest",
+        vmin=lo,
+        vmax=hi if hi > lo else lo + 1.0,
+    )
+    bar = fig.colorbar(image, ax=ax)
+    bar.ax.tick_params(colors=theme.foreground, labelsize=theme.font_size * 0.8)
+    bar.outline.set_edgecolor(theme.muted)
+    fig.tight_layout(pad=0.4)
+
+
+def draw_channels(fig: Figure, payload: dict[str, Any], theme: Theme) -> None:
+    channels = payload.get("channels")
+    if not isinstance(channels, list):
+        raise RenderError("channels payload: 'channels' must be a list of {index, data, min, max}")
+    name = str(payload.get("name") or "")
+    if not channels:
+        message_axes(fig, theme, name, "no channels")
+        return
+    cols = min(len(channels), 4)
+    rows = math.ceil(len(channels) / cols)
+    cmap = _cmap(theme)
+    for i, channel in enumerate(channels):
+        if not isinstance(channel, dict) or "data" not in channel:
+            raise RenderError(f"channels payload: channel {i} needs 'data'")
+        grid = _grid(channel["data"], f"channels payload: channel {i} 'data'")
+        ax = fig.add_subplot(rows, cols, i + 1)
+        style_axes(ax, theme)
+        ax.set_xticks([])
+        ax.set_yticks([])
+        ax.set_title(f"{name}[{payload.get('batch_index', 0)}, {channel.get('index', i)}]")
+        finite = grid[np.isfinite(grid)] if grid.size else grid
+        if finite.size == 0:
+            ax.text(
+                0.5,
+                0.5,
+                "no finite values",
+                ha="center",
+                va="center",
+                transform=ax.transAxes,
+                color=theme.bad,
+                fontsize=theme.font_size,
+            )
+            continue
+        lo, hi = float(finite.min()), float(finite.max())
+        ax.imshow(
+            np.ma.masked_invalid(grid),
+            cmap=cmap,
+            interpolation="nearest",
+            vmin=lo,
+            vmax=hi if hi > lo else lo + 1.0,
+        )
+    fig.tight_layout(pad=0.3)

@@ -1,0 +1,122 @@
+"""The histogram picture of one summary: finite-value bins, the exact min/max and mean ± σ
+marked, and NaN / +Inf / -Inf as labelled extra bars beside it so bad values are never
+hidden."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from matplotlib.figure import Figure
+
+from tensorpeek.render.canvas import is_number, message_axes, style_axes
+from tensorpeek.render.errors import RenderError
+from tensorpeek.render.theme import Theme
+
+_NONFINITE = (("nan", "NaN"), ("posinf", "+Inf"), ("neginf", "-Inf"))
+
+
+def _count(payload: dict[str, Any], key: str) -> int:
+    value = payload.get(key, 0) or 0
+    if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+        raise RenderError(f"histogram payload: {key!r} must be a non-negative count, got {value!r}")
+    return value
+
+
+def _bins(payload: dict[str, Any]) -> tuple[list[float], list[float]]:
+    hist = payload.get("hist")
+    if hist is None:
+        return [], []
+    if not isinstance(hist, dict):
+        raise RenderError("histogram payload: 'hist' must be an object with 'edges' and 'counts'")
+    edges, counts = hist.get("edges"), hist.get("counts")
+    if not isinstance(edges, list) or not isinstance(counts, list):
+        raise RenderError("histogram payload: 'hist.edges' and 'hist.counts' must be lists")
+    if counts and len(edges) != len(counts) + 1:
+        raise RenderError(
+            f"histogram payload: {len(counts)} counts need {len(counts) + 1} edges,"
+            f" got {len(edges)}"
+        )
+    if not all(is_number(e) for e in edges) or not all(is_number(c) and c >= 0 for c in counts):
+        raise RenderError("histogram payload: edges must be numbers and counts non-negative")
+    return [float(e) for e in edges], [float(c) for c in counts]
+
+
+def draw_histogram(fig: Figure, payload: dict[str, Any], theme: Theme) -> None:
+    edges, counts = _bins(payload)
+    bad = [(label, _count(payload, key)) for key, label in _NONFINITE]
+    bad = [(label, n) for label, n in bad if n > 0]
+    name = str(payload.get("name") or "")
+    sampled = bool((payload.get("hist") or {}).get("sampled"))
+    title = f"{name}  (sampled)" if sampled else name
+
+    if sum(counts) == 0 and not bad:
+        message_axes(
+            fig, theme, title, "no values" if not payload.get("numel") else "no finite values"
+        )
+        return
+
+    grid = fig.add_gridspec(1, 2, width_ratios=[6, 1.2 * len(bad)]) if bad else None
+    ax = fig.add_subplot(grid[0, 0]) if grid is not None else fig.add_subplot()
+    style_axes(ax, theme)
+    ax.set_title(title, loc="left")
+    log = payload.get("yscale") == "log"
+    if sum(counts) > 0:
+        lo, hi = edges[0], edges[-1]
+        if hi <= lo:  # a constant tensor: one bin of zero width, drawn as a visible bar
+            pad = abs(lo) * 0.05 or 0.5
+            edges = [lo - pad, hi + pad]
+            counts = [sum(counts)]
+        ax.stairs(counts, edges, fill=True, color=theme.accent, alpha=0.85, label="count")
+        _marks(ax, payload, theme)
+        if log:
+            ax.set_yscale("log")
+    else:
+        ax.text(
+            0.5,
+            0.5,
+            "no finite values",
+            ha="center",
+            va="center",
+            transform=ax.transAxes,
+            color=theme.foreground,
+            fontsize=theme.font_size,
+        )
+    ax.set_xlabel("value")
+
+    if grid is not None:
+        side = fig.add_subplot(grid[0, 1], sharey=ax if sum(counts) > 0 else None)
+        style_axes(side, theme)
+        labels = [label for label, _ in bad]
+        side.bar(labels, [n for _, n in bad], color=theme.bad)
+        for i, (_, n) in enumerate(bad):
+            side.annotate(
+                f"{n}",
+                (i, n),
+                ha="center",
+                va="bottom",
+                color=theme.bad,
+                fontsize=theme.font_size * 0.85,
+            )
+        side.tick_params(axis="y", labelleft=False)
+        if log:
+            side.set_yscale("log")
+    # fixed margins: tight_layout measures every text artist and doubles the drawing time
+    fig.subplots_adjust(left=0.1, right=0.98, bottom=0.16, top=0.9, wspace=0.08)
+
+
+def _marks(ax: Any, payload: dict[str, Any], theme: Theme) -> None:
+    lo, hi = payload.get("min"), payload.get("max")
+    mean: Any = payload.get("mean")
+    std: Any = payload.get("std")
+    if is_number(mean) and is_number(std) and std > 0:
+        ax.axvspan(mean - std, mean + std, color=theme.accent, alpha=0.12, label="μ ± σ")
+    if is_number(mean):
+        ax.axvline(mean, color=theme.foreground, linewidth=1.2, label=f"μ={mean:.3g}")
+    for value, label in ((lo, "min"), (hi, "max")):
+        if is_number(value):
+            ax.axvline(
+                value, color=theme.muted, linewidth=1, linestyle="--", label=f"{label}={value:.3g}"
+            )
+    legend = ax.legend(fontsize=theme.font_size * 0.75, frameon=False, loc="upper right")
+    for text in legend.get_texts():
+        text.set_color(theme.foreground)

@@ -1,0 +1,37 @@
+"""The tensorpeek language server: builds the pygls server and registers one handler per
+feature module. It never talks to the debuggee; it draws pictures and reads source."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from lsprotocol import types
+from pygls.lsp.server import LanguageServer
+
+from tensorpeek import __version__
+from tensorpeek.server.code_lens import code_lenses
+from tensorpeek.server.inline_values import inline_values
+from tensorpeek.server.render_request import METHOD as RENDER
+from tensorpeek.server.render_request import handle_render
+
+
+def build_server() -> LanguageServer:
+    server = LanguageServer("tensorpeek", __version__)
+
+    @server.feature(types.TEXT_DOCUMENT_CODE_LENS)
+    def _code_lens(ls: LanguageServer, params: types.CodeLensParams) -> list[types.CodeLens]:
+        document = ls.workspace.get_text_document(params.text_document.uri)
+        return code_lenses(document.uri, document.source)
+
+    @server.feature(types.TEXT_DOCUMENT_INLINE_VALUE)
+    def _inline_value(
+        ls: LanguageServer, params: types.InlineValueParams
+    ) -> list[types.InlineValue]:
+        document = ls.workspace.get_text_document(params.text_document.uri)
+        return inline_values(document.source, params.range, params.context.stopped_location)
+
+    @server.feature(RENDER)
+    def _render(ls: LanguageServer, params: Any) -> dict[str, str]:
+        return handle_render(params)
+
+    return server
