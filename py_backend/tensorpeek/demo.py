@@ -9,7 +9,6 @@ Exit code 0 when both found exactly what was planted (the demo checks itself), 1
 from __future__ import annotations
 
 import importlib.resources
-import importlib.util
 import json
 import sys
 import time
@@ -22,11 +21,6 @@ from tensorpeek.inspect_checkpoint import inspect_checkpoint, inspect_main
 
 PLANTED_MODULE = "blocks.0.norm"
 PLANTED_WEIGHT = "blocks.1.proj.weight"
-
-
-def _renderer_available() -> bool:
-    """The HTML report needs ``tensorpeek.render`` (the language server's renderer)."""
-    return importlib.util.find_spec("tensorpeek.render") is not None
 
 
 def demo_script() -> Path:
@@ -51,10 +45,8 @@ def demo_main(out: Path) -> int:
     from tensorpeek.demo_scripts.planted_nan import BAD_STEP
 
     script = demo_script()
-    report_path = out / "doctor-report.json"
-    html_path = out / "doctor-report.html" if _renderer_available() else None
-    html_arg = f" --html {html_path}" if html_path else ""
-    print(f"$ tensorpeek doctor {script.name} --report {report_path}{html_arg}")
+    report_path, html_path = out / "doctor-report.json", out / "doctor-report.html"
+    print(f"$ tensorpeek doctor {script.name} --report {report_path} --html {html_path}")
     print(
         f"  (planted: RMSNorm without epsilon at {PLANTED_MODULE}; a zero row at step {BAD_STEP})"
     )

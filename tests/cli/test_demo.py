@@ -23,6 +23,8 @@ def test_demo_catches_the_planted_bug_at_its_layer_and_step(cli, tmp_path):
         "nonfinite", "blocks.0.norm", "output", BAD_STEP,
     )  # fmt: skip
     assert report["steps"] == BAD_STEP + 1
+    page = (tmp_path / "out" / "doctor-report.html").read_text()
+    assert "blocks.0.norm" in page and page.count("data:image/svg+xml;base64,") >= 2
 
 
 def test_demo_script_runs_on_its_own_like_any_training_script(tmp_path):

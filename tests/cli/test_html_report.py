@@ -1,5 +1,6 @@
 """The HTML report opens in headless Chromium without errors, shows every image (decoded,
-non-empty), holds the findings, and keeps text from the run as text (escaped)."""
+non-empty, drawn by ``tensorpeek.render``), holds the findings, and keeps text from the run as
+text (escaped)."""
 
 from __future__ import annotations
 
@@ -44,14 +45,6 @@ window.addEventListener('load', () => {
 </script>"""
 
 
-def draw_function() -> Any:
-    try:
-        from tensorpeek.render import render
-    except ImportError:
-        from standin_render import render
-    return render
-
-
 def open_in_chromium(page: Path, tmp_path: Path) -> dict[str, Any]:
     """Load a copy of ``page`` with a checker script in headless Chromium; its findings."""
     probe = tmp_path / f"probe-{page.name}"
@@ -73,7 +66,7 @@ def test_doctor_html_report_shows_findings_chart_and_histograms(tmp_path):
     assert proc.returncode == 1
     report = Report.from_dict(json.loads(report_json.read_text()))
     page = tmp_path / "report.html"
-    write_html(report, page, draw=draw_function())
+    write_html(report, page)
     result = open_in_chromium(page, tmp_path)
     assert result["errors"] == []
     alts = [i["alt"] for i in result["images"]]
@@ -90,7 +83,7 @@ def test_text_from_the_run_is_escaped(tmp_path):
     report = Report(script="train.py", mode="doctor", command=["train.py", evil], steps=1,
                     status="failed", error=f"ValueError: {evil}")  # fmt: skip
     page = tmp_path / "evil.html"
-    write_html(report, page, draw=draw_function())
+    write_html(report, page)
     result = open_in_chromium(page, tmp_path)
     assert result["bold"] == 0 and result["images"] == [] and result["errors"] == []
     assert evil in result["text"]
@@ -101,6 +94,6 @@ def test_healthy_report_says_so_and_draws_only_the_chart():
                     gradient_norms={"metric": "norm", "series": [
                         {"module": "fc", "site": "param_grad", "steps": [0, 1, 2],
                          "values": [1.0, None, 0.5]}]})  # fmt: skip
-    page = render_html(report, draw=draw_function())
+    page = render_html(report)
     assert "No problems found." in page
     assert page.count("<img ") == 1 and "data:image/svg+xml;base64," in page
