@@ -32,9 +32,7 @@ def _grid(value: Any, what: str) -> np.ndarray:
 def _cmap(theme: Theme) -> Any:
     from matplotlib import colormaps
 
-    cmap = colormaps["magma" if theme.is_dark else "viridis"].copy()
-    cmap.set_bad(theme.bad)
-    return cmap
+    return colormaps["magma" if theme.is_dark else "viridis"].with_extremes(bad=theme.bad)
 
 
 def draw_heatmap(fig: Figure, payload: dict[str, Any], theme: Theme) -> None:

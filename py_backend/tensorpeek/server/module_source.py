@@ -59,22 +59,39 @@ def _parse_parts(source: str) -> list[tuple[ast.Module, int]]:
     return parts
 
 
-def _is_submodule_call(value: ast.expr, module_classes: set[str]) -> bool:
+def _nn_aliases(trees: list[tuple[ast.Module, int]]) -> tuple[str, ...]:
+    """Names the file binds to `torch.nn` (`import torch.nn as tnn`, `from torch import nn`)."""
+    aliases = {"nn", "torch.nn"}
+    for tree, _ in trees:
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Import):
+                aliases.update(a.asname for a in node.names if a.name == "torch.nn" and a.asname)
+            elif isinstance(node, ast.ImportFrom) and node.module == "torch":
+                aliases.update(a.asname or a.name for a in node.names if a.name == "nn")
+    return tuple(f"{a}." for a in sorted(aliases))
+
+
+def _in_nn(name: str, nn_prefixes: tuple[str, ...]) -> bool:
+    return name.startswith(nn_prefixes)
+
+
+def _is_submodule_call(value: ast.expr, module_classes: set[str], nn: tuple[str, ...]) -> bool:
     if not isinstance(value, ast.Call):
         return False
     name = dotted(value.func)
     last = name.rsplit(".", 1)[-1]
     if not name or last in _NOT_SUBMODULES:
         return False
-    in_nn = name.startswith(("nn.", "torch.nn."))
-    return in_nn or name in module_classes or last[:1].isupper()
+    return _in_nn(name, nn) or name in module_classes or last[:1].isupper()
 
 
 def module_sites(source: str) -> list[Site]:
     """Every sub-module assignment and `forward` of the file's `nn.Module` subclasses,
     nested classes included, in source order."""
+    parts = _parse_parts(source)
+    nn = _nn_aliases(parts)
     classes: list[tuple[ast.ClassDef, int]] = []
-    for tree, offset in _parse_parts(source):
+    for tree, offset in parts:
         classes.extend((node, offset) for node in ast.walk(tree) if isinstance(node, ast.ClassDef))
     module_classes: set[str] = set()
     changed = True
@@ -83,7 +100,7 @@ def module_sites(source: str) -> list[Site]:
         for cls, _ in classes:
             bases = {dotted(b) for b in cls.bases}
             is_module = bool(bases & (_MODULE_BASES | module_classes)) or any(
-                b.startswith(("nn.", "torch.nn.")) for b in bases
+                _in_nn(b, nn) for b in bases
             )
             if is_module and cls.name not in module_classes:
                 module_classes.add(cls.name)
@@ -98,19 +115,21 @@ def module_sites(source: str) -> list[Site]:
             if item.name == "forward":
                 sites.append(Site(cls.name, None, item.lineno - 1 + offset, item.col_offset))
             for node in ast.walk(item):
-                sites.extend(_assignment_sites(node, cls.name, offset, module_classes))
+                sites.extend(_assignment_sites(node, cls.name, offset, module_classes, nn))
     sites.sort(key=lambda s: (s.line, s.column))
     return sites
 
 
-def _assignment_sites(node: ast.AST, cls: str, offset: int, classes: set[str]) -> list[Site]:
+def _assignment_sites(
+    node: ast.AST, cls: str, offset: int, classes: set[str], nn: tuple[str, ...]
+) -> list[Site]:
     if isinstance(node, ast.Assign):
         targets, value = node.targets, node.value
     elif isinstance(node, ast.AnnAssign) and node.value is not None:
         targets, value = [node.target], node.value
     else:
         return []
-    if not _is_submodule_call(value, classes):
+    if not _is_submodule_call(value, classes, nn):
         return []
     return [
         Site(cls, t.attr, node.lineno - 1 + offset, node.col_offset)

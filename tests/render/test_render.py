@@ -1,0 +1,189 @@
+"""The renderer draws what the payload says: bar heights are the histogram counts, bad values
+get their own labelled bars, theme colours reach the picture, and bad payloads are refused
+with a message naming the field."""
+
+from __future__ import annotations
+
+import struct
+import threading
+import xml.etree.ElementTree as ET
+from typing import Any
+
+import pytest
+import torch
+from matplotlib.figure import Figure
+
+import tensorpeek
+from tensorpeek.render import RenderError, Theme, render
+from tensorpeek.render.histogram import draw_histogram
+
+DARK = Theme.from_request(
+    {"foreground": "#cccccc", "background": "#1e1e1e", "accent": "#3794ff", "fontSize": 11}
+)
+
+
+def summary(x: torch.Tensor, name: str = "x") -> dict[str, Any]:
+    d = tensorpeek.summarize(x).to_dict()
+    d["name"] = name
+    return d
+
+
+def png_size(data: bytes) -> tuple[int, int]:
+    assert data[:8] == b"\x89PNG\r\n\x1a\n"
+    width, height = struct.unpack(">II", data[16:24])
+    return width, height
+
+
+def test_histogram_bars_are_the_summary_counts_and_nonfinite_gets_labelled_bars() -> None:
+    x = torch.randn(5000, generator=torch.Generator().manual_seed(0))
+    x[:7] = float("nan")
+    x[7:9] = float("inf")
+    payload = summary(x)
+    fig = Figure()
+    draw_histogram(fig, payload, Theme())
+    main, side = fig.axes
+    (stairs,) = [p for p in main.patches if type(p).__name__ == "StepPatch"]
+    assert list(stairs.get_data().values) == payload["hist"]["counts"]
+    # oracle: float64 numpy-style counts of the finite values over the same edges
+    finite = x[torch.isfinite(x)].double()
+    edges = torch.tensor(payload["hist"]["edges"], dtype=torch.float64)
+    oracle = torch.histogram(finite, bins=edges).hist.tolist()
+    assert [int(c) for c in oracle] == payload["hist"]["counts"]
+    labels = [t.get_text() for t in side.get_xticklabels()]
+    heights = [bar.get_height() for bar in side.patches]
+    assert labels == ["NaN", "+Inf"] and heights == [7, 2]
+
+
+def test_mean_and_range_are_marked() -> None:
+    x = torch.linspace(-2.0, 6.0, 1001)
+    payload = summary(x)
+    fig = Figure()
+    draw_histogram(fig, payload, Theme())
+    xs = sorted(line.get_xdata()[0] for line in fig.axes[0].get_lines())
+    assert xs == pytest.approx([-2.0, float(x.double().mean()), 6.0], rel=1e-6)
+
+
+@pytest.mark.parametrize(
+    "tensor",
+    [torch.full((10,), float("nan")), torch.full((8,), 3.0), torch.empty(0), torch.tensor(1.5)],
+    ids=["all-nan", "constant", "empty", "0-d"],
+)
+def test_degenerate_tensors_render_a_readable_picture(tensor: torch.Tensor) -> None:
+    svg = render("histogram", summary(tensor), fmt="svg")
+    ET.fromstring(svg)
+    assert png_size(render("histogram", summary(tensor), fmt="png", width=200, height=120)) == (
+        200,
+        120,
+    )
+
+
+def test_theme_colours_reach_the_svg() -> None:
+    svg = render("histogram", summary(torch.randn(100)), theme=DARK).decode()
+    assert "#1e1e1e" in svg  # background
+    assert "#3794ff" in svg  # accent bars
+
+
+def test_every_kind_renders_svg_and_png_of_the_asked_size() -> None:
+    payloads = {
+        "histogram": summary(torch.randn(300)),
+        "heatmap": {
+            "name": "w",
+            "shape": [2, 3],
+            "block": [1, 1],
+            "mean": [[1, 2, None], [0.5, -1, 3]],
+            "min": [[1, 2, None], [0.5, -1, 3]],
+            "max": [[1, 2, None], [0.5, -1, 3]],
+        },
+        "channels": {
+            "name": "img",
+            "shape": [2, 2, 2],
+            "batch_index": 0,
+            "channels": [
+                {"index": c, "data": [[0, 1], [2, None]], "min": 0, "max": 2} for c in (0, 1)
+            ],
+        },
+        "layers": {
+            "metric": "norm",
+            "site": "grad_output",
+            "layers": [
+                {"module": "fc1", "value": 0.5, "flag": None},
+                {"module": "fc2", "value": None, "flag": "nonfinite"},
+                {"module": "fc3", "value": 1e-12, "flag": "vanishing"},
+            ],
+        },
+        "timeseries": {
+            "metric": "norm",
+            "series": [
+                {"module": "fc1", "site": "output", "steps": [0, 1, 2], "values": [1, "inf", 2]}
+            ],
+        },
+    }
+    for kind, payload in payloads.items():
+        ET.fromstring(render(kind, payload))
+        assert png_size(render(kind, payload, fmt="png", width=320, height=240)) == (320, 240)
+
+
+def test_layers_flags_colour_bad_layers() -> None:
+    payload = {
+        "metric": "norm",
+        "site": "grad_output",
+        "layers": [
+            {"module": "ok", "value": 1.0, "flag": None},
+            {"module": "boom", "value": 1e9, "flag": "exploding"},
+        ],
+    }
+    from tensorpeek.render.layers import draw_layers
+
+    fig = Figure()
+    theme = Theme()
+    draw_layers(fig, payload, theme)
+    ok, boom = fig.axes[0].patches
+    assert tuple(ok.get_facecolor()) == theme.accent
+    assert tuple(boom.get_facecolor()) == theme.bad
+
+
+@pytest.mark.parametrize(
+    ("kind", "payload", "message"),
+    [
+        ("pie", {}, "valid kinds"),
+        ("histogram", {"hist": {"edges": [0, 1], "counts": [1, 2]}}, "edges"),
+        ("histogram", {"nan": -1}, "non-negative"),
+        ("heatmap", {"mean": [[1, 2], [3]]}, "rows"),
+        ("layers", {"layers": [{"module": "a", "flag": "melting"}]}, "flag"),
+    ],
+)
+def test_bad_payloads_are_refused_with_the_field_named(
+    kind: str, payload: dict[str, Any], message: str
+) -> None:
+    with pytest.raises(RenderError, match=message):
+        render(kind, payload)
+
+
+def test_bad_theme_and_size_are_refused() -> None:
+    with pytest.raises(RenderError, match="background"):
+        Theme.from_request({"background": "not-a-colour"})
+    with pytest.raises(RenderError, match="width"):
+        render("histogram", summary(torch.randn(4)), width=10)
+
+
+def test_css_rgb_colours_are_understood() -> None:
+    theme = Theme.from_request({"background": "rgba(30, 30, 30, 1)", "foreground": "#ccc"})
+    assert theme.background == pytest.approx((30 / 255, 30 / 255, 30 / 255, 1.0))
+    assert theme.is_dark
+
+
+def test_rendering_is_thread_safe_and_deterministic() -> None:
+    payload = summary(torch.randn(1000, generator=torch.Generator().manual_seed(1)))
+    # PNG: SVG carries random clip-path ids, PNG bytes depend on the drawing alone
+    expected = render("histogram", payload, fmt="png", cache=False)
+    results: list[bytes] = []
+
+    def work() -> None:
+        results.append(render("histogram", payload, fmt="png", cache=False))
+
+    threads = [threading.Thread(target=work) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert results == [expected] * 4
