@@ -27,7 +27,7 @@ table{border-collapse:collapse;width:100%}td,th{padding:4px 8px;border-bottom:1p
 text-align:left;vertical-align:top}code{font:13px ui-monospace,monospace}
 .error{color:#b00020;font-weight:600}.warning{color:#9a6700;font-weight:600}
 .ok{color:#1a7f37;font-weight:600}figure{display:inline-block;margin:8px}
-figcaption{font-size:12px;color:#555;max-width:480px}pre{background:#f6f8fa;padding:8px;
+figcaption{font-size:12px;color:#555;max-width:960px}pre{background:#f6f8fa;padding:8px;
 overflow-x:auto}
 """
 
@@ -38,13 +38,21 @@ def _draw_default() -> Draw:
     return render
 
 
-def _img(draw: Draw, kind: str, payload: dict[str, Any], alt: str) -> str:
-    svg = draw(kind, payload, fmt="svg", width=480, height=300)
+def _img(
+    draw: Draw, kind: str, payload: dict[str, Any], alt: str, width: int = 480, height: int = 300
+) -> str:
+    svg = draw(kind, payload, fmt="svg", width=width, height=height)
     data = base64.b64encode(svg).decode("ascii")
     return (
-        f'<img class="chart" alt="{html.escape(alt)}" width="480" height="300" '
+        f'<img class="chart" alt="{html.escape(alt)}" width="{width}" height="{height}" '
         f'src="data:image/svg+xml;base64,{data}">'
     )
+
+
+def _chart_height(payload: dict[str, Any]) -> int:
+    """The renderer draws one small panel per layer, three to a row: give each row room."""
+    rows = -(-len(payload.get("series", [])) // 3)
+    return min(max(300, 200 * rows), 4000)
 
 
 def _e(value: Any) -> str:
@@ -135,7 +143,14 @@ def render_html(report: Report, draw: Draw | None = None) -> str:
         parts += [
             "<h2>Gradient norm per layer over steps</h2>",
             "<figure>",
-            _img(draw, "timeseries", report.gradient_norms, "gradient norm per layer over steps"),
+            _img(
+                draw,
+                "timeseries",
+                report.gradient_norms,
+                "gradient norm per layer over steps",
+                width=960,
+                height=_chart_height(report.gradient_norms),
+            ),
             "<figcaption>Norm of each layer's parameter gradients at every optimizer step"
             " (gaps: non-finite).</figcaption></figure>",
         ]
