@@ -12,7 +12,10 @@ Origin rules (DESIGN.md):
   Non-finite values in the root's own inputs are reported at module ``""``, site ``input``,
   and everything downstream of them in that pass counts as propagated.
 - backward: the first non-finite gradient seen in a backward pass (hooks fire from the loss
-  backwards) is the origin; later ones are propagated.
+  backwards) is the origin; later ones are propagated. A module's ``grad_output`` is the same
+  tensor as its producer's ``grad_input`` and its hook may run first, so while any
+  ``grad_input`` site is armed a non-root ``grad_output`` is never the origin: the producer's
+  ``grad_input`` (or, for a functional op, the enclosing module's) is where it starts.
 - param: a parameter that is non-finite after ``optimizer.step()`` while its gradient is
   finite is the origin (the update itself went bad).
 """
@@ -68,6 +71,7 @@ class BreakpointSet:
         self._lock = threading.RLock()
         self._forward_origins: set[str] = set()
         self._backward_nonfinite_seen = False
+        self._grad_input_watched = False
         self._root_input_bad = False
         self._inputs_reported: set[int] = set()
         self._compiled_warned: set[int] = set()
@@ -77,6 +81,9 @@ class BreakpointSet:
         """Breakpoints were added, removed, enabled or disabled: re-wire the hooks."""
         with self._lock:
             self.generation += 1
+            self._grad_input_watched = any(
+                bp.enabled and bp.spec.site == "grad_input" for bp in self.breakpoints.values()
+            )
             HOOKS.invalidate()
             if any(bp.enabled for bp in self.breakpoints.values()) or self.on_root_hooks:
                 HOOKS.install(self)
@@ -189,8 +196,12 @@ class BreakpointSet:
     def _is_origin(self, event: Event, x: torch.Tensor) -> bool:
         """Whether a non-finite ``x`` starts here (see the module docstring for the rules)."""
         if event.site in BACKWARD_SITES:
-            seen, self._backward_nonfinite_seen = self._backward_nonfinite_seen, True
-            return not seen
+            if self._backward_nonfinite_seen:
+                return False
+            if event.site == "grad_output" and event.path != "" and self._grad_input_watched:
+                return False  # its producer's grad_input hook sees this same tensor: the origin
+            self._backward_nonfinite_seen = True
+            return True
         if event.site == "param":
             return all(not is_checkable(g) or not nonfinite_kinds(g) for g in event.inputs)
         if event.site == "input":

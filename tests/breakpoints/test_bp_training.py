@@ -113,6 +113,19 @@ def test_backward_breakpoint_fires_at_the_first_nonfinite_gradient(
     assert torch.isinf(breakpoints.hits()[0].tensor).any()
 
 
+def test_with_both_backward_sites_armed_the_origin_is_the_producers_grad_input() -> None:
+    # Linear "0"'s grad_output hook and Sqrt's grad_input hook see the same tensor, and the
+    # former may run first; the origin is still where the gradient went bad: Sqrt
+    model = nn.Sequential(nn.Linear(3, 3), Sqrt(), nn.Linear(3, 1))
+    with torch.no_grad():
+        model[0].weight.zero_()
+        model[0].bias.zero_()
+    tensorpeek.break_on(model, "grad_output", action="record")
+    tensorpeek.break_on(model, "grad_input", action="record")
+    model(torch.randn(2, 3)).sum().backward()
+    assert [(h.module, h.site, h.origin) for h in breakpoints.hits()] == [("1", "grad_input", True)]
+
+
 def test_param_grad_and_param_sites_name_the_parameter_and_the_step() -> None:
     model = MLP()
     opt = torch.optim.SGD(model.parameters(), lr=0.1)
