@@ -35,22 +35,27 @@ def style_axes(ax: Axes, theme: Theme) -> None:
     ax.title.set_fontsize(theme.font_size)
 
 
+def centre_note(ax: Axes, text: str, theme: Theme, colour: Any = None) -> None:
+    """A short note in the middle of an axes (e.g. "no finite values")."""
+    ax.text(
+        0.5,
+        0.5,
+        text,
+        ha="center",
+        va="center",
+        transform=ax.transAxes,
+        color=colour or theme.foreground,
+        fontsize=theme.font_size,
+    )
+
+
 def message_axes(fig: Figure, theme: Theme, title: str, message: str) -> None:
     """A readable picture for data with nothing to plot (empty, all non-finite)."""
     ax = fig.add_subplot()
     style_axes(ax, theme)
     ax.set_axis_off()
     ax.set_title(title)
-    ax.text(
-        0.5,
-        0.5,
-        message,
-        ha="center",
-        va="center",
-        transform=ax.transAxes,
-        color=theme.foreground,
-        fontsize=theme.font_size,
-    )
+    centre_note(ax, message, theme)
 
 
 def to_bytes(fig: Figure, fmt: str) -> bytes:

@@ -10,7 +10,7 @@ import numpy as np
 from matplotlib.colors import ListedColormap
 from matplotlib.figure import Figure
 
-from tensorpeek.render.canvas import finite_or_none, message_axes, style_axes
+from tensorpeek.render.canvas import centre_note, finite_or_none, message_axes, style_axes
 from tensorpeek.render.errors import RenderError
 from tensorpeek.render.theme import Theme
 
@@ -52,16 +52,7 @@ def draw_heatmap(fig: Figure, payload: dict[str, Any], theme: Theme) -> None:
     finite = grid[np.isfinite(grid)]
     if finite.size == 0:
         ax.imshow(np.zeros_like(grid), cmap=ListedColormap([theme.bad]), aspect="auto")
-        ax.text(
-            0.5,
-            0.5,
-            "no finite values",
-            ha="center",
-            va="center",
-            transform=ax.transAxes,
-            color=theme.foreground,
-            fontsize=theme.font_size,
-        )
+        centre_note(ax, "no finite values", theme)
         return
     lo, hi = float(finite.min()), float(finite.max())
     image = ax.imshow(
@@ -100,16 +91,7 @@ def draw_channels(fig: Figure, payload: dict[str, Any], theme: Theme) -> None:
         ax.set_title(f"{name}[{payload.get('batch_index', 0)}, {channel.get('index', i)}]")
         finite = grid[np.isfinite(grid)] if grid.size else grid
         if finite.size == 0:
-            ax.text(
-                0.5,
-                0.5,
-                "no finite values",
-                ha="center",
-                va="center",
-                transform=ax.transAxes,
-                color=theme.bad,
-                fontsize=theme.font_size,
-            )
+            centre_note(ax, "no finite values", theme, colour=theme.bad)
             continue
         lo, hi = float(finite.min()), float(finite.max())
         ax.imshow(

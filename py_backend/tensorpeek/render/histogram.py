@@ -8,7 +8,7 @@ from typing import Any
 
 from matplotlib.figure import Figure
 
-from tensorpeek.render.canvas import is_number, message_axes, style_axes
+from tensorpeek.render.canvas import centre_note, is_number, message_axes, style_axes
 from tensorpeek.render.errors import RenderError
 from tensorpeek.render.theme import Theme
 
@@ -71,16 +71,7 @@ def draw_histogram(fig: Figure, payload: dict[str, Any], theme: Theme) -> None:
         if log:
             ax.set_yscale("log")
     else:
-        ax.text(
-            0.5,
-            0.5,
-            "no finite values",
-            ha="center",
-            va="center",
-            transform=ax.transAxes,
-            color=theme.foreground,
-            fontsize=theme.font_size,
-        )
+        centre_note(ax, "no finite values", theme)
     ax.set_xlabel("value")
     ax.locator_params(nbins=6)
 
