@@ -47,11 +47,13 @@ export async function runCommand(page: Page, title: string, timeoutMs = 45_000):
   for (;;) {
     await page.keyboard.press("Escape");
     await page.keyboard.press("F1");
-    await input.waitFor({ state: "visible" });
-    await input.fill(`>${title}`);
     // the row whose label starts with the title (not a similar command ranked above it)
     const row = page.locator(".quick-input-list .monaco-list-row", { hasText: new RegExp(`^${escapeRegExp(title)}`) }).first();
     try {
+      // the palette can close again before it is typed into (focus taken by a view that is
+      // still opening): retry the whole step rather than wait on an input that went away
+      await input.waitFor({ state: "visible", timeout: 5000 });
+      await input.fill(`>${title}`, { timeout: 5000 });
       await row.waitFor({ timeout: 3000 });
       await row.click();
       return;
