@@ -9,10 +9,11 @@ fields (documented on the dataclasses); none of the contract's keys is renamed.
 from __future__ import annotations
 
 import json
-import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from tensorpeek.json_safe import json_safe
 
 REPORT_VERSION = 1
 KINDS: tuple[str, ...] = ("nonfinite", "exploding", "vanishing", "dead", "saturated")
@@ -106,7 +107,7 @@ class Report:
         return [f for f in self.findings if f.severity == "warning"]
 
     def to_dict(self) -> dict[str, Any]:
-        return _json_safe(
+        return json_safe(
             {
                 "version": REPORT_VERSION,
                 "script": self.script,
@@ -158,14 +159,3 @@ class Report:
         tmp = path.with_name(path.name + ".tmp")
         tmp.write_text(json.dumps(self.to_dict(), indent=2, allow_nan=False) + "\n")
         tmp.replace(path)
-
-
-def _json_safe(value: Any) -> Any:
-    """Non-finite floats become the strings ``"nan"``, ``"inf"``, ``"-inf"`` (as in summaries)."""
-    if isinstance(value, float) and not math.isfinite(value):
-        return "nan" if math.isnan(value) else ("inf" if value > 0 else "-inf")
-    if isinstance(value, dict):
-        return {k: _json_safe(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_json_safe(v) for v in value]
-    return value

@@ -19,6 +19,7 @@ import torch
 
 from tensorpeek.dtypes import DtypeInfo, ValueKind, dtype_info, dtype_name
 from tensorpeek.histogram import Histogram
+from tensorpeek.json_safe import json_safe
 from tensorpeek.reductions import Wanted
 from tensorpeek.stats import Measurement, derived, measure, moments
 from tensorpeek.summary_format import format_line, sparkline
@@ -86,22 +87,10 @@ class TensorSummary:
         if self.hist is not None:
             out["hist"]["edges"] = list(self.hist.edges)
             out["hist"]["counts"] = list(self.hist.counts)
-        return _json_safe(out)
+        return json_safe(out)
 
     def __str__(self) -> str:
         return format_line(self)
-
-
-def _json_safe(value: Any) -> Any:
-    if isinstance(value, float):
-        if math.isfinite(value):
-            return value
-        return "nan" if math.isnan(value) else ("inf" if value > 0 else "-inf")
-    if isinstance(value, dict):
-        return {k: _json_safe(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_json_safe(v) for v in value]
-    return value
 
 
 def summarize(
