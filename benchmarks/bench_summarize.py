@@ -139,12 +139,9 @@ def main() -> None:
 
 
 def _print_load(when: str) -> None:
-    """The machine's load decides whether summarize runs single-threaded (stats.py)."""
-    from tensorpeek import stats
-
+    """The machine is shared: a busy neighbour slows every contender (ratios stay comparable)."""
     per_cpu = os.getloadavg()[0] / (os.cpu_count() or 1)
-    mode = "single-threaded (busy)" if per_cpu > stats.BUSY_LOAD_PER_CPU else "default threads"
-    print(f"[{when}] 1-min load per core {per_cpu:.2f} -> summarize runs {mode}")
+    print(f"[{when}] 1-min load per core {per_cpu:.2f}")
 
 
 if __name__ == "__main__":

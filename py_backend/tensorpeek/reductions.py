@@ -4,7 +4,7 @@ Why it is shaped like this (CPU numbers in DESIGN.md): reductions that allocate 
 (``sum``, ``amin``, ``amax``, a dot product) are an order of magnitude cheaper
 than the obvious ``std_mean`` or ``isfinite().all()``, and a block of a few MB stays in cache
 while several of them read it. So the tensor is walked in blocks of at most ``block`` elements;
-each block is first screened with ``amin``/``amax`` (finite extremes mean all are finite,
+each block is first screened with ``aminmax`` (finite extremes mean all are finite,
 since NaN and Inf propagate), and only blocks that fail the screen pay for masks and counts.
 
 Accuracy: ``torch.sum`` on float32 uses cascade summation: measured errors are ~1e-10 of
@@ -279,11 +279,12 @@ def masked_row(v: torch.Tensor, info: DtypeInfo, branchless: bool) -> torch.Tens
 def block_row(
     v: torch.Tensor, info: DtypeInfo, want: Wanted, scratch: torch.Tensor | None, branchless: bool
 ) -> list[float] | torch.Tensor:
-    """Screen a block with its min and max; finite blocks take the cheap path. (``amin`` +
-    ``amax`` measured 1.6x cheaper than one ``aminmax`` on CPU; both propagate NaN.)"""
+    """Screen a block with its min and max; finite blocks take the cheap path. (One
+    ``aminmax`` reads the block once: over 48 blocks of 2^20 float32 it took 1.33x a whole
+    ``x.sum()`` where ``amin`` then ``amax`` took 1.81x; both propagate NaN.)"""
     if branchless:
         return masked_row(v, info, branchless=True)
-    lo, hi = float(v.amin()), float(v.amax())
+    lo, hi = (float(e) for e in torch.aminmax(v))
     if math.isfinite(lo) and math.isfinite(hi):
         return finite_row(v, lo, hi, info, want, scratch)
     return masked_row(v, info, branchless=False).tolist()

@@ -10,10 +10,8 @@ or to recompute the variance around the mean when ``E[x^2] - mean^2`` would canc
 
 from __future__ import annotations
 
-import contextlib
 import math
-import os
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -39,14 +37,13 @@ __all__ = ["NAMES", "compute"]
 # blocks cost the same, 4M blocks 1.5x more (they fall out of cache between the ops), and
 # every op on a block is one parallel region, which on a busy machine can wait for a
 # descheduled worker thread, so fewer blocks are more robust. The float scratch buffer is
-# then 4 MB (8 MB for integer tensors): under 10% of any tensor of 40 MB or more.
+# then 4 MB (8 MB for integer tensors). Narrow floats (2 bytes or less) are widened into that
+# buffer, so they use half-size blocks: with the 2 MB float64 buffer of the signed sums and
+# the histogram sample, a 50M bfloat16 summary then stays under 10% of the tensor's bytes.
 BLOCK = 1 << 20
 
 # Set by tests to run the device code path (no data-dependent branches) on the CPU.
 BRANCHLESS_ON_CPU = False
-# 1-minute load average per core above which CPU summaries run single-threaded (see
-# _threads_for): at ~1.1-1.4 two threads still won here, at ~2 they lost 20x.
-BUSY_LOAD_PER_CPU = 1.5
 
 NAMES: tuple[str, ...] = (
     "nan", "posinf", "neginf", "nonfinite", "finite", "zeros", "zeros_frac", "min", "max",
@@ -82,42 +79,6 @@ def _compute_dtype(info: DtypeInfo, x: torch.Tensor) -> torch.dtype:
     return torch.float32
 
 
-@contextlib.contextmanager
-def _threads_for(x: torch.Tensor) -> Iterator[None]:
-    """Run this summary's CPU ops on the calling thread alone when the machine is busy.
-
-    Each op on a block is one OpenMP parallel region; when more threads are runnable than
-    there are cores, every region can wait a scheduler slice for a descheduled worker. On
-    this project's 2-core machine at load ~4, a 50M-element summary took 1650 ms with 2
-    threads and 78 ms with 1 (``x.sum()``: 10 ms); idle, 2 threads take 20 ms and 1 takes
-    35 ms. So above ``BUSY_LOAD_PER_CPU`` runnable threads per core the intra-op thread
-    count of *this thread* is set to 1 and restored before returning (other threads'
-    settings are their own; results do not depend on it beyond float rounding).
-    """
-    before = torch.get_num_threads()
-    busy = (
-        x.device.type == "cpu"
-        and x.numel() > BLOCK  # one block is a handful of regions: not worth a syscall
-        and before > 1
-        and _load_per_cpu() > BUSY_LOAD_PER_CPU
-    )
-    if not busy:
-        yield
-        return
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
-
-
-def _load_per_cpu() -> float:
-    try:
-        return os.getloadavg()[0] / (os.cpu_count() or 1)
-    except OSError:  # no load average on this platform
-        return 0.0
-
-
 def measure(
     x: torch.Tensor,
     want: Wanted,
@@ -128,9 +89,14 @@ def measure(
     scale: str = "linear",
 ) -> Measurement:
     """Run the passes. ``bins == 0``: no histogram. ``x`` must be a plain, detached,
-    non-sparse tensor with readable values and at least one element."""
-    with _threads_for(x):
-        return _measure(x, want, sample_size, exact_hist_limit, bins, scale)
+    non-sparse tensor with readable values and at least one element.
+
+    It runs with the process's own intra-op thread count: changing it, even briefly, would
+    change a process-wide setting of the program it is a guest in (``torch.set_num_threads``
+    also sets the count new threads start with), so a summary on a busy machine is slower
+    rather than different.
+    """
+    return _measure(x, want, sample_size, exact_hist_limit, bins, scale)
 
 
 def _measure(
@@ -145,7 +111,7 @@ def _measure(
     branchless = x.device.type != "cpu" or BRANCHLESS_ON_CPU
     y, weight = unique_view(x)
     distinct = y.numel()
-    block = BLOCK
+    block = BLOCK // 2 if info.kind is ValueKind.NARROW_FLOAT else BLOCK
     scratch = None
     if info.kind in (ValueKind.FLOAT, ValueKind.NARROW_FLOAT) and not branchless:
         scratch_dtype = torch.float32 if info.kind is ValueKind.NARROW_FLOAT else x.dtype

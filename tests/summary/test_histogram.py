@@ -89,3 +89,34 @@ def test_expanded_tensor_histogram_weights_counts() -> None:
     base = torch.tensor([[0.0], [1.0], [1.0], [5.0]])
     s = summarize(base.expand(4, 1000), bins=5)
     assert s.hist is not None and s.hist.counts == (1000, 2000, 0, 0, 1000)
+
+
+def test_sampled_histogram_weights_every_column_of_structured_data() -> None:
+    """Rows of 1024 divide the 2^20-element blocks, so a sample that reused the same positions
+    in every block would over- or under-weight whole columns. One outlier column holds 1/1024
+    of the values: the sampled histogram's top bin must hold about that share."""
+    g = torch.Generator().manual_seed(5)
+    x = torch.randn(8192, 1024, generator=g)
+    x[:, 700] = 50.0
+    s = summarize(x)
+    h = s.hist
+    assert h is not None and h.sampled and h.sample_size >= 2**20
+    assert h.edges[-1] == 50.0 and h.counts[-1] > 0
+    share = h.counts[-1] / h.sample_size
+    assert abs(share - 1 / 1024) <= 0.2 / 1024, share
+    # every column is reachable: a second outlier column at the other end of the rows
+    x[:, 3] = -50.0
+    h2 = summarize(x).hist
+    assert h2 is not None and abs(h2.counts[0] / h2.sample_size - 1 / 1024) <= 0.2 / 1024
+
+
+def test_sample_draws_whole_runs_only_where_they_tile_the_block() -> None:
+    """Blocks whose size is not a multiple of the run length are drawn element by element,
+    so their last elements are reachable too (a 5-element tail holds the only large values)."""
+    from tensorpeek.histogram import Sampler
+
+    values = torch.zeros(16 * 1000 + 5)
+    values[-5:] = 7.0
+    sampler = Sampler(values.numel(), values.numel() // 2, torch.float32, values.device)
+    sampler.take(values)
+    assert int((sampler.values() == 7.0).sum()) > 0
