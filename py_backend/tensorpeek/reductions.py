@@ -162,16 +162,19 @@ def block_values(
     raise TypeError(f"values of dtype {info.short} cannot be read")
 
 
-def sum64(v: torch.Tensor) -> float:
+def sum64(v: torch.Tensor, buf: torch.Tensor | None = None) -> float:
     """The signed sum of a flat block, accumulated in float64.
 
     A float32 cascade sum is off by up to ~2e-7 of sum|x| (measured on 1M equal values),
     which is far more than 1e-6 of a mean that cancels; ``sum(dtype=float64)`` costs 8x a
-    float32 sum here, converting 256K-element slices into a small buffer costs ~4x."""
+    float32 sum here (and allocates a float64 copy of the whole input), converting
+    256K-element slices into a small buffer costs ~4x. ``buf``: a float64 buffer to reuse
+    (the caller's, so that a summary allocates it, and takes its page faults, once)."""
     if v.dtype == torch.float64:
         return float(v.sum())
     n = v.numel()
-    buf = torch.empty(min(n, SUM64_SLICE), dtype=torch.float64, device=v.device)
+    if buf is None or buf.numel() < min(n, SUM64_SLICE):
+        buf = torch.empty(min(n, SUM64_SLICE), dtype=torch.float64, device=v.device)
     total = 0.0
     for start in range(0, n, SUM64_SLICE):
         part = v[start : start + SUM64_SLICE]
@@ -186,8 +189,10 @@ def finite_row(
     info: DtypeInfo,
     want: Wanted,
     scratch: torch.Tensor | None,
+    wide: torch.Tensor | None = None,
 ) -> list[float]:
-    """Partials of a block known to be all finite (``lo``/``hi``: its min and max)."""
+    """Partials of a block known to be all finite (``lo``/``hi``: its min and max);
+    ``scratch``: a buffer for |x| and x^2, ``wide``: a float64 buffer for the signed sum."""
     n = v.numel()
     absmax = max(-lo, hi)
     if v.dtype == torch.float32 and not (
@@ -197,7 +202,7 @@ def finite_row(
     row = [0.0] * len(FIELDS)
     row[_I["finite"]] = n
     row[_I["min"]], row[_I["max"]], row[_I["absmax"]] = lo, hi, absmax
-    total = sum64(v) if want.moments or want.abs else 0.0
+    total = sum64(v, wide) if want.moments or want.abs else 0.0
     row[_I["sum"]] = total
     # |x| without a pass when the block has one sign; else into the scratch buffer (which
     # may be v itself when v is our private copy: v is not read again after this)
@@ -277,7 +282,12 @@ def masked_row(v: torch.Tensor, info: DtypeInfo, branchless: bool) -> torch.Tens
 
 
 def block_row(
-    v: torch.Tensor, info: DtypeInfo, want: Wanted, scratch: torch.Tensor | None, branchless: bool
+    v: torch.Tensor,
+    info: DtypeInfo,
+    want: Wanted,
+    scratch: torch.Tensor | None,
+    branchless: bool,
+    wide: torch.Tensor | None = None,
 ) -> list[float] | torch.Tensor:
     """Screen a block with its min and max; finite blocks take the cheap path. (One
     ``aminmax`` reads the block once: over 48 blocks of 2^20 float32 it took 1.33x a whole
@@ -286,7 +296,7 @@ def block_row(
         return masked_row(v, info, branchless=True)
     lo, hi = (float(e) for e in torch.aminmax(v))
     if math.isfinite(lo) and math.isfinite(hi):
-        return finite_row(v, lo, hi, info, want, scratch)
+        return finite_row(v, lo, hi, info, want, scratch, wide)
     return masked_row(v, info, branchless=False).tolist()
 
 

@@ -20,6 +20,7 @@ import torch
 from tensorpeek.dtypes import DtypeInfo, ValueKind, dtype_info
 from tensorpeek.histogram import Binning, Sampler
 from tensorpeek.reductions import (
+    SUM64_SLICE,
     Partials,
     Wanted,
     block_row,
@@ -112,10 +113,12 @@ def _measure(
     y, weight = unique_view(x)
     distinct = y.numel()
     block = BLOCK // 2 if info.kind is ValueKind.NARROW_FLOAT else BLOCK
-    scratch = None
+    scratch = wide = None
     if info.kind in (ValueKind.FLOAT, ValueKind.NARROW_FLOAT) and not branchless:
         scratch_dtype = torch.float32 if info.kind is ValueKind.NARROW_FLOAT else x.dtype
         scratch = torch.empty(min(block, distinct), dtype=scratch_dtype, device=x.device)
+        if scratch_dtype != torch.float64:  # the signed sums' float64 slices, allocated once
+            wide = torch.empty(min(SUM64_SLICE, distinct), dtype=torch.float64, device=x.device)
     sampler = None
     if bins and distinct > exact_hist_limit:
         # narrow floats are sampled in their own dtype (exact, and half the memory)
@@ -134,7 +137,7 @@ def _measure(
             partials.complex_ranges.append(_complex_ranges(piece))
         # a private block (our own copy) doubles as the |x| buffer: sampling is done
         row_scratch = v if private else scratch
-        partials.add(block_row(v, info, want, row_scratch, branchless))
+        partials.add(block_row(v, info, want, row_scratch, branchless, wide))
         if sampler is not None and not private:  # after: the block is in cache by now
             sampler.take(v)
 
