@@ -145,8 +145,13 @@ class Binning:
         a, b = self._axis(self.lo), self._axis(self.hi)
         # bins per unit; the halves keep (b - a) finite for float64 values spanning +-1.7e308
         scale = 0.0 if self.one_bin else nbins * 0.5 / (b * 0.5 - a * 0.5)
+        # two slice buffers reused for every slice (fresh ones would each pay page faults)
+        size = min(values.numel(), BIN_SLICE)
+        wide = torch.empty(size, dtype=torch.float64, device=values.device)
+        index = torch.empty(size, dtype=torch.int64, device=values.device)
         for start in range(0, values.numel(), BIN_SLICE):
-            t = values[start : start + BIN_SLICE].to(torch.float64)  # may alias: only read
+            part = values[start : start + BIN_SLICE]
+            t = wide[: part.numel()].copy_(part)
             if not all_finite:
                 t = t[torch.isfinite(t)]
             if self.one_bin:
@@ -154,7 +159,8 @@ class Binning:
                 continue
             if self.scale == "symlog":
                 t = symlog(t, self.linthresh)  # type: ignore[assignment]
-            # (t - a) >= 0, so the truncating int conversion is the floor
-            idx = torch.sub(t, a).mul_(scale).clamp_(0, nbins - 1).to(torch.int64)
-            counts += torch.bincount(idx, minlength=nbins)
+            # t is private (a copy, a masked copy or symlog's result), so it is reused in
+            # place; (t - a) >= 0, so the truncating int conversion below is the floor
+            t.sub_(a).mul_(scale).clamp_(0, nbins - 1)
+            counts += torch.bincount(index[: t.numel()].copy_(t), minlength=nbins)
         return counts
