@@ -113,11 +113,14 @@ def _measure(
     y, weight = unique_view(x)
     distinct = y.numel()
     block = BLOCK // 2 if info.kind is ValueKind.NARROW_FLOAT else BLOCK
-    scratch = wide = None
+    scratch = gathered = wide = None
     if info.kind in (ValueKind.FLOAT, ValueKind.NARROW_FLOAT) and not branchless:
-        scratch_dtype = torch.float32 if info.kind is ValueKind.NARROW_FLOAT else x.dtype
-        scratch = torch.empty(min(block, distinct), dtype=scratch_dtype, device=x.device)
-        if scratch_dtype != torch.float64:  # the signed sums' float64 slices, allocated once
+        work = torch.float32 if info.kind is ValueKind.NARROW_FLOAT else x.dtype
+        size = min(block, distinct)
+        scratch = torch.empty(size, dtype=work, device=x.device)  # |x|, signs, squares
+        if info.kind is ValueKind.NARROW_FLOAT or not y.is_contiguous():
+            gathered = torch.empty(size, dtype=work, device=x.device)  # the block's values
+        if work != torch.float64:  # the signed sums' float64 slices
             wide = torch.empty(min(SUM64_SLICE, distinct), dtype=torch.float64, device=x.device)
     sampler = None
     if bins and distinct > exact_hist_limit:
@@ -127,18 +130,14 @@ def _measure(
     partials = Partials()
 
     for piece in iter_blocks(y, block):
-        v, private = block_values(piece, info, scratch)
-        if sampler is not None and private:  # before block_row overwrites our copy in place
-            sampler.take(v)
+        v, _ = block_values(piece, info, gathered)
         if info.kind is ValueKind.INTEGER:
-            wide = piece.to(torch.float64 if piece.dtype == torch.uint64 else torch.int64)
-            partials.int_extremes.append(torch.stack(list(torch.aminmax(wide))))
+            ints = piece.to(torch.float64 if piece.dtype == torch.uint64 else torch.int64)
+            partials.int_extremes.append(torch.stack(list(torch.aminmax(ints))))
         elif info.kind is ValueKind.COMPLEX:
             partials.complex_ranges.append(_complex_ranges(piece))
-        # a private block (our own copy) doubles as the |x| buffer: sampling is done
-        row_scratch = v if private else scratch
-        partials.add(block_row(v, info, want, row_scratch, branchless, wide))
-        if sampler is not None and not private:  # after: the block is in cache by now
+        partials.add(block_row(v, info, want, scratch, branchless, wide))
+        if sampler is not None:  # the block is in cache by now (block_row only reads v)
             sampler.take(v)
 
     total = partials.total()

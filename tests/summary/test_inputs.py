@@ -107,6 +107,16 @@ CASES: dict[str, Callable[[], torch.Tensor]] = {
     "requires_grad": lambda: randn(50, 50).requires_grad_(),
     "non_leaf": lambda: randn(50, 50).requires_grad_() * 2,
     "many_blocks_with_nan": lambda: with_specials(randn(2_500_000), n=450_001),
+    # blocks of one sign take their sums in float32 (no cancellation inside them) ...
+    "relu_many_blocks": lambda: torch.relu(randn(2_500_000)),
+    "negative_many_blocks_bf16": lambda: -torch.relu(randn(2_500_000)).bfloat16() - 0.5,
+    # ... unless blocks of opposite signs cancel, as in a sorted tensor: float64 again
+    "sorted_many_blocks": lambda: randn(3_000_000).sort().values,
+    "sorted_f16_many_blocks": lambda: randn(3_000_000).sort().values.half(),
+    # zeros counted by sign(): a subnormal float32 is not a zero, though its square is
+    "zeros_and_subnormals": lambda: torch.cat(
+        [randn(1_500_000), torch.zeros(1000), torch.full((1000,), 1e-40), -randn(600_000).abs()]
+    ),
 }
 
 
@@ -142,6 +152,20 @@ def test_device_code_path_matches_oracle(case: str, monkeypatch: pytest.MonkeyPa
     """The branch-free path used on accelerators, run on the CPU."""
     monkeypatch.setattr(stats_module, "BRANCHLESS_ON_CPU", True)
     _check(CASES[case]())
+
+
+def test_sorted_mirror_cancels_exactly_across_blocks_of_one_sign() -> None:
+    """A sorted tensor and its mirror: every block but the middle one has one sign, so their
+    float32 sums (fine inside a block) would leave ~1e-7 of sum|x| after cancelling across
+    blocks; they must be summed again in float64, giving the float64 oracle's exact zero."""
+    half = randn(2_000_001).abs().sort().values
+    x = torch.cat([-half.flip(0), half])
+    assert float(x.double().sum()) == 0.0
+    s = summarize(x)
+    assert abs(s.mean) <= 1e-12 * s.absmean
+    o = oracle(x)
+    for key in ("std", "norm", "absmean"):
+        assert close(getattr(s, key), o[key]), key
 
 
 def test_mean_that_cancels_is_summed_in_float64() -> None:
