@@ -1,14 +1,16 @@
 """How fast and how lean is ``tensorpeek.summarize``, measured against the one-pass floor
 (``x.sum()``) and lovely-tensors' ``str(lovely(x))``, all in one run.
 
-    .venv/bin/python benchmarks/bench_summarize.py            # 1M, 10M, 50M f32 + 50M bf16
+    .venv/bin/python benchmarks/bench_summarize.py            # 1M, 10M, 50M f32, 50M bf16, 50M relu
     .venv/bin/python benchmarks/bench_summarize.py --sizes 1e6 --repeats 5
 
 Timings interleave the contenders in every repeat (so a noisy neighbour hurts all alike)
 and report medians. Peak extra memory is the resident-set high-water mark of a fresh
 subprocess before and after one ``summarize`` of a tensor that was built in place (so that
 building it left no higher mark). Targets (issue 2) at 50M elements: summarize <= 8x the
-sum, >= 20x faster than lovely-tensors, extra memory <= 10% of the tensor's bytes.
+sum, >= 20x faster than lovely-tensors, extra memory <= 10% of the tensor's bytes. The
+``relu`` row (float32 activations after a ReLU, half exact zeros) is not a target: it shows
+the cost of counting zeros on data that has them.
 """
 
 from __future__ import annotations
@@ -26,16 +28,19 @@ import torch
 
 from tensorpeek import summarize
 
-DTYPES = {"f32": torch.float32, "bf16": torch.bfloat16, "f16": torch.float16}
+DTYPES = {"f32": torch.float32, "bf16": torch.bfloat16, "f16": torch.float16, "relu": torch.float32}
 
 
-def make_tensor(n: int, dtype: torch.dtype, seed: int = 0) -> torch.Tensor:
-    """Normal samples built slice by slice, so no temporary is larger than 1M elements."""
-    x = torch.empty(n, dtype=dtype)
+def make_tensor(n: int, kind: str, seed: int = 0) -> torch.Tensor:
+    """Normal samples built slice by slice, so no temporary is larger than 1M elements;
+    ``relu``: float32 activations after a ReLU (half of them exact zeros)."""
+    x = torch.empty(n, dtype=DTYPES[kind])
     g = torch.Generator().manual_seed(seed)
     step = 1 << 20
     for start in range(0, n, step):
         x[start : start + step].normal_(generator=g)
+        if kind == "relu":
+            x[start : start + step].clamp_(min=0.0)
     return x
 
 
@@ -48,7 +53,7 @@ def timed(fn: Callable[[], object]) -> float:
 def bench_speed(n: int, dtype_name: str, repeats: int, lovely_repeats: int) -> dict[str, float]:
     from lovely_tensors import lovely
 
-    x = make_tensor(n, DTYPES[dtype_name])
+    x = make_tensor(n, dtype_name)
     contenders: dict[str, Callable[[], object]] = {
         "sum": lambda: x.sum(),
         "summarize": lambda: summarize(x),
@@ -82,8 +87,8 @@ def _memory_child(n: int, dtype_name: str) -> None:
     import gc
     import resource
 
-    summarize(make_tensor(1 << 12, DTYPES[dtype_name], seed=1))  # load code, not much memory
-    x = make_tensor(n, DTYPES[dtype_name])
+    summarize(make_tensor(1 << 12, dtype_name, seed=1))  # load code, not much memory
+    x = make_tensor(n, dtype_name)
     gc.collect()
     before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
     summarize(x)
@@ -97,6 +102,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--sizes", default="1e6,1e7,5e7", help="f32 sizes, comma-separated")
     parser.add_argument("--bf16-sizes", default="5e7", help="bf16 sizes ('' for none)")
+    parser.add_argument(
+        "--relu-sizes", default="5e7", help="float32 ReLU output sizes ('' for none)"
+    )
     parser.add_argument("--repeats", type=int, default=7)
     parser.add_argument("--lovely-repeats", type=int, default=3, help="lovely is slow")
     parser.add_argument("--no-memory", action="store_true")
@@ -108,6 +116,7 @@ def main() -> None:
         torch.set_num_threads(args.threads)
     runs = [("f32", int(float(s))) for s in args.sizes.split(",") if s]
     runs += [("bf16", int(float(s))) for s in args.bf16_sizes.split(",") if s]
+    runs += [("relu", int(float(s))) for s in args.relu_sizes.split(",") if s]
 
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads; medians of "
           f"{args.repeats} interleaved repeats (lovely: {args.lovely_repeats})")  # fmt: skip
