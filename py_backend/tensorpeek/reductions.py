@@ -194,13 +194,18 @@ def finite_row(
     want: Wanted,
     scratch: torch.Tensor | None,
     wide: torch.Tensor | None = None,
+    spare: torch.Tensor | None = None,
 ) -> list[float]:
     """Partials of a block known to be all finite (``lo``/``hi``: its min and max).
 
-    ``scratch``: a buffer of the block's size and dtype for |x| and signs (never ``v``
-    itself, which callers read again); ``wide``: a float64 buffer for the signed sums.
-    Sums of x and x^2 are taken in float64 (:func:`moment_sums`); sums of |x| (positive
-    terms, no cancellation) in the block's own precision.
+    ``scratch``: a buffer of the block's size and dtype for |x| and signs; it may be ``v``
+    itself when the caller no longer needs the values (they are read first). ``wide``: a
+    float64 buffer for the signed sums; ``spare``: one more buffer like ``scratch`` for the
+    saturation and subnormal counts of narrow floats. Sums of x and x^2 are taken in
+    float64 (:func:`moment_sums`); sums of |x| (positive terms) in the block's precision.
+    Counts are branch-free (:func:`_nonzeros`, :func:`_count_above`): ``count_nonzero``
+    mispredicts a branch per element on randomly placed zeros (1.6 ns per element on ReLU
+    outputs here, against 0.2 for the sign-and-dot count).
     """
     n = v.numel()
     absmax = max(-lo, hi)
@@ -227,19 +232,40 @@ def finite_row(
     row[_I["abssum"]] = abssum
     row[_I["absmin"]] = absmin
     top, tiny = info.max_finite, info.smallest_normal
-    if want.narrow and top is not None and tiny is not None and (absmax >= top or absmin < tiny):
-        m = v.abs() if mag is None else mag
-        if absmax >= top:
-            row[_I["saturated"]] = int(torch.count_nonzero(m >= top))
-        if absmin < tiny:
-            zeros = n - int(torch.count_nonzero(m))
-            row[_I["subnormal"]] = int(torch.count_nonzero(m < tiny)) - zeros
-    if want.zeros and absmin == 0.0:
-        # sign() is 0 or +-1, and a dot product of those is an exact count (every partial
-        # sum is a small integer): 2-3x cheaper than count_nonzero here. Overwrites |x|.
-        signs = _into(torch.sign, v if mag is None else mag, scratch)
-        row[_I["zeros"]] = n - int(torch.dot(signs, signs))
+    narrow = want.narrow and top is not None and tiny is not None
+    saturation = narrow and top is not None and absmax >= top
+    subnormals = narrow and tiny is not None and absmin < tiny
+    below = 0
+    if saturation or subnormals:
+        if mag is None:
+            mag = _into(torch.abs, v, scratch)
+        # narrow floats have at most 10 mantissa bits, so no value lies within 2^-20 below
+        # ``top`` or ``tiny``: these thresholds split the values exactly as >= would
+        if saturation and top is not None:
+            row[_I["saturated"]] = _count_above(mag, top * (1 - 2**-20), spare)
+        if subnormals and tiny is not None:
+            below = n - _count_above(mag, tiny * (1 - 2**-20), spare)
+    if (want.zeros or subnormals) and absmin == 0.0:
+        row[_I["zeros"]] = n - _nonzeros(v if mag is None else mag, scratch)
+    if subnormals:
+        row[_I["subnormal"]] = below - int(row[_I["zeros"]])
     return row
+
+
+def _nonzeros(v: torch.Tensor, scratch: torch.Tensor | None) -> int:
+    """How many elements of ``v`` are not zero: sign() is 0 or +-1 and a dot product of
+    those is an exact count (every partial sum is a small integer). May overwrite
+    ``scratch`` (which may be ``v``)."""
+    signs = _into(torch.sign, v, scratch)
+    return int(torch.dot(signs, signs))
+
+
+def _count_above(v: torch.Tensor, threshold: float, spare: torch.Tensor | None) -> int:
+    """How many elements of ``v`` exceed ``threshold``, which no element equals: the signs
+    of ``v - threshold`` are +-1, so their sum is (above - below). Writes ``spare``."""
+    n = v.numel()
+    signs = _into(torch.sub, v, spare, threshold)
+    return (n + int(signs.sign_().sum())) // 2
 
 
 def moment_sums(
@@ -265,7 +291,7 @@ def moment_sums(
 
 
 def _into(
-    op: Any, a: torch.Tensor, scratch: torch.Tensor | None, *args: torch.Tensor
+    op: Any, a: torch.Tensor, scratch: torch.Tensor | None, *args: torch.Tensor | float
 ) -> torch.Tensor:
     """``op(a, *args)`` written into ``scratch`` when it fits (no allocation), else fresh."""
     n = a.numel()
@@ -310,15 +336,17 @@ def block_row(
     scratch: torch.Tensor | None,
     branchless: bool,
     wide: torch.Tensor | None = None,
+    spare: torch.Tensor | None = None,
 ) -> list[float] | torch.Tensor:
-    """Screen a block with its min and max; finite blocks take the cheap path. (One
-    ``aminmax`` reads the block once: over 48 blocks of 2^20 float32 it took 1.33x a whole
-    ``x.sum()`` where ``amin`` then ``amax`` took 1.81x; both propagate NaN.)"""
+    """Screen a block with its min and max; finite blocks take the cheap path (see
+    :func:`finite_row` for the buffers). One ``aminmax`` reads the block once: over 48
+    blocks of 2^20 float32 it took 1.33x a whole ``x.sum()`` where ``amin`` then ``amax``
+    took 1.81x; both propagate NaN."""
     if branchless:
         return masked_row(v, info)
     lo, hi = (float(e) for e in torch.aminmax(v))
     if math.isfinite(lo) and math.isfinite(hi):
-        return finite_row(v, lo, hi, info, want, scratch, wide)
+        return finite_row(v, lo, hi, info, want, scratch, wide, spare)
     return masked_row(v, info).tolist()
 
 

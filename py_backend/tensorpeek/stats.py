@@ -26,7 +26,9 @@ from tensorpeek.reductions import (
     block_row,
     block_values,
     centered_moments,
+    finite_row,
     iter_blocks,
+    masked_row,
     needs_centering,
     needs_rescaling,
     unique_view,
@@ -112,15 +114,23 @@ def _measure(
     branchless = x.device.type != "cpu" or BRANCHLESS_ON_CPU
     y, weight = unique_view(x)
     distinct = y.numel()
-    block = BLOCK // 2 if info.kind is ValueKind.NARROW_FLOAT else BLOCK
-    scratch = gathered = wide = None
-    if info.kind in (ValueKind.FLOAT, ValueKind.NARROW_FLOAT) and not branchless:
-        work = torch.float32 if info.kind is ValueKind.NARROW_FLOAT else x.dtype
+    block = BLOCK
+    narrow = info.kind is ValueKind.NARROW_FLOAT and not branchless
+    owned = info.kind in (ValueKind.INTEGER, ValueKind.QUANTIZED, ValueKind.COMPLEX)
+    scratch = gathered = wide = stage = None
+    if narrow:  # read in float64 slices (see _narrow_rows); strided blocks gathered first
+        wide = torch.empty(min(SUM64_SLICE, distinct), dtype=torch.float64, device=x.device)
+        scratch = torch.empty_like(wide)  # for the saturation and subnormal counts
+        if x.dtype == torch.float16:  # float16 -> float64 is 2.7x slower here than via float32
+            stage = torch.empty(wide.numel(), dtype=torch.float32, device=x.device)
+        if not y.is_contiguous():
+            gathered = torch.empty(min(block, distinct), dtype=x.dtype, device=x.device)
+    elif info.kind is ValueKind.FLOAT and not branchless:
         size = min(block, distinct)
-        scratch = torch.empty(size, dtype=work, device=x.device)  # |x|, signs, squares
-        if info.kind is ValueKind.NARROW_FLOAT or not y.is_contiguous():
-            gathered = torch.empty(size, dtype=work, device=x.device)  # the block's values
-        if work != torch.float64:  # the signed sums' float64 slices
+        scratch = torch.empty(size, dtype=x.dtype, device=x.device)  # |x| and signs
+        if not y.is_contiguous():
+            gathered = torch.empty(size, dtype=x.dtype, device=x.device)  # the block's values
+        if x.dtype != torch.float64:  # the signed sums' float64 slices
             wide = torch.empty(min(SUM64_SLICE, distinct), dtype=torch.float64, device=x.device)
     sampler = None
     if bins and distinct > exact_hist_limit:
@@ -130,12 +140,24 @@ def _measure(
     partials = Partials()
 
     for piece in iter_blocks(y, block):
+        if narrow and wide is not None and scratch is not None:
+            flat = _flat(piece, gathered)
+            for row in _narrow_rows(flat, info, want, wide, scratch, stage):
+                partials.add(row)
+            if sampler is not None:
+                sampler.take(flat)
+            continue
         v, _ = block_values(piece, info, gathered)
         if info.kind is ValueKind.INTEGER:
             ints = piece.to(torch.float64 if piece.dtype == torch.uint64 else torch.int64)
             partials.int_extremes.append(torch.stack(list(torch.aminmax(ints))))
         elif info.kind is ValueKind.COMPLEX:
             partials.complex_ranges.append(_complex_ranges(piece))
+        if owned:  # v is a fresh copy: sample it first, then it doubles as the scratch
+            if sampler is not None:
+                sampler.take(v)
+            partials.add(block_row(v, info, want, v, branchless, wide))
+            continue
         partials.add(block_row(v, info, want, scratch, branchless, wide))
         if sampler is not None:  # the block is in cache by now (block_row only reads v)
             sampler.take(v)
@@ -167,6 +189,47 @@ def _measure(
         nonfinite = total["nan"] + total["posinf"] + total["neginf"] > 0
         m.sample = sample[torch.isfinite(sample)] if nonfinite else sample
     return m
+
+
+def _flat(piece: torch.Tensor, gathered: torch.Tensor | None) -> torch.Tensor:
+    """A block's elements as one flat tensor of its own dtype: a view when contiguous, else
+    copied into ``gathered``."""
+    if piece.is_contiguous():
+        return piece.view(-1)
+    n = piece.numel()
+    if gathered is not None and gathered.numel() >= n:
+        return gathered[:n].view(piece.shape).copy_(piece).view(-1)
+    return piece.reshape(-1)
+
+
+def _narrow_rows(
+    flat: torch.Tensor,
+    info: DtypeInfo,
+    want: Wanted,
+    wide: torch.Tensor,
+    spare: torch.Tensor,
+    stage: torch.Tensor | None = None,
+) -> list[list[float]]:
+    """Partials of a block of a narrow float dtype (float16, bfloat16, float8), one row per
+    float64 slice: each slice is converted once, straight from the narrow dtype, and every
+    reduction runs on that copy in cache, which it may then overwrite (|x|, signs). In
+    float64 even subnormal narrow values are normal numbers, so the saturation and subnormal
+    counts are exact comparisons. (Widening to float32 first cost one more pass and buffer.)
+    ``spare``: a buffer like ``wide`` for those counts; ``stage``: a float32 buffer to
+    convert through (measured per element: float16 -> float64 0.80 ns, via float32 0.29 ns;
+    bfloat16 -> float64 0.16 ns)."""
+    rows = []
+    for start in range(0, flat.numel(), SUM64_SLICE):
+        part = flat[start : start + SUM64_SLICE]
+        if stage is not None:
+            part = stage[: part.numel()].copy_(part)
+        d = wide[: part.numel()].copy_(part)
+        lo, hi = (float(e) for e in torch.aminmax(d))
+        if math.isfinite(lo) and math.isfinite(hi):
+            rows.append(finite_row(d, lo, hi, info, want, d, None, spare))
+        else:
+            rows.append(masked_row(d, info).tolist())
+    return rows
 
 
 def _complex_ranges(piece: torch.Tensor) -> torch.Tensor:

@@ -270,3 +270,33 @@ def test_bad_input_is_rejected_clearly() -> None:
         summarize(torch.ones(3), bins=0)
     with pytest.raises(ValueError, match="mode"):
         summarize(torch.ones(3), mode="fast")  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16, *FLOAT8], ids=str)
+def test_narrow_float_saturation_and_subnormals_match_oracle(dtype: torch.dtype) -> None:
+    """Magnitudes spread from below the smallest subnormal to beyond the largest finite
+    value, with the exact boundary values planted, over several float64 slices: counts of
+    saturated (|x| >= max), subnormal (0 < |x| < smallest normal) and zero values equal the
+    float64 comparisons."""
+    info = torch.finfo(dtype)
+    gen = torch.Generator().manual_seed(99)
+    n = 700_001
+    lo, hi = math.log(info.smallest_normal * 1e-3), math.log(info.max * 2)
+    mags = torch.exp(lo + (hi - lo) * torch.rand(n, generator=gen, dtype=torch.float64))
+    signs = torch.where(torch.rand(n, generator=gen) < 0.5, -1.0, 1.0).double()
+    x = mags * signs
+    x[::97] = 0.0
+    planted = [info.max, -info.max, info.smallest_normal, -info.smallest_normal, 0.0]
+    x[: len(planted)] = torch.tensor(planted, dtype=torch.float64)
+    x = x.to(dtype)
+    s = summarize(x)
+    v = x.double()
+    a = v.abs()
+    assert s.saturated == int((a >= info.max).sum())
+    assert s.subnormal == int(((a > 0) & (a < info.smallest_normal)).sum())
+    assert s.zeros == int((v == 0).sum())
+    assert s.saturated > 0
+    assert s.subnormal > 0 or dtype == getattr(torch, "float8_e8m0fnu", None)  # (exponents only)
+    o = oracle(x)
+    for key in ("nan", "posinf", "neginf", "finite"):
+        assert getattr(s, key) == o[key], key
