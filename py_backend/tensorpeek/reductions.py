@@ -329,6 +329,79 @@ def masked_row(v: torch.Tensor, info: DtypeInfo) -> torch.Tensor:
     return torch.stack([p.to(torch.float64) for p in parts])
 
 
+def nonfinite_row(
+    v: torch.Tensor,
+    info: DtypeInfo,
+    want: Wanted,
+    scratch: torch.Tensor | None,
+    spare: torch.Tensor | None,
+    wide: torch.Tensor | None,
+) -> list[float]:
+    """Partials of a block that holds NaN or +-Inf, on the CPU, without masks: the tensor a
+    user inspects after a NaN breakpoint has them scattered everywhere, and boolean masks
+    with counts of randomly placed elements cost 0.6-2 ns per element here (``isfinite``
+    1.6, ``where`` 2.0, ``count_nonzero`` of a mask 0.7) where ``nan_to_num`` costs 0.1.
+
+    ``z = nan_to_num(v, 0, 0, 0)`` holds the finite values (non-finite ones become 0) and
+    takes the finite path's sums. ``e = nan_to_num(v - z, nan=2, posinf=1, neginf=-1)`` is
+    0 where ``v`` is finite, so with ``a, p, q`` the NaN, +Inf and -Inf counts, ``sum(e) =
+    p - q + 2a``, ``sum(e^2) = p + q + 4a`` and ``sum(|e|) = p + q + 2a``: exact integers.
+    ``scratch``/``spare``: block-sized buffers of ``v``'s dtype, neither aliasing ``v``.
+    """
+    n = v.numel()
+    if scratch is None or scratch is v or scratch.numel() < n or scratch.dtype != v.dtype:
+        scratch = torch.empty_like(v)
+    if spare is None or spare is v or spare.numel() < n or spare.dtype != v.dtype:
+        spare = torch.empty_like(v)
+    z = torch.nan_to_num(v, 0.0, 0.0, 0.0, out=scratch[:n])
+    e = torch.nan_to_num_(torch.sub(v, z, out=spare[:n]), nan=2.0, posinf=1.0, neginf=-1.0)
+    s1, s2 = float(e.sum()), float(torch.dot(e, e))
+    s3 = float(e.abs_().sum())
+    nan = round((s2 - s3) / 2)
+    pos_minus_neg, pos_plus_neg = round(s1) - 2 * nan, round(s3) - 2 * nan
+    posinf = (pos_plus_neg + pos_minus_neg) // 2
+    neginf = pos_plus_neg - posinf
+    nonfinite = nan + posinf + neginf
+    finite = n - nonfinite
+    row = [0.0] * len(FIELDS)
+    row[_I["finite"]], row[_I["nan"]] = finite, nan
+    row[_I["posinf"]], row[_I["neginf"]] = posinf, neginf
+    row[_I["min"]], row[_I["max"]] = math.inf, -math.inf
+    if finite == 0:
+        row[_I["absmin"]] = math.inf
+        row[_I["saturated"]] = posinf + neginf
+        return row
+    lo, hi = (float(t) for t in torch.aminmax(z))  # over the finite values and 0
+    if max(-lo, hi) > F32_SAFE_MAX and z.dtype == torch.float32:
+        return nonfinite_row(v.double(), info, want, None, None, None)
+    if want.moments or want.abs:
+        row[_I["sum"]], row[_I["sumsq"]] = moment_sums(z, wide, squares=want.moments)
+    top, tiny = info.max_finite, info.smallest_normal
+    narrow = want.narrow and top is not None and tiny is not None
+    zeros: int | None = None  # (unknown unless counted)
+    if want.abs or want.zeros or narrow:
+        mag = z.abs_()  # z is not needed any more
+        row[_I["abssum"]] = float(mag.sum()) if want.abs else 0.0
+        below = 0
+        if narrow and top is not None and tiny is not None:  # (see finite_row's thresholds)
+            above = _count_above(mag, top * (1 - 2**-20), spare)
+            row[_I["saturated"]] = above + posinf + neginf
+            below = n - _count_above(mag, tiny * (1 - 2**-20), spare)  # zeros, non-finite too
+        zeros = n - _nonzeros(mag, mag) - nonfinite  # the replaced values are zeros of mag
+        row[_I["zeros"]] = zeros
+        if narrow:
+            row[_I["subnormal"]] = below - zeros - nonfinite
+    if not zeros and (lo == 0.0 or hi == 0.0):  # that 0 may stand for a non-finite value
+        if lo == 0.0:
+            lo = float(torch.nan_to_num(v, math.inf, math.inf, math.inf, out=spare[:n]).amin())
+        if hi == 0.0:
+            hi = float(torch.nan_to_num(v, -math.inf, -math.inf, -math.inf, out=spare[:n]).amax())
+    row[_I["min"]], row[_I["max"]], row[_I["absmax"]] = lo, hi, max(-lo, hi)
+    # (a lower bound of min |x|, which is all the totals use it for)
+    row[_I["absmin"]] = min(abs(lo), abs(hi)) if not zeros and lo * hi > 0 else 0.0
+    return row
+
+
 def block_row(
     v: torch.Tensor,
     info: DtypeInfo,
@@ -347,7 +420,7 @@ def block_row(
     lo, hi = (float(e) for e in torch.aminmax(v))
     if math.isfinite(lo) and math.isfinite(hi):
         return finite_row(v, lo, hi, info, want, scratch, wide, spare)
-    return masked_row(v, info).tolist()
+    return nonfinite_row(v, info, want, scratch, spare, wide)
 
 
 def centered_moments(

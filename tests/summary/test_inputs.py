@@ -300,3 +300,43 @@ def test_narrow_float_saturation_and_subnormals_match_oracle(dtype: torch.dtype)
     o = oracle(x)
     for key in ("nan", "posinf", "neginf", "finite"):
         assert getattr(s, key) == o[key], key
+
+
+def scattered_nonfinite(x: torch.Tensor, share: float = 0.1, seed: int = 4) -> torch.Tensor:
+    """``x`` with NaN, +Inf and -Inf at random places (``share`` of the elements)."""
+    gen = torch.Generator().manual_seed(seed)
+    x = x.clone()
+    where = torch.rand(x.shape, generator=gen) < share
+    kind = torch.randint(0, 3, x.shape, generator=gen)
+    values = torch.tensor([NAN, INF, -INF], dtype=x.dtype)[kind]
+    return torch.where(where, values, x)
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: scattered_nonfinite(randn(2_300_000)),
+        lambda: scattered_nonfinite(randn(2_300_000).abs() + 0.5),  # finite all positive
+        lambda: scattered_nonfinite(-randn(2_300_000).abs() - 0.5),  # all negative
+        lambda: scattered_nonfinite(torch.relu(randn(2_300_000))),  # with zeros
+        lambda: scattered_nonfinite(randn(2_300_000), share=0.999),  # a few finite left
+        lambda: scattered_nonfinite(randn(700_000).bfloat16()),
+        lambda: scattered_nonfinite((randn(700_000) * 3e4).half()),  # saturated, subnormal
+        lambda: scattered_nonfinite(randn(700_000, dtype=torch.float64) * 1e300),
+        lambda: scattered_nonfinite(randn(2_300_000) * 1e35),  # |sum| would overflow f32
+    ],
+    ids=["f32", "f32_positive", "f32_negative", "f32_relu", "f32_mostly_nonfinite", "bf16",
+         "f16_saturating", "f64_huge", "f32_huge"],
+)  # fmt: skip
+def test_scattered_nan_and_inf_match_oracle(make: Callable[[], torch.Tensor]) -> None:
+    """What a user inspects after a NaN breakpoint: non-finite values everywhere. Counts,
+    extremes of the finite values and moments against the oracle; narrow extras against
+    float64 comparisons (saturation counts +-Inf too)."""
+    x = make()
+    _check(x)
+    s = summarize(x)
+    if x.dtype in (torch.float16, torch.bfloat16):
+        info = torch.finfo(x.dtype)
+        a = x.double().abs()
+        assert s.saturated == int((a >= info.max).sum())
+        assert s.subnormal == int(((a > 0) & (a < info.smallest_normal)).sum())
