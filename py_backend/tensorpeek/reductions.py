@@ -38,7 +38,7 @@ RESCALE_ABOVE = 1e150  # |x|max beyond these: float64 squares overflow or vanish
 RESCALE_BELOW = 1e-150  # so sums of squares are taken of x / |x|max in a second pass
 CANCELLATION_LIMIT = 16.0  # E[x^2]/var above this: recompute the variance around the mean
 CENTER_SLICE = 1 << 17  # values per slice of the centered pass (1 MB float64 temporaries)
-SUM64_SLICE = 1 << 18  # float32 values summed in float64 this many at a time (2 MB buffer)
+WIDE_SLICE = 1 << 18  # values per float64 slice of narrow floats (2 MB buffer; see stats)
 
 # Layout of one block's partial results (floats, so one tensor can carry them all).
 FIELDS = (
@@ -166,26 +166,6 @@ def block_values(
     raise TypeError(f"values of dtype {info.short} cannot be read")
 
 
-def sum64(v: torch.Tensor, buf: torch.Tensor | None = None) -> float:
-    """The signed sum of a flat block, accumulated in float64.
-
-    A float32 cascade sum is off by up to ~2e-7 of sum|x| (measured on 1M equal values),
-    which is far more than 1e-6 of a mean that cancels; ``sum(dtype=float64)`` costs 8x a
-    float32 sum here (and allocates a float64 copy of the whole input), converting
-    256K-element slices into a small buffer costs ~4x. ``buf``: a float64 buffer to reuse
-    (the caller's, so that a summary allocates it, and takes its page faults, once)."""
-    if v.dtype == torch.float64:
-        return float(v.sum())
-    n = v.numel()
-    if buf is None or buf.numel() < min(n, SUM64_SLICE):
-        buf = torch.empty(min(n, SUM64_SLICE), dtype=torch.float64, device=v.device)
-    total = 0.0
-    for start in range(0, n, SUM64_SLICE):
-        part = v[start : start + SUM64_SLICE]
-        total += float(buf[: part.numel()].copy_(part).sum())
-    return total
-
-
 def finite_row(
     v: torch.Tensor,
     lo: float,
@@ -272,17 +252,23 @@ def moment_sums(
     v: torch.Tensor, wide: torch.Tensor | None, *, squares: bool
 ) -> tuple[float, float]:
     """``(sum(x), sum(x^2))`` of a flat block in float64 (the squares only if ``squares``,
-    else 0). Float32 values go through ``wide`` in slices (see :func:`sum64`); the squares
-    are a float64 dot of each slice while it is in cache, which also means no float32
-    square can overflow or vanish."""
+    else 0).
+
+    A float32 cascade sum is off by up to ~5e-7 of sum|x| on repetitive data, far more
+    than 1e-6 of a mean that cancels; ``sum(dtype=float64)`` allocates a float64 copy of
+    its whole input and costs ~8x a float32 sum here. So float32 values are copied into
+    the float64 buffer ``wide`` (in slices of its size, at most :data:`WIDE_SLICE` when
+    none is given), summed there, and their squares taken as a float64 ``dot`` of the slice
+    while it is in cache (no float32 square can overflow or vanish either)."""
     if v.dtype == torch.float64:
         return float(v.sum()), float(torch.dot(v, v)) if squares else 0.0
     n = v.numel()
-    if wide is None or wide.numel() < min(n, SUM64_SLICE):
-        wide = torch.empty(min(n, SUM64_SLICE), dtype=torch.float64, device=v.device)
+    if wide is None:
+        wide = torch.empty(min(n, WIDE_SLICE), dtype=torch.float64, device=v.device)
+    step = wide.numel()
     total = sq = 0.0
-    for start in range(0, n, SUM64_SLICE):
-        part = v[start : start + SUM64_SLICE]
+    for start in range(0, n, step):
+        part = v[start : start + step]
         d = wide[: part.numel()].copy_(part)
         total += float(d.sum())
         if squares:

@@ -20,7 +20,7 @@ import torch
 from tensorpeek.dtypes import DtypeInfo, ValueKind, dtype_info
 from tensorpeek.histogram import Binning, Sampler
 from tensorpeek.reductions import (
-    SUM64_SLICE,
+    WIDE_SLICE,
     Partials,
     Wanted,
     block_row,
@@ -36,14 +36,18 @@ from tensorpeek.reductions import (
 
 __all__ = ["NAMES", "compute"]
 
-# Elements per block. Measured at 50M float32 (benchmarks/bench_summarize.py): 256K..1.5M
-# blocks cost the same, 4M blocks 1.5x more (they fall out of cache between the ops), and
-# every op on a block is one parallel region, which on a busy machine can wait for a
-# descheduled worker thread, so fewer blocks are more robust. The float scratch buffer is
-# then 4 MB (8 MB for integer tensors). Narrow floats (2 bytes or less) are widened into that
-# buffer, so they use half-size blocks: with the 2 MB float64 buffer of the signed sums and
-# the histogram sample, a 50M bfloat16 summary then stays under 10% of the tensor's bytes.
-BLOCK = 1 << 20
+# Elements per block of float32/float64 tensors: each block is read by several reductions
+# while it is in cache, its float64 copy (for the signed sums, see
+# reductions.moment_sums) taken whole. Same-run sweep at 50M float32 (medians of 21, x.sum()
+# 11 ms): 2^19-element blocks with a 2^19 float64 copy 95.6 ms, 2^19 with 2^18-element
+# copies 105.9 ms, 2^20 with 2^18 109.0 ms; smaller blocks pay more per-op overhead, larger
+# ones fall out of cache. Buffers: 2 MB of scratch and 4 MB of float64, under 10% of any
+# tensor of 60 MB or more together with the 2^20-element histogram sample.
+BLOCK = 1 << 19
+# Narrow floats (float16, bfloat16, float8) are read in blocks of 2^20 and converted to
+# float64 in WIDE_SLICE pieces (2 MB, plus one more for counts): a 50M bfloat16 summary
+# then needs ~6 MB with its sample, under 10% of the tensor's 100 MB.
+NARROW_BLOCK = 1 << 20
 
 # Set by tests to run the device code path (no data-dependent branches) on the CPU.
 BRANCHLESS_ON_CPU = False
@@ -114,13 +118,13 @@ def _measure(
     branchless = x.device.type != "cpu" or BRANCHLESS_ON_CPU
     y, weight = unique_view(x)
     distinct = y.numel()
-    block = BLOCK
     narrow = info.kind is ValueKind.NARROW_FLOAT and not branchless
+    block = NARROW_BLOCK if narrow else BLOCK
     owned = info.kind in (ValueKind.INTEGER, ValueKind.QUANTIZED, ValueKind.COMPLEX)
     # (buffers that a summary may not need cost nothing: untouched pages are never mapped)
     scratch = gathered = wide = stage = spare = None
     if narrow:  # read in float64 slices (see _narrow_rows); strided blocks gathered first
-        wide = torch.empty(min(SUM64_SLICE, distinct), dtype=torch.float64, device=x.device)
+        wide = torch.empty(min(WIDE_SLICE, distinct), dtype=torch.float64, device=x.device)
         scratch = torch.empty_like(wide)  # for the saturation and subnormal counts
         spare = torch.empty_like(wide)  # for slices holding NaN or Inf
         if x.dtype == torch.float16:  # float16 -> float64 is 2.7x slower here than via float32
@@ -133,8 +137,8 @@ def _measure(
         spare = torch.empty_like(scratch)  # for blocks holding NaN or Inf
         if not y.is_contiguous():
             gathered = torch.empty(size, dtype=x.dtype, device=x.device)  # the block's values
-        if x.dtype != torch.float64:  # the signed sums' float64 slices
-            wide = torch.empty(min(SUM64_SLICE, distinct), dtype=torch.float64, device=x.device)
+        if x.dtype != torch.float64:  # the block's float64 copy for the signed sums
+            wide = torch.empty(size, dtype=torch.float64, device=x.device)
     sampler = None
     if bins and distinct > exact_hist_limit:
         # narrow floats are sampled in their own dtype (exact, and half the memory)
@@ -224,8 +228,9 @@ def _narrow_rows(
     convert through (measured per element: float16 -> float64 0.80 ns, via float32 0.29 ns;
     bfloat16 -> float64 0.16 ns)."""
     rows = []
-    for start in range(0, flat.numel(), SUM64_SLICE):
-        part = flat[start : start + SUM64_SLICE]
+    step = wide.numel()
+    for start in range(0, flat.numel(), step):
+        part = flat[start : start + step]
         if stage is not None:
             part = stage[: part.numel()].copy_(part)
         d = wide[: part.numel()].copy_(part)
