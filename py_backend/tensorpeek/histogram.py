@@ -8,24 +8,17 @@ stream is untouched and the same tensor always gives the same histogram. It is s
 each block contributes in proportion to its size, indices drawn uniformly inside the block
 while it is in cache.
 
-Two things keep the sample cheap. Drawing fresh random indices for every block costs more
-than reading the block (torch's ``randint`` makes ~6M numbers/s here: 8 ms for a 2^20 sample,
-about a whole ``x.sum()`` of a 50M tensor), so a block's draws come from a pool drawn once per
-block size and kept (:func:`_index_pool`), cyclically shifted by a per-block random offset;
-the shift keeps blocks from reusing the same positions, which would give too much or too
-little weight to the same columns of every block when rows divide the block. And the draws
-pick whole runs of ``RUN_BYTES`` (one cache line) rather than single elements: gathering 2^20
-scattered elements cost ~5 ms even from blocks in cache, runs cost a sixteenth of the
-memory accesses. Every element is still drawn with the same probability; neighbours are
-drawn together, so on data whose neighbours are alike the histogram is as precise as one
-from 2^16 independent draws (what a hover's quick summary uses) and better otherwise.
+The draws pick whole runs of ``RUN_BYTES`` (one cache line) rather than single elements:
+gathering 2^20 scattered elements cost ~5 ms even from blocks in cache, plus 8 ms for torch's
+``randint`` to make 2^20 indices (~130M/s here); runs need a sixteenth of both. Every element
+is still drawn with the same probability; neighbours are drawn together, so on data whose
+neighbours are alike the histogram is as precise as one from 2^16 independent draws (what a
+hover's quick summary uses), and better otherwise.
 """
 
 from __future__ import annotations
 
-import functools
 import math
-import random
 from dataclasses import dataclass
 
 import torch
@@ -34,7 +27,6 @@ SAMPLE_SEED = 0x7E45  # fixed: summaries of the same tensor are reproducible
 BIN_SLICE = 1 << 16  # values binned at a time: float64/int64 temporaries of 512 KB each
 # (measured on a 2^20 sample: 2^15-value slices took 7.5 ms, 2^16 4.5 ms, one piece 4.2 ms)
 RUN_BYTES = 64  # the sample is drawn as runs of adjacent elements this long (a cache line)
-POOLS_KEPT = 8  # index pools cached (one per block size and draw count; ~170 KB for 2^20)
 
 
 @dataclass(frozen=True)
@@ -57,8 +49,8 @@ class Sampler:
         self.total = total
         self.size = min(size, total)
         self.seen = 0
-        self.device = device
-        self.offsets = random.Random(SAMPLE_SEED)  # private: the global `random` is untouched
+        self.generator = torch.Generator(device=device)  # private: the global RNG is untouched
+        self.generator.manual_seed(SAMPLE_SEED)
         # filled in place, so the sample never exists twice (no final cat)
         self.buffer = torch.empty(self.size, dtype=dtype, device=device)
 
@@ -74,30 +66,13 @@ class Sampler:
         if n % run:  # runs must tile the block, or its tail could never be drawn
             run = 1
         rows = n // run
-        # this block's share is the floor or ceil of its proportional share: ceil sizes the pool
-        most = -(-n * self.size // self.total)
         draws = -(-(stop - start) // run)
-        pool = _index_pool(rows, -(-most // run), str(self.device))
-        idx = pool[:draws] + self.offsets.randrange(rows)
-        if rows & (rows - 1) == 0:
-            idx.bitwise_and_(rows - 1)  # a power of two: the wrap-around is a mask
-        else:
-            idx.remainder_(rows)
-        table = values[: rows * run].view(rows, run)
-        picked = table.index_select(0, idx).view(-1)[: stop - start]
+        idx = torch.randint(0, rows, (draws,), generator=self.generator, device=values.device)
+        picked = values.view(rows, run).index_select(0, idx).view(-1)[: stop - start]
         self.buffer[start:stop].copy_(picked)
 
     def values(self) -> torch.Tensor:
         return self.buffer
-
-
-@functools.lru_cache(maxsize=POOLS_KEPT)
-def _index_pool(n: int, count: int, device: str) -> torch.Tensor:
-    """``count`` indices drawn uniformly from ``range(n)`` with a private fixed-seed generator
-    (the same for every call: summaries are reproducible). Read-only: callers shift a copy."""
-    generator = torch.Generator(device=device)
-    generator.manual_seed(SAMPLE_SEED)
-    return torch.randint(0, n, (count,), generator=generator, device=device)
 
 
 def symlog(v: torch.Tensor | float, c: float) -> torch.Tensor | float:
