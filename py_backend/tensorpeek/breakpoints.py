@@ -146,6 +146,26 @@ def _arm(bp: Breakpoint) -> Breakpoint:
     return bp
 
 
+def _warn_if_compiled_in_place(scope: torch.nn.Module) -> None:
+    """``module.compile()`` swaps the module's call for a compiled one in place (no wrapper
+    to notice at run time): inside it, module hooks never run eagerly."""
+    compiled = [
+        name or "<root>"
+        for name, m in scope.named_modules()
+        if getattr(m, "_compiled_call_impl", None) is not None
+    ]
+    if compiled:
+        shown = ", ".join(compiled[:5]) + (", ..." if len(compiled) > 5 else "")
+        warnings.warn(
+            f"tensorpeek: {shown} {'is' if len(compiled) == 1 else 'are'} compiled in place "
+            "(module.compile()); breakpoints on input, output, grad_input and grad_output "
+            "sites cannot fire inside (param_grad and param still do). Run uncompiled to "
+            "check layers.",
+            RuntimeWarning,
+            stacklevel=3,
+        )
+
+
 def break_on(
     target: Any = "*",
     site: str | None = None,
@@ -192,6 +212,8 @@ def break_on(
             "break_on target must be a module, (module, glob), a glob or a spec string; "
             f"got {target!r}"
         )
+    if scope is not None:
+        _warn_if_compiled_in_place(scope)
     options = {"allow": list(allow) if not isinstance(allow, str) else [allow], "steps": steps}
     spec = parse_spec(
         {

@@ -75,6 +75,9 @@ class BreakpointSet:
         self._root_input_bad = False
         self._inputs_reported: set[int] = set()
         self._compiled_warned: set[int] = set()
+        self._forwards = 0  # root forwards seen (eagerly)
+        self._forwards_at_step: dict[int, int] = {}  # id(optimizer) -> _forwards at its step
+        self._no_forward_warned = False
         self.on_root_hooks: list[Any] = []  # called at each root forward (the autoarm file watcher)
 
     def changed(self) -> None:
@@ -103,6 +106,7 @@ class BreakpointSet:
         return table
 
     def on_root_forward(self, root: torch.nn.Module) -> None:
+        self._forwards += 1
         self.flush()
         self._forward_origins = set()
         self._backward_nonfinite_seen = False
@@ -125,6 +129,7 @@ class BreakpointSet:
         if when == "pre":
             self.flush()
             return
+        self._warn_if_no_forward_was_seen(optimizer)
         step = STEPS.current()
         for p, module, path, pname in HOOKS.optimizer_params(optimizer):
             table = HOOKS.table(module)[1]
@@ -133,6 +138,29 @@ class BreakpointSet:
                 self.on_event(
                     Event(module, path, "param", [(pname, p)], grad, param=pname, step=step)
                 )
+
+    def _warn_if_no_forward_was_seen(self, optimizer: torch.optim.Optimizer) -> None:
+        """An optimizer stepped twice with module-site breakpoints armed and no module
+        forward seen in between: the model most likely runs compiled in place
+        (``module.compile()``, or a compiled training step), where module hooks never run
+        eagerly. Said once. (Per optimizer: several may step after one forward.)"""
+        before = self._forwards_at_step.get(id(optimizer))
+        self._forwards_at_step[id(optimizer)] = self._forwards
+        if before is None or before != self._forwards or self._no_forward_warned:
+            return
+        sites = {bp.spec.site for bp in self.breakpoints.values() if bp.enabled}
+        if not sites & {"input", "output", "grad_input", "grad_output"}:
+            return
+        self._no_forward_warned = True
+        warnings.warn(
+            "tensorpeek: an optimizer step ran but no module forward was seen since the last "
+            "one; if the model runs compiled (module.compile(), torch.compile of the training "
+            "step), breakpoints on input, output, grad_input and grad_output sites cannot "
+            "fire inside it (param_grad and param still do). Run the model uncompiled to "
+            "check layers.",
+            RuntimeWarning,
+            stacklevel=3,
+        )
 
     def on_event(self, event: Event) -> None:
         for bp in list(self._bps_for(event)):
