@@ -83,6 +83,11 @@ CASES: dict[str, Callable[[], torch.Tensor]] = {
     "sparse_csr": lambda: to_csr(sparse_source()),
     "transposed": lambda: randn(300, 170).t(),
     "stepped_slice": lambda: randn(200, 300)[::3, 1::7],
+    "stepped_slice_bf16": lambda: with_specials(randn(1500, 1400).bfloat16())[::2, 1::3],
+    "stepped_slice_f64_nan": lambda: with_specials(randn(1500, 1400, dtype=torch.float64))[
+        ::2, 1::3
+    ],
+    "transposed_f16": lambda: with_specials(randn(900, 1300).half()).t(),
     "expanded": lambda: randn(5, 1, 70).expand(5, 9000, 70),
     "expanded_nan": lambda: with_specials(randn(5, 1, 70)).expand(5, 300, 70),
     "permuted_3d": lambda: randn(7, 11, 13).permute(2, 0, 1),
