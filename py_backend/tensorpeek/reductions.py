@@ -3,9 +3,9 @@
 Why it is shaped like this (CPU numbers in DESIGN.md): reductions that allocate nothing
 (``sum``, ``amin``, ``amax``, a dot product) are an order of magnitude cheaper
 than the obvious ``std_mean`` or ``isfinite().all()``, and a block of a few MB stays in cache
-while several of them read it. So the tensor is walked in blocks of at most ``block`` elements;
-each block is first screened with ``aminmax`` (finite extremes mean all are finite,
-since NaN and Inf propagate), and only blocks that fail the screen pay for masks and counts.
+while several of them read it. So the tensor is walked in blocks of at most ``block`` elements
+(:mod:`tensorpeek.blocks`); each block is first screened with ``aminmax`` (finite extremes
+mean all are finite, since NaN and Inf propagate), and only blocks that fail pay for counts.
 
 Accuracy: ``torch.sum`` on float32 uses cascade summation: measured errors are ~1e-8 of
 sum|x| on random data and at worst ~5e-7 relative (equal values, some lengths), so a sum
@@ -25,13 +25,12 @@ counts and sums are weighted by the expansion factor.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
 import torch
 
-from tensorpeek.dtypes import DtypeInfo, ValueKind
+from tensorpeek.dtypes import DtypeInfo
 
 F32_SAFE_MAX = 1e30  # |x| above this: a float32 sum of |x| over a block could overflow
 RESCALE_ABOVE = 1e150  # |x|max beyond these: float64 squares overflow or vanish,
@@ -45,56 +44,8 @@ FIELDS = (
     "finite", "nan", "posinf", "neginf", "zeros", "sum", "sumsq", "abssum",
     "min", "max", "absmin", "absmax", "saturated", "subnormal",
 )  # fmt: skip
-FIELD_INDEX = {name: i for i, name in enumerate(FIELDS)}
-_I = FIELD_INDEX
+_I = {name: i for i, name in enumerate(FIELDS)}
 _ADDED = tuple(i for name, i in _I.items() if name not in ("min", "max", "absmin", "absmax"))
-
-
-def unique_view(x: torch.Tensor) -> tuple[torch.Tensor, int]:
-    """A view over the distinct elements of ``x`` and how often each one appears in ``x``.
-
-    Dimensions with stride 0 (``expand``) are dropped and their sizes multiplied into the
-    weight; the rest are ordered by decreasing stride, so a transposed or permuted tensor
-    becomes contiguous again and is read as one flat view without a copy.
-    """
-    if x.is_quantized or x.dim() == 0:
-        return x, 1
-    weight = 1
-    kept: list[tuple[int, int]] = []
-    for size, stride in zip(x.shape, x.stride(), strict=True):
-        if size == 1:
-            continue
-        if stride == 0:
-            weight *= size
-        else:
-            kept.append((stride, size))
-    kept.sort(reverse=True)
-    view = x.as_strided([s for _, s in kept], [st for st, _ in kept], x.storage_offset())
-    return view, weight
-
-
-def iter_blocks(y: torch.Tensor, block: int) -> Iterator[torch.Tensor]:
-    """Yield ``y``'s elements as pieces of at most ``block`` elements, in storage order.
-
-    Contiguous tensors give flat views (no copy); others give slices along the leading
-    dimensions, which the caller flattens (a copy of at most ``block`` elements).
-    """
-    if y.dim() == 0:
-        yield y.reshape(1)
-        return
-    if not y.is_quantized and y.is_contiguous():
-        flat = y.view(-1)
-        for start in range(0, flat.numel(), block):
-            yield flat[start : start + block]
-        return
-    inner = math.prod(y.shape[1:])
-    if inner <= block:
-        rows = max(1, block // max(inner, 1))
-        for start in range(0, y.shape[0], rows):
-            yield y[start : start + rows]
-    else:
-        for i in range(y.shape[0]):
-            yield from iter_blocks(y[i], block)
 
 
 @dataclass
@@ -137,33 +88,6 @@ class Partials:
             out["absmin"] = min(out["absmin"], row[_I["absmin"]])
             out["absmax"] = max(out["absmax"], row[_I["absmax"]])
         return out
-
-
-def block_values(
-    piece: torch.Tensor, info: DtypeInfo, buffer: torch.Tensor | None
-) -> tuple[torch.Tensor, bool]:
-    """The numbers of one block as a flat float tensor, and whether it is a private copy
-    (then it may be overwritten in place). Narrow floats are widened, and strided float
-    blocks gathered, into ``buffer`` when one is given (else into a fresh tensor)."""
-    kind = info.kind
-    n = piece.numel()
-    if kind is ValueKind.FLOAT:
-        if piece.is_contiguous():
-            return piece.view(-1), False
-        if buffer is not None and buffer.numel() >= n and buffer.dtype == piece.dtype:
-            return buffer[:n].view(piece.shape).copy_(piece).view(-1), True
-        return piece.contiguous().view(-1), True  # always a copy (reshape might alias)
-    if kind is ValueKind.NARROW_FLOAT:
-        if buffer is not None and buffer.numel() >= n:
-            return buffer[:n].view(piece.shape).copy_(piece).view(-1), True
-        return piece.to(torch.float32).reshape(-1), True
-    if kind is ValueKind.INTEGER:
-        return piece.to(torch.float64).reshape(-1), True
-    if kind is ValueKind.QUANTIZED:
-        return piece.dequantize().reshape(-1), True
-    if kind is ValueKind.COMPLEX:
-        return piece.to(torch.complex128).abs().reshape(-1), True  # |z| in float64
-    raise TypeError(f"values of dtype {info.short} cannot be read")
 
 
 def finite_row(
@@ -212,24 +136,33 @@ def finite_row(
     row[_I["abssum"]] = abssum
     row[_I["absmin"]] = absmin
     top, tiny = info.max_finite, info.smallest_normal
-    narrow = want.narrow and top is not None and tiny is not None
-    saturation = narrow and top is not None and absmax >= top
-    subnormals = narrow and tiny is not None and absmin < tiny
+    saturation = want.narrow and top is not None and absmax >= top
+    subnormals = want.narrow and tiny is not None and absmin < tiny
     below = 0
     if saturation or subnormals:
         if mag is None:
             mag = _into(torch.abs, v, scratch)
-        # narrow floats have at most 10 mantissa bits, so no value lies within 2^-20 below
-        # ``top`` or ``tiny``: these thresholds split the values exactly as >= would
-        if saturation and top is not None:
-            row[_I["saturated"]] = _count_above(mag, top * (1 - 2**-20), spare)
-        if subnormals and tiny is not None:
-            below = n - _count_above(mag, tiny * (1 - 2**-20), spare)
+        above, below = _narrow_counts(mag, info, spare, saturation, subnormals)
+        row[_I["saturated"]] = above
     if (want.zeros or subnormals) and absmin == 0.0:
         row[_I["zeros"]] = n - _nonzeros(v if mag is None else mag, scratch)
     if subnormals:
         row[_I["subnormal"]] = below - int(row[_I["zeros"]])
     return row
+
+
+def _narrow_counts(
+    mag: torch.Tensor, info: DtypeInfo, spare: torch.Tensor | None, above: bool, below: bool
+) -> tuple[int, int]:
+    """``(count(|x| >= max finite), count(|x| < smallest normal))`` of the dtype, each only
+    if asked (else 0). Narrow floats have at most 10 mantissa bits, so no value lies within
+    2^-20 below either bound: thresholds there split the values exactly as >= would, and no
+    element equals them (see :func:`_count_above`)."""
+    n = mag.numel()
+    top, tiny = info.max_finite, info.smallest_normal
+    high = _count_above(mag, top * (1 - 2**-20), spare) if above and top is not None else 0
+    low = n - _count_above(mag, tiny * (1 - 2**-20), spare) if below and tiny is not None else 0
+    return high, low
 
 
 def _nonzeros(v: torch.Tensor, scratch: torch.Tensor | None) -> int:
@@ -355,7 +288,7 @@ def nonfinite_row(
     row[_I["min"]], row[_I["max"]] = math.inf, -math.inf
     if finite == 0:
         row[_I["absmin"]] = math.inf
-        row[_I["saturated"]] = posinf + neginf
+        row[_I["saturated"]] = posinf + neginf if want.narrow else 0
         return row
     lo, hi = (float(t) for t in torch.aminmax(z))  # over the finite values and 0
     if max(-lo, hi) > F32_SAFE_MAX and z.dtype == torch.float32:
@@ -368,14 +301,12 @@ def nonfinite_row(
     if want.abs or want.zeros or narrow:
         mag = z.abs_()  # z is not needed any more
         row[_I["abssum"]] = float(mag.sum()) if want.abs else 0.0
-        below = 0
-        if narrow and top is not None and tiny is not None:  # (see finite_row's thresholds)
-            above = _count_above(mag, top * (1 - 2**-20), spare)
-            row[_I["saturated"]] = above + posinf + neginf
-            below = n - _count_above(mag, tiny * (1 - 2**-20), spare)  # zeros, non-finite too
-        zeros = n - _nonzeros(mag, mag) - nonfinite  # the replaced values are zeros of mag
+        # (below counts the zeros and the replaced values too: they are zeros of mag)
+        above, below = _narrow_counts(mag, info, spare, narrow, narrow)
+        zeros = n - _nonzeros(mag, mag) - nonfinite
         row[_I["zeros"]] = zeros
         if narrow:
+            row[_I["saturated"]] = above + posinf + neginf
             row[_I["subnormal"]] = below - zeros - nonfinite
     if not zeros and (lo == 0.0 or hi == 0.0):  # that 0 may stand for a non-finite value
         if lo == 0.0:

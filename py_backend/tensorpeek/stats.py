@@ -17,6 +17,7 @@ from typing import Any
 
 import torch
 
+from tensorpeek.blocks import block_values, flat_block, iter_blocks, unique_view
 from tensorpeek.dtypes import DtypeInfo, ValueKind, dtype_info
 from tensorpeek.histogram import Binning, Sampler
 from tensorpeek.reductions import (
@@ -24,14 +25,11 @@ from tensorpeek.reductions import (
     Partials,
     Wanted,
     block_row,
-    block_values,
     centered_moments,
     finite_row,
-    iter_blocks,
     needs_centering,
     needs_rescaling,
     nonfinite_row,
-    unique_view,
 )
 
 __all__ = ["NAMES", "compute"]
@@ -78,7 +76,7 @@ class Measurement:
 
 
 def _compute_dtype(info: DtypeInfo, x: torch.Tensor) -> torch.dtype:
-    """The dtype ``reductions.block_values`` produces for ``x``."""
+    """The dtype ``blocks.block_values`` produces for ``x``."""
     if info.kind is ValueKind.FLOAT:
         return x.dtype
     if info.kind in (ValueKind.INTEGER, ValueKind.COMPLEX):
@@ -148,7 +146,7 @@ def _measure(
 
     for piece in iter_blocks(y, block):
         if narrow and wide is not None and scratch is not None and spare is not None:
-            flat = _flat(piece, gathered)
+            flat, _ = flat_block(piece, gathered)
             for row in _narrow_rows(flat, info, want, wide, scratch, spare, stage):
                 partials.add(row)
             if sampler is not None:
@@ -196,17 +194,6 @@ def _measure(
         nonfinite = total["nan"] + total["posinf"] + total["neginf"] > 0
         m.sample = sample[torch.isfinite(sample)] if nonfinite else sample
     return m
-
-
-def _flat(piece: torch.Tensor, gathered: torch.Tensor | None) -> torch.Tensor:
-    """A block's elements as one flat tensor of its own dtype: a view when contiguous, else
-    copied into ``gathered``."""
-    if piece.is_contiguous():
-        return piece.view(-1)
-    n = piece.numel()
-    if gathered is not None and gathered.numel() >= n:
-        return gathered[:n].view(piece.shape).copy_(piece).view(-1)
-    return piece.reshape(-1)
 
 
 def _narrow_rows(
