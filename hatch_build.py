@@ -1,0 +1,86 @@
+"""Hatch build hook: compiles tensorpeek's fused reduction kernel (``csrc/reduce.c``).
+
+The kernel is a plain C shared library (no Python headers), loaded with ctypes by
+``tensorpeek.native``. Editable installs put it beside the sources (git ignores it); wheels
+carry it as ``tensorpeek/_reduce.so`` and get a platform tag. Without a C compiler, or when
+``TENSORPEEK_NO_NATIVE=1`` is set, nothing is built: tensorpeek then computes summaries with
+torch reductions (the same numbers, several times slower on large tensors) and says so in
+``tensorpeek --version``. Set ``TENSORPEEK_REQUIRE_NATIVE=1`` to make a failed build an error.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import sysconfig
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from hatchling.builders.hooks.plugin.interface import BuildHookInterface
+
+SOURCE = Path("py_backend/tensorpeek/csrc/reduce.c")
+LIBRARY = "_reduce.so"  # the name tensorpeek.native loads, whatever the platform
+# AVX2/FMA/F16C clones where the toolchain supports them, else baseline code.
+ATTEMPTS = (["-DTP_CLONES"], [])
+
+
+def _compiler() -> str | None:
+    for name in (os.environ.get("CC"), sysconfig.get_config_var("CC"), "cc", "gcc", "clang"):
+        if name:
+            exe = shutil.which(name.split()[0])
+            if exe:
+                return exe
+    return None
+
+
+def compile_kernel(root: Path, target: Path) -> str | None:
+    """Build the kernel at ``target``; returns None, or why it was not built."""
+    if sys.platform == "win32":
+        return "no build recipe for Windows (the kernel needs a POSIX C compiler)"
+    cc = _compiler()
+    if cc is None:
+        return "no C compiler found (set CC, or install gcc or clang)"
+    errors = []
+    for extra in ATTEMPTS:
+        cmd = [cc, "-O3", "-std=gnu11", "-fPIC", "-shared", "-Wall", *extra, "-o", str(target),
+               str(root / SOURCE), "-lpthread", "-lm"]  # fmt: skip
+        done = subprocess.run(cmd, capture_output=True, text=True, check=False)
+        if done.returncode == 0:
+            return None
+        errors.append(f"{' '.join(cmd)}\n{done.stderr.strip()}")
+    return "compiling the kernel failed:\n" + "\n".join(errors)
+
+
+class CustomBuildHook(BuildHookInterface):  # type: ignore[misc]
+    PLUGIN_NAME = "custom"
+
+    def initialize(self, version: str, build_data: dict[str, Any]) -> None:
+        if self.target_name != "wheel":
+            return
+        root = Path(self.root)
+        in_tree = root / "py_backend" / "tensorpeek" / LIBRARY
+        if version == "editable":
+            # a kernel from an earlier build must not outlive a skipped or failed one
+            in_tree.unlink(missing_ok=True)
+        if os.environ.get("TENSORPEEK_NO_NATIVE") == "1":
+            self.app.display_info("tensorpeek: TENSORPEEK_NO_NATIVE=1, kernel not built")
+            return
+        if version == "editable":
+            target = in_tree
+        else:
+            target = Path(tempfile.mkdtemp(prefix="tensorpeek-build-")) / LIBRARY
+        why = compile_kernel(root, target)
+        if why is not None:
+            if os.environ.get("TENSORPEEK_REQUIRE_NATIVE") == "1":
+                raise RuntimeError(f"tensorpeek: {why}")
+            self.app.display_warning(
+                f"tensorpeek: fused kernel not built ({why}); summaries use torch reductions"
+            )
+            return
+        build_data["pure_python"] = False
+        build_data["infer_tag"] = True
+        if version != "editable":
+            build_data["force_include"][str(target)] = f"tensorpeek/{LIBRARY}"

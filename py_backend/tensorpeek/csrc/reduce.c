@@ -1,0 +1,322 @@
+/*
+ * One pass over a flat block of float32, float64, bfloat16 or float16 values that yields
+ * every partial sum, count and extreme a summary needs (see FIELDS in reductions.py):
+ * the fused form of the torch reductions in reductions.py, which read each value about
+ * eight times. Built by hatch_build.py as a plain shared library (no Python headers) and
+ * called through ctypes, which releases the GIL; tensorpeek falls back to the torch path
+ * when it is absent. It only reads the values it is given and writes `out`.
+ *
+ * Layout: values are walked in chunks of CHUNK. A chunk first takes the fast loop, which
+ * assumes every value is finite and is written so compilers vectorize it (LANES
+ * independent accumulators, selects instead of branches). Any NaN or Inf makes that
+ * chunk's float64 sum or sum of squares non-finite (float32, bfloat16 and float16 values
+ * cannot overflow a float64 sum), and the chunk is then redone by the careful scalar
+ * loop. Sums are float64: per lane within a chunk, then chunk by chunk.
+ */
+#include <math.h>
+#include <pthread.h>
+#include <stdint.h>
+#include <string.h>
+
+#define LANES 16
+#define CHUNK 4096 /* a multiple of LANES; a lane's int32 counts stay small */
+#define MAX_THREADS 64
+
+enum {
+    F_FINITE, F_NAN, F_POSINF, F_NEGINF, F_ZEROS, F_SUM, F_SUMSQ, F_ABSSUM,
+    F_MIN, F_MAX, F_ABSMIN, F_ABSMAX, F_SATURATED, F_SUBNORMAL, F_COUNT
+};
+
+enum { K_F32 = 0, K_F64 = 1, K_BF16 = 2, K_F16 = 3 };
+
+#if defined(__x86_64__) && defined(__GNUC__) && defined(TP_CLONES)
+/* AVX2 + FMA + F16C where the CPU has them, chosen at load time; baseline code elsewhere */
+#define TP_VECTOR __attribute__((target_clones("arch=x86-64-v3", "default")))
+#else
+#define TP_VECTOR
+#endif
+
+typedef struct {
+    double sum, sumsq, abssum, lo, hi, abslo, abshi;
+    int64_t zeros, saturated, below; /* below: |x| < tiny, zeros included */
+} chunk_t;
+
+static inline float load_f32(const void *p, int64_t i) { return ((const float *)p)[i]; }
+static inline float load_bf16(const void *p, int64_t i) {
+    uint32_t bits = (uint32_t)((const uint16_t *)p)[i] << 16;
+    float f;
+    memcpy(&f, &bits, sizeof f);
+    return f;
+}
+#ifdef __FLT16_MAX__
+#define TP_HAS_F16 1
+static inline float load_f16(const void *p, int64_t i) { return (float)((const _Float16 *)p)[i]; }
+#else
+#define TP_HAS_F16 0
+#endif
+
+/* The fast loop for dtypes whose values are exact in float32: extremes and counts in
+ * float32 lanes, sums in float64 lanes. `n` is a multiple of LANES. */
+#define DEFINE_FAST(NAME, LOAD, NARROW)                                                               \
+    TP_VECTOR static void NAME(const void *p, int64_t n, double center, float top, float tiny, \
+                               chunk_t *r) {                                                  \
+        float lo[LANES], hi[LANES], alo[LANES], ahi[LANES];                                   \
+        int32_t zeros[LANES], sat[LANES], below[LANES];                                       \
+        double s1[LANES], s2[LANES], sa[LANES];                                               \
+        for (int j = 0; j < LANES; j++) {                                                     \
+            lo[j] = alo[j] = INFINITY;                                                        \
+            hi[j] = -INFINITY;                                                                \
+            ahi[j] = 0.0f;                                                                    \
+            zeros[j] = sat[j] = below[j] = 0;                                                 \
+            s1[j] = s2[j] = sa[j] = 0.0;                                                      \
+        }                                                                                     \
+        for (int64_t i = 0; i < n; i += LANES) {                                              \
+            for (int j = 0; j < LANES; j++) {                                                 \
+                float v = LOAD(p, i + j);                                                     \
+                float a = fabsf(v);                                                           \
+                double d = (double)v - center;                                                \
+                s1[j] += d;                                                                   \
+                s2[j] += d * d;                                                               \
+                sa[j] += fabs(d);                                                             \
+                lo[j] = v < lo[j] ? v : lo[j];                                                \
+                hi[j] = v > hi[j] ? v : hi[j];                                                \
+                alo[j] = a < alo[j] ? a : alo[j];                                             \
+                ahi[j] = a > ahi[j] ? a : ahi[j];                                             \
+                zeros[j] += (v == 0.0f);                                                      \
+                if (NARROW) {                                                                 \
+                    sat[j] += (a >= top);                                                     \
+                    below[j] += (a < tiny);                                                   \
+                }                                                                             \
+            }                                                                                 \
+        }                                                                                     \
+        chunk_t c = {0.0, 0.0, 0.0, INFINITY, -INFINITY, INFINITY, 0.0, 0, 0, 0};             \
+        for (int j = 0; j < LANES; j++) {                                                     \
+            c.sum += s1[j];                                                                   \
+            c.sumsq += s2[j];                                                                 \
+            c.abssum += sa[j];                                                                \
+            c.lo = lo[j] < c.lo ? lo[j] : c.lo;                                               \
+            c.hi = hi[j] > c.hi ? hi[j] : c.hi;                                               \
+            c.abslo = alo[j] < c.abslo ? alo[j] : c.abslo;                                    \
+            c.abshi = ahi[j] > c.abshi ? ahi[j] : c.abshi;                                    \
+            c.zeros += zeros[j];                                                              \
+            c.saturated += sat[j];                                                            \
+            c.below += below[j];                                                              \
+        }                                                                                     \
+        *r = c;                                                                               \
+    }
+
+DEFINE_FAST(fast_f32, load_f32, 0)
+DEFINE_FAST(fast_bf16, load_bf16, 1)
+#if TP_HAS_F16
+DEFINE_FAST(fast_f16, load_f16, 1)
+#endif
+
+/* float64: everything in float64 lanes (there are no narrow-float counts) */
+TP_VECTOR static void fast_f64(const void *p, int64_t n, double center, float top, float tiny,
+                               chunk_t *r) {
+    const double *x = (const double *)p;
+    double lo[LANES], hi[LANES], alo[LANES], ahi[LANES], s1[LANES], s2[LANES], sa[LANES];
+    int64_t zeros[LANES];
+    (void)top;
+    (void)tiny;
+    for (int j = 0; j < LANES; j++) {
+        lo[j] = alo[j] = INFINITY;
+        hi[j] = -INFINITY;
+        ahi[j] = s1[j] = s2[j] = sa[j] = 0.0;
+        zeros[j] = 0;
+    }
+    for (int64_t i = 0; i < n; i += LANES) {
+        for (int j = 0; j < LANES; j++) {
+            double v = x[i + j];
+            double a = fabs(v);
+            double d = v - center;
+            s1[j] += d;
+            s2[j] += d * d;
+            sa[j] += fabs(d);
+            lo[j] = v < lo[j] ? v : lo[j];
+            hi[j] = v > hi[j] ? v : hi[j];
+            alo[j] = a < alo[j] ? a : alo[j];
+            ahi[j] = a > ahi[j] ? a : ahi[j];
+            zeros[j] += (v == 0.0);
+        }
+    }
+    chunk_t c = {0.0, 0.0, 0.0, INFINITY, -INFINITY, INFINITY, 0.0, 0, 0, 0};
+    for (int j = 0; j < LANES; j++) {
+        c.sum += s1[j];
+        c.sumsq += s2[j];
+        c.abssum += sa[j];
+        c.lo = lo[j] < c.lo ? lo[j] : c.lo;
+        c.hi = hi[j] > c.hi ? hi[j] : c.hi;
+        c.abslo = alo[j] < c.abslo ? alo[j] : c.abslo;
+        c.abshi = ahi[j] > c.abshi ? ahi[j] : c.abshi;
+        c.zeros += zeros[j];
+    }
+    *r = c;
+}
+
+typedef void (*fast_fn)(const void *, int64_t, double, float, float, chunk_t *);
+
+static double value_at(int kind, const void *p, int64_t i) {
+    switch (kind) {
+    case K_F64: return ((const double *)p)[i];
+    case K_BF16: return load_bf16(p, i);
+#if TP_HAS_F16
+    case K_F16: return load_f16(p, i);
+#endif
+    default: return load_f32(p, i);
+    }
+}
+
+static size_t item_size(int kind) {
+    return kind == K_F64 ? 8 : (kind == K_F32 ? 4 : 2);
+}
+
+static void add_min(double *out, int field, double v) { if (v < out[field]) out[field] = v; }
+static void add_max(double *out, int field, double v) { if (v > out[field]) out[field] = v; }
+
+/* Values the fast loop cannot take (NaN, Inf, float64 sums that overflow, the tail that
+ * is not a multiple of LANES), one at a time. */
+static void careful(int kind, const void *p, int64_t start, int64_t end, double center,
+                    double top, double tiny, double *out) {
+    int narrow = kind == K_BF16 || kind == K_F16;
+    for (int64_t i = start; i < end; i++) {
+        double v = value_at(kind, p, i);
+        double a = fabs(v);
+        if (v != v) {
+            out[F_NAN] += 1;
+            continue;
+        }
+        if (a == INFINITY) {
+            out[v > 0 ? F_POSINF : F_NEGINF] += 1;
+            if (narrow) out[F_SATURATED] += 1; /* beyond the largest finite value */
+            continue;
+        }
+        out[F_FINITE] += 1;
+        double d = v - center;
+        out[F_SUM] += d;
+        out[F_SUMSQ] += d * d;
+        out[F_ABSSUM] += fabs(d);
+        out[F_ZEROS] += (v == 0.0);
+        if (narrow) {
+            out[F_SATURATED] += (a >= top);
+            out[F_SUBNORMAL] += (a > 0.0 && a < tiny);
+        }
+        add_min(out, F_MIN, v);
+        add_max(out, F_MAX, v);
+        add_min(out, F_ABSMIN, a);
+        add_max(out, F_ABSMAX, a);
+    }
+}
+
+static void init_row(double *out) {
+    for (int k = 0; k < F_COUNT; k++) out[k] = 0.0;
+    out[F_MIN] = out[F_ABSMIN] = INFINITY;
+    out[F_MAX] = -INFINITY;
+}
+
+static void reduce_range(int kind, const void *p, int64_t n, double center, double top,
+                         double tiny, double *out) {
+    fast_fn fast = kind == K_F64 ? fast_f64 : kind == K_BF16 ? fast_bf16 : fast_f32;
+#if TP_HAS_F16
+    if (kind == K_F16) fast = fast_f16;
+#endif
+    init_row(out);
+    for (int64_t s = 0; s < n; s += CHUNK) {
+        int64_t m = n - s < CHUNK ? n - s : CHUNK;
+        int64_t body = m - m % LANES;
+        chunk_t c;
+        const void *base = (const char *)p + (size_t)s * item_size(kind);
+        fast(base, body, center, (float)top, (float)tiny, &c);
+        if (!(isfinite(c.sum) && isfinite(c.sumsq) && isfinite(c.abssum))) {
+            careful(kind, p, s, s + m, center, top, tiny, out);
+            continue;
+        }
+        out[F_FINITE] += (double)body;
+        out[F_ZEROS] += (double)c.zeros;
+        out[F_SUM] += c.sum;
+        out[F_SUMSQ] += c.sumsq;
+        out[F_ABSSUM] += c.abssum;
+        if (kind == K_BF16 || kind == K_F16) { /* the fast loops count these for them only */
+            out[F_SATURATED] += (double)c.saturated;
+            out[F_SUBNORMAL] += (double)(c.below - c.zeros);
+        }
+        if (body > 0) {
+            add_min(out, F_MIN, c.lo);
+            add_max(out, F_MAX, c.hi);
+            add_min(out, F_ABSMIN, c.abslo);
+            add_max(out, F_ABSMAX, c.abshi);
+        }
+        careful(kind, p, s + body, s + m, center, top, tiny, out);
+    }
+}
+
+typedef struct {
+    int kind;
+    const void *p;
+    int64_t n;
+    double center, top, tiny;
+    double out[F_COUNT];
+} job_t;
+
+static void *run_job(void *arg) {
+    job_t *job = (job_t *)arg;
+    reduce_range(job->kind, job->p, job->n, job->center, job->top, job->tiny, job->out);
+    return NULL;
+}
+
+/* The library's version of the FIELDS layout: the loader checks it. */
+int tp_abi(void) { return 2; }
+
+int tp_has_f16(void) { return TP_HAS_F16; }
+
+/*
+ * Reduce `n` values of kind `kind` at `p` into `out[F_COUNT]` using up to `threads`
+ * threads (the calling one and threads - 1 more, joined before returning). The three
+ * sums are of d = x - `center` over the finite values (the second pass that makes the
+ * variance exact passes the mean; the first passes 0). `top` and `tiny`: the dtype's
+ * largest finite and smallest normal magnitudes for the saturation and subnormal counts,
+ * which only bfloat16 and float16 blocks get (they stay 0 for the others). Returns 0, or
+ * -1 for an unknown kind (out untouched).
+ */
+int tp_reduce(int kind, const void *p, int64_t n, double center, double top, double tiny,
+              int threads, double *out) {
+    if (kind < K_F32 || kind > K_F16 || (kind == K_F16 && !TP_HAS_F16) || n < 0) return -1;
+    if (threads < 1) threads = 1;
+    if (threads > MAX_THREADS) threads = MAX_THREADS;
+    int64_t per = (n + threads - 1) / threads;
+    per = (per + CHUNK - 1) / CHUNK * CHUNK;
+    if (per == 0) per = CHUNK;
+    job_t jobs[MAX_THREADS];
+    pthread_t tids[MAX_THREADS];
+    int used = 0;
+    for (int64_t s = 0; s < n || used == 0; s += per) {
+        int64_t e = s + per < n ? s + per : n;
+        job_t job = {kind, (const char *)p + (size_t)s * item_size(kind), e - s, center, top, tiny,
+                     {0}};
+        jobs[used++] = job;
+        if (e >= n) break;
+    }
+    int started[MAX_THREADS] = {0};
+    for (int t = 1; t < used; t++)
+        started[t] = pthread_create(&tids[t], NULL, run_job, &jobs[t]) == 0;
+    run_job(&jobs[0]);
+    for (int t = 1; t < used; t++) {
+        if (started[t])
+            pthread_join(tids[t], NULL);
+        else
+            run_job(&jobs[t]); /* no thread to be had: do its share here */
+    }
+    init_row(out);
+    for (int t = 0; t < used; t++) {
+        const double *o = jobs[t].out;
+        for (int k = 0; k < F_COUNT; k++) {
+            if (k == F_MIN || k == F_ABSMIN)
+                add_min(out, k, o[k]);
+            else if (k == F_MAX || k == F_ABSMAX)
+                add_max(out, k, o[k]);
+            else
+                out[k] += o[k];
+        }
+    }
+    return 0;
+}

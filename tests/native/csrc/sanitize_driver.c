@@ -1,0 +1,53 @@
+/* Runs tp_reduce over exactly-sized heap blocks of every kind, length and thread count
+ * that exercises its lane, chunk and thread splits, with NaN/Inf planted at both ends;
+ * built with AddressSanitizer and UBSan by test_kernel_sanitized.py, so any read outside
+ * the block or undefined behaviour aborts. Prints the finite count it checks. */
+#include <math.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+int tp_reduce(int kind, const void *p, int64_t n, double center, double top, double tiny,
+              int threads, double *out);
+int tp_has_f16(void);
+
+static const int64_t lengths[] = {0, 1, 15, 16, 17, 4095, 4096, 4097, 12293, 262147, 524305};
+
+int main(void) {
+    double out[14];
+    long checks = 0;
+    for (int kind = 0; kind < 4; kind++) {
+        if (kind == 3 && !tp_has_f16()) continue;
+        size_t size = kind == 1 ? 8 : (kind == 0 ? 4 : 2);
+        for (size_t li = 0; li < sizeof lengths / sizeof *lengths; li++) {
+            int64_t n = lengths[li];
+            for (int threads = 1; threads <= 3; threads++) {
+                unsigned char *buf = malloc(n ? (size_t)n * size : 1);
+                for (int64_t i = 0; i < n; i++) {
+                    float f = (float)((i * 2654435761u) % 1000) / 100.0f - 5.0f;
+                    if (i == 0 || i == n - 1) f = (i == 0) ? NAN : INFINITY;
+                    if (kind == 0) memcpy(buf + i * 4, &f, 4);
+                    else if (kind == 1) { double d = f; memcpy(buf + i * 8, &d, 8); }
+                    else if (kind == 2) { uint32_t b; memcpy(&b, &f, 4); uint16_t h = b >> 16; memcpy(buf + i * 2, &h, 2); }
+                    else {
+#ifdef __FLT16_MAX__
+                        _Float16 h = (_Float16)f; memcpy(buf + i * 2, &h, 2);
+#endif
+                    }
+                }
+                if (tp_reduce(kind, buf, n, 0.5, 65504.0, 6.1e-5, threads, out) != 0) return 2;
+                int64_t specials = n >= 2 ? 2 : n;
+                if ((int64_t)out[0] != n - specials) {
+                    fprintf(stderr, "kind %d n %lld: finite %f\n", kind, (long long)n, out[0]);
+                    return 1;
+                }
+                free(buf);
+                checks++;
+            }
+        }
+    }
+    if (tp_reduce(7, NULL, 0, 0, 0, 0, 1, out) != -1) return 3; /* unknown kind refused */
+    printf("%ld\n", checks);
+    return 0;
+}

@@ -1,0 +1,226 @@
+"""The fused C kernel row by row against a float64 oracle: lane and chunk boundaries, thread
+splits, NaN/Inf in the vectorized body and in the scalar tail, signed zeros, narrow-float
+saturation and subnormals, sums around a center; and the kernel's absence."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+import tensorpeek
+from tensorpeek import native
+from tensorpeek.dtypes import dtype_info
+from tensorpeek.reductions import FIELDS
+
+pytestmark = pytest.mark.usefixtures("kernel")
+
+# lanes are 16 values, chunks 4096, one thread per 2^18 values
+SIZES = [1, 2, 15, 16, 17, 31, 4095, 4096, 4097, 4096 * 3 + 5, (1 << 18) + 3, (1 << 19) + 17]
+DTYPES = [torch.float32, torch.float64, torch.bfloat16, torch.float16]
+
+
+@pytest.fixture
+def kernel() -> None:
+    """These tests call the kernel directly. Not built (no C compiler): skip, unless
+    ``TENSORPEEK_REQUIRE_NATIVE=1`` (set by scripts/test.sh, whose setup installs gcc)."""
+    if not native.available():
+        if os.environ.get("TENSORPEEK_REQUIRE_NATIVE") == "1":
+            pytest.fail(f"TENSORPEEK_REQUIRE_NATIVE=1 but the {native.status()}")
+        pytest.skip(native.status())
+
+
+def oracle_row(t: torch.Tensor, center: float = 0.0) -> dict[str, float]:
+    v = t.to(torch.float64).reshape(-1)
+    fin = v[torch.isfinite(v)]
+    d = fin - center
+    info = dtype_info(t.dtype)
+    a = fin.abs()
+    narrow = t.dtype in (torch.bfloat16, torch.float16)
+    out = {
+        "finite": fin.numel(),
+        "nan": int(torch.isnan(v).sum()),
+        "posinf": int((v == math.inf).sum()),
+        "neginf": int((v == -math.inf).sum()),
+        "zeros": int((fin == 0).sum()),
+        "sum": float(d.sum()),
+        "sumsq": float((d * d).sum()),
+        "abssum": float(d.abs().sum()),
+        "min": float(fin.min()) if fin.numel() else math.inf,
+        "max": float(fin.max()) if fin.numel() else -math.inf,
+        "absmin": float(a.min()) if fin.numel() else math.inf,
+        "absmax": float(a.max()) if fin.numel() else 0.0,
+        "saturated": 0,
+        "subnormal": 0,
+    }
+    if narrow:
+        assert info.max_finite is not None and info.smallest_normal is not None
+        inf = int(torch.isinf(v).sum())
+        out["saturated"] = int((a >= info.max_finite).sum()) + inf
+        out["subnormal"] = int(((a > 0) & (a < info.smallest_normal)).sum())
+    return out
+
+
+def assert_row_matches(t: torch.Tensor, center: float = 0.0) -> None:
+    row = native.reduce_row(t.reshape(-1), dtype_info(t.dtype), center)
+    got = dict(zip(FIELDS, row, strict=True))
+    want = oracle_row(t, center)
+    for name in ("finite", "nan", "posinf", "neginf", "zeros", "saturated", "subnormal"):
+        assert got[name] == want[name], (name, got[name], want[name])
+    for name in ("min", "max", "absmin", "absmax"):
+        assert got[name] == want[name], (name, got[name], want[name])
+    scale = want["abssum"] + abs(center) * want["finite"]
+    for name in ("sum", "sumsq", "abssum"):
+        allowance = 1e-13 * (scale if name == "sum" else abs(want[name]))
+        assert abs(got[name] - want[name]) <= allowance, (name, got[name], want[name])
+
+
+def _values(n: int, dtype: torch.dtype, seed: int) -> torch.Tensor:
+    g = torch.Generator().manual_seed(seed)
+    return (torch.randn(n, generator=g, dtype=torch.float64) * 3).to(dtype)
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=str)
+@pytest.mark.parametrize("n", SIZES)
+def test_random_values_at_lane_chunk_and_thread_boundaries(n: int, dtype: torch.dtype) -> None:
+    assert_row_matches(_values(n, dtype, n))
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=str)
+@pytest.mark.parametrize("n", [17, 4097, (1 << 18) + 3])
+def test_nan_and_inf_in_the_body_and_in_the_tail(n: int, dtype: torch.dtype) -> None:
+    t = _values(n, dtype, 7)
+    # first element (a vectorized lane), last (the scalar tail), and one chunk in
+    for i, value in ((0, math.nan), (n - 1, math.inf), (n // 2, -math.inf), (n // 3, math.nan)):
+        t[i] = value
+    assert_row_matches(t)
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=str)
+def test_all_nan_all_inf_and_signed_zeros(dtype: torch.dtype) -> None:
+    assert_row_matches(torch.full((4100,), math.nan, dtype=dtype))
+    assert_row_matches(torch.full((4100,), -math.inf, dtype=dtype))
+    zeros = torch.zeros(4100, dtype=dtype)
+    zeros[::2] = -0.0
+    assert_row_matches(zeros)
+
+
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16], ids=str)
+def test_narrow_saturation_and_subnormals(dtype: torch.dtype) -> None:
+    info = torch.finfo(dtype)
+    t = _values(9000, dtype, 3)
+    t[::7] = info.max
+    t[1::7] = -info.max
+    t[2::11] = info.smallest_normal / 4  # subnormal
+    t[3::13] = -info.tiny / 2
+    t[5] = math.inf
+    assert_row_matches(t)
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=str)
+def test_sums_around_a_center(dtype: torch.dtype) -> None:
+    t = (_values(5000, torch.float64, 11) + 1000).to(dtype)
+    assert_row_matches(t, center=float(t.double().mean()))
+
+
+def test_float64_sums_that_overflow_fall_back_to_the_careful_loop() -> None:
+    t = _values(5000, torch.float64, 5) * 1e300  # squares overflow: sum of squares is inf
+    got = dict(zip(FIELDS, native.reduce_row(t, dtype_info(t.dtype)), strict=True))
+    want = oracle_row(t)
+    assert got["finite"] == 5000 and got["sumsq"] == math.inf == want["sumsq"]
+    assert got["min"] == want["min"] and got["max"] == want["max"]
+    summary = tensorpeek.summarize(t)  # the rescaled second pass still gets it right
+    k = float(t.abs().max())
+    assert math.isclose(summary.std, k * float((t / k).std(correction=0)), rel_tol=1e-9)
+
+
+def test_views_with_an_offset_are_read_from_their_first_element() -> None:
+    base = _values(10_000, torch.float32, 2)
+    assert_row_matches(base[1234:5678])
+
+
+def test_other_dtypes_and_devices_are_not_taken() -> None:
+    assert not native.handles(torch.zeros(3, dtype=torch.int32))
+    assert not native.handles(torch.zeros(3, device="meta"))
+    assert native.handles(torch.zeros(3))
+    with pytest.raises(ValueError, match="cannot read"):
+        native.reduce_row(torch.zeros(3, dtype=torch.int64), dtype_info(torch.int64))
+    with pytest.raises(ValueError, match="cannot read"):
+        native.reduce_row(torch.zeros(4)[::2], dtype_info(torch.float32))
+
+
+def test_thread_count_is_left_alone() -> None:
+    before = torch.get_num_threads()
+    native.reduce_row(_values(1 << 20, torch.float32, 1), dtype_info(torch.float32))
+    assert torch.get_num_threads() == before
+
+
+_SUBPROCESS = """
+import json, torch, tensorpeek
+from tensorpeek import native
+g = torch.Generator().manual_seed(0)
+x = torch.randn(5_000_000, generator=g) + 0.5  # above the exact-histogram limit
+x[::1000] = float('nan')
+s = tensorpeek.summarize(x).to_dict()
+print(json.dumps({"status": native.status(), "summary": s}))
+"""
+
+
+def _summary_in_subprocess(env_extra: dict[str, str]) -> dict:
+    env = {**os.environ, **env_extra}
+    out = subprocess.run(
+        [sys.executable, "-c", _SUBPROCESS], capture_output=True, text=True, env=env,
+        check=True, timeout=120,
+    )  # fmt: skip
+    return json.loads(out.stdout)
+
+
+def test_without_the_kernel_the_same_summary_comes_from_torch() -> None:
+    fused = _summary_in_subprocess({})
+    plain = _summary_in_subprocess({"TENSORPEEK_NO_NATIVE": "1"})
+    assert "loaded" in fused["status"]
+    assert "disabled by TENSORPEEK_NO_NATIVE=1" in plain["status"]
+    a, b = fused["summary"], plain["summary"]
+    # the same sample is drawn on both paths: identical histograms and counts
+    assert a["hist"]["sampled"] and a["hist"] == b["hist"]
+    for key in ("nan", "posinf", "neginf", "zeros", "finite", "min", "max"):
+        assert a[key] == b[key], key
+    for key in ("mean", "std", "std_sample", "norm"):  # float64 sums on both paths
+        assert math.isclose(a[key], b[key], rel_tol=1e-9), key
+    # the torch path sums |x| in float32 (cascade; see reductions.py), the kernel in float64
+    assert math.isclose(a["absmean"], b["absmean"], rel_tol=1e-7)
+
+
+def test_a_missing_or_stale_library_is_reported_not_used(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("TENSORPEEK_NO_NATIVE", raising=False)
+    monkeypatch.setattr(native, "__file__", str(tmp_path / "native.py"))
+    lib, why = native._open()
+    assert lib is None and why.startswith("not built (_reduce.so missing")
+    source = tmp_path / "old.c"
+    source.write_text("int tp_abi(void) { return 1; }\nint tp_has_f16(void) { return 0; }\n")
+    cc = ["cc", "-shared", "-fPIC", "-o", str(tmp_path / "_reduce.so"), str(source)]
+    subprocess.run(cc, check=True, timeout=60)
+    lib, why = native._open()
+    assert lib is None
+    assert why == f"stale build (ABI 1, expected {native.ABI}): reinstall tensorpeek"
+    other = tmp_path / "other"  # (a path dlopen has not seen: it caches by path)
+    other.mkdir()
+    monkeypatch.setattr(native, "__file__", str(other / "native.py"))
+    source.write_text(f"int tp_abi(void) {{ return {native.ABI}; }}\n")  # no functions
+    cc[4] = str(other / "_reduce.so")
+    subprocess.run(cc, check=True, timeout=60)
+    lib, why = native._open()
+    assert lib is None and why.startswith("is not tensorpeek's kernel (")
+    monkeypatch.setattr(native, "__file__", str(tmp_path / "junk" / "native.py"))
+    (tmp_path / "junk").mkdir()
+    (tmp_path / "junk" / "_reduce.so").write_bytes(b"not a library")
+    lib, why = native._open()
+    assert lib is None and why.startswith("cannot be loaded: ")
