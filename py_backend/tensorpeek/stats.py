@@ -17,10 +17,12 @@ from typing import Any
 
 import torch
 
+from tensorpeek import native
 from tensorpeek.blocks import block_values, flat_block, iter_blocks, unique_view
 from tensorpeek.dtypes import DtypeInfo, ValueKind, dtype_info
 from tensorpeek.histogram import Binning, Sampler
 from tensorpeek.reductions import (
+    FIELDS,
     WIDE_SLICE,
     Partials,
     Wanted,
@@ -47,6 +49,8 @@ BLOCK = 1 << 19
 # then needs ~6 MB with its sample, under 10% of the tensor's 100 MB.
 NARROW_BLOCK = 1 << 20
 
+FUSED_BLOCKS = 4  # blocks per call of the fused kernel on contiguous tensors
+
 # Set by tests to run the device code path (no data-dependent branches) on the CPU.
 BRANCHLESS_ON_CPU = False
 
@@ -54,6 +58,7 @@ NAMES: tuple[str, ...] = (
     "nan", "posinf", "neginf", "nonfinite", "finite", "zeros", "zeros_frac", "min", "max",
     "absmax", "mean", "std", "std_sample", "norm", "absmean", "saturated", "subnormal", "numel",
 )  # fmt: skip
+_SUM, _SUMSQ, _ABSSUM = (FIELDS.index(name) for name in ("sum", "sumsq", "abssum"))
 _MOMENT_NAMES = frozenset({"mean", "std", "std_sample", "norm"})
 
 
@@ -118,31 +123,74 @@ def _measure(
     distinct = y.numel()
     narrow = info.kind is ValueKind.NARROW_FLOAT and not branchless
     block = NARROW_BLOCK if narrow else BLOCK
-    owned = info.kind in (ValueKind.INTEGER, ValueKind.QUANTIZED, ValueKind.COMPLEX)
-    # (buffers that a summary may not need cost nothing: untouched pages are never mapped)
-    scratch = gathered = wide = stage = spare = None
-    if narrow:  # read in float64 slices (see _narrow_rows); strided blocks gathered first
-        wide = torch.empty(min(WIDE_SLICE, distinct), dtype=torch.float64, device=x.device)
-        scratch = torch.empty_like(wide)  # for the saturation and subnormal counts
-        spare = torch.empty_like(wide)  # for slices holding NaN or Inf
-        if x.dtype == torch.float16:  # float16 -> float64 is 2.7x slower here than via float32
-            stage = torch.empty(wide.numel(), dtype=torch.float32, device=x.device)
-        if not y.is_contiguous():
-            gathered = torch.empty(min(block, distinct), dtype=x.dtype, device=x.device)
-    elif info.kind is ValueKind.FLOAT and not branchless:
-        size = min(block, distinct)
-        scratch = torch.empty(size, dtype=x.dtype, device=x.device)  # |x| and signs
-        spare = torch.empty_like(scratch)  # for blocks holding NaN or Inf
-        if not y.is_contiguous():
-            gathered = torch.empty(size, dtype=x.dtype, device=x.device)  # the block's values
-        if x.dtype != torch.float64:  # the block's float64 copy for the signed sums
-            wide = torch.empty(size, dtype=torch.float64, device=x.device)
     sampler = None
     if bins and distinct > exact_hist_limit:
         # narrow floats are sampled in their own dtype (exact, and half the memory)
         keep = x.dtype if info.kind is ValueKind.NARROW_FLOAT else _compute_dtype(info, x)
         sampler = Sampler(distinct, sample_size, keep, x.device)
     partials = Partials()
+    if not branchless and native.handles(x):
+        _fused_pass(y, info, block, partials, sampler)
+    else:
+        _torch_pass(y, info, want, block, branchless, partials, sampler)
+    return _finish(x, y, info, want, block, branchless, partials, sampler, weight, bins, scale)
+
+
+def _fused_pass(
+    y: torch.Tensor, info: DtypeInfo, block: int, partials: Partials, sampler: Sampler | None
+) -> None:
+    """Every partial from the fused kernel (see :mod:`tensorpeek.native`): one call over a
+    contiguous tensor, else one per gathered block. The sample is drawn from the same
+    blocks as on the torch path, so both paths give the same histogram."""
+    if y.is_contiguous():
+        flat = y.reshape(-1)
+        step = block * FUSED_BLOCKS
+        for start in range(0, flat.numel(), step):
+            part = flat[start : start + step]
+            partials.add(native.reduce_row(part, info))
+            if sampler is not None:  # while the part is in cache
+                for at in range(0, part.numel(), block):
+                    sampler.take(part[at : at + block])
+        return
+    gathered = torch.empty(min(block, y.numel()), dtype=y.dtype, device=y.device)
+    for piece in iter_blocks(y, block):
+        flat, _ = flat_block(piece, gathered)
+        partials.add(native.reduce_row(flat, info))
+        if sampler is not None:
+            sampler.take(flat)
+
+
+def _torch_pass(
+    y: torch.Tensor,
+    info: DtypeInfo,
+    want: Wanted,
+    block: int,
+    branchless: bool,
+    partials: Partials,
+    sampler: Sampler | None,
+) -> None:
+    """Every partial from torch reductions, block by block (see :mod:`tensorpeek.reductions`)."""
+    distinct = y.numel()
+    narrow = info.kind is ValueKind.NARROW_FLOAT and not branchless
+    owned = info.kind in (ValueKind.INTEGER, ValueKind.QUANTIZED, ValueKind.COMPLEX)
+    # (buffers that a summary may not need cost nothing: untouched pages are never mapped)
+    scratch = gathered = wide = stage = spare = None
+    if narrow:  # read in float64 slices (see _narrow_rows); strided blocks gathered first
+        wide = torch.empty(min(WIDE_SLICE, distinct), dtype=torch.float64, device=y.device)
+        scratch = torch.empty_like(wide)  # for the saturation and subnormal counts
+        spare = torch.empty_like(wide)  # for slices holding NaN or Inf
+        if y.dtype == torch.float16:  # float16 -> float64 is 2.7x slower here than via float32
+            stage = torch.empty(wide.numel(), dtype=torch.float32, device=y.device)
+        if not y.is_contiguous():
+            gathered = torch.empty(min(block, distinct), dtype=y.dtype, device=y.device)
+    elif info.kind is ValueKind.FLOAT and not branchless:
+        size = min(block, distinct)
+        scratch = torch.empty(size, dtype=y.dtype, device=y.device)  # |x| and signs
+        spare = torch.empty_like(scratch)  # for blocks holding NaN or Inf
+        if not y.is_contiguous():
+            gathered = torch.empty(size, dtype=y.dtype, device=y.device)  # the block's values
+        if y.dtype != torch.float64:  # the block's float64 copy for the signed sums
+            wide = torch.empty(size, dtype=torch.float64, device=y.device)
 
     for piece in iter_blocks(y, block):
         if narrow and wide is not None and scratch is not None and spare is not None:
@@ -167,6 +215,22 @@ def _measure(
         if sampler is not None:  # the block is in cache by now (block_row only reads v)
             sampler.take(v)
 
+
+def _finish(
+    x: torch.Tensor,
+    y: torch.Tensor,
+    info: DtypeInfo,
+    want: Wanted,
+    block: int,
+    branchless: bool,
+    partials: Partials,
+    sampler: Sampler | None,
+    weight: int,
+    bins: int,
+    scale: str,
+) -> Measurement:
+    """Totals from the partials, then the second pass and the sample where needed."""
+    distinct = y.numel()
     total = partials.total()
     for name in ("finite", "nan", "posinf", "neginf", "zeros", "sum", "sumsq", "abssum"):
         total[name] *= weight
@@ -265,9 +329,18 @@ def _second_pass(
     counts = None
     t = m.total
     nonfinite = t["nan"] + t["posinf"] + t["neginf"] > 0
+    # sums around the mean by the fused kernel where it reads y (not when rescaling, which
+    # only float64 values beyond 1e+-150 need)
+    fused = center_pass and m.scale == 1.0 and not branchless and native.handles(y)
     for piece in iter_blocks(y, block):
+        if fused:
+            flat, _ = flat_block(piece, None)
+            row = native.reduce_row(flat, info, m.center)
+            centered.append([row[_SUM], row[_SUMSQ], row[_ABSSUM]])
+            if not exact_hist:
+                continue
         v, _ = block_values(piece, info, None)
-        if center_pass:
+        if center_pass and not fused:
             centered.append(
                 centered_moments(
                     v, m.center, m.scale, all_finite=not nonfinite, branchless=branchless,
