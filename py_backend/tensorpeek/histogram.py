@@ -68,8 +68,16 @@ class Sampler:
         rows = n // run
         draws = -(-(stop - start) // run)
         idx = torch.randint(0, rows, (draws,), generator=self.generator, device=values.device)
-        picked = values.view(rows, run).index_select(0, idx).view(-1)[: stop - start]
-        self.buffer[start:stop].copy_(picked)
+        table = values.view(rows, run)
+        whole = (stop - start) // run  # runs that fit: gathered straight into the buffer
+        if values.dtype == self.buffer.dtype:
+            out = self.buffer[start : start + whole * run].view(whole, run)
+            torch.index_select(table, 0, idx[:whole], out=out)
+        else:
+            self.buffer[start : start + whole * run].copy_(table[idx[:whole]].view(-1))
+        rest = stop - start - whole * run  # the last run, cut short
+        if rest:
+            self.buffer[start + whole * run : stop].copy_(table[idx[whole]][:rest])
 
     def values(self) -> torch.Tensor:
         return self.buffer
