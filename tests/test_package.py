@@ -33,3 +33,23 @@ def test_every_exported_name_resolves() -> None:
 def test_unknown_attribute_is_an_attribute_error() -> None:
     with pytest.raises(AttributeError, match="no_such_thing"):
         tensorpeek.no_such_thing  # noqa: B018
+
+
+def test_version_says_whether_the_fused_kernel_is_used() -> None:
+    import os
+
+    def version(**env: str) -> list[str]:
+        out = subprocess.run(
+            [sys.executable, "-m", "tensorpeek", "--version"],
+            capture_output=True, text=True, check=True, timeout=60, env={**os.environ, **env},
+        )  # fmt: skip
+        return out.stdout.splitlines()
+
+    first, state = version()
+    assert first == f"tensorpeek {tensorpeek.__version__}"
+    assert state.startswith("fused reduction kernel ")
+    if os.environ.get("TENSORPEEK_REQUIRE_NATIVE") == "1":
+        assert state.startswith("fused reduction kernel loaded from "), state
+    assert version(TENSORPEEK_NO_NATIVE="1")[1] == (
+        "fused reduction kernel disabled by TENSORPEEK_NO_NATIVE=1"
+    )

@@ -41,6 +41,20 @@ def _positive_int(text: str) -> int:
     return value
 
 
+class _VersionAction(argparse.Action):
+    """``--version``: the version, and whether summaries use the fused C kernel (importing
+    torch to find out only when asked)."""
+
+    def __init__(self, option_strings: Sequence[str], dest: str, **kwargs: object) -> None:
+        super().__init__(option_strings, dest, nargs=0, help=str(kwargs.get("help", "")))
+
+    def __call__(self, parser: argparse.ArgumentParser, *args: object, **kwargs: object) -> None:
+        from tensorpeek import native
+
+        print(f"tensorpeek {__version__}\n{native.status()}")
+        parser.exit()
+
+
 def build_parser() -> argparse.ArgumentParser:
     from tensorpeek.conditions import PRESETS
     from tensorpeek.run_command import ON_HIT
@@ -51,7 +65,9 @@ def build_parser() -> argparse.ArgumentParser:
         description="Tensor breakpoints, training diagnostics and checkpoint summaries "
         "for PyTorch.",
     )
-    parser.add_argument("--version", action="version", version=f"tensorpeek {__version__}")
+    parser.add_argument(
+        "--version", action=_VersionAction, help="print the version and the kernel's state"
+    )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     run = sub.add_parser(
