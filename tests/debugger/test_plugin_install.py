@@ -82,3 +82,17 @@ def test_a_process_without_torch_keeps_numpy_display_and_never_loads_torch() -> 
         assert dap.evaluate("arr", frame_id, context="hover")["result"].startswith("array(")
         probe = dap.evaluate("'torch' in __import__('sys').modules", frame_id, context="repl")
         assert probe["result"] == "False"
+
+
+def test_wheel_carries_the_fused_kernel(wheel_python: Path) -> None:
+    from tensorpeek import native
+
+    if not native.available():  # no C compiler here: the wheel is pure Python (tested above)
+        pytest.skip(native.status())
+    code = "from tensorpeek import native; print(native.status())"
+    out = subprocess.run(
+        [str(wheel_python), "-c", code], capture_output=True, text=True, timeout=60, check=True
+    )
+    status = out.stdout.strip()
+    assert status.startswith("fused reduction kernel loaded from "), status
+    assert str(wheel_python.parent.parent) in status  # the wheel's copy, not the repository's
