@@ -9,6 +9,8 @@ and report medians. Peak extra memory is the resident-set high-water mark of a f
 subprocess before and after one ``summarize`` of a tensor that was built in place (so that
 building it left no higher mark). Targets (issue 2) at 50M elements: summarize <= 8x the
 sum, >= 20x faster than lovely-tensors, extra memory <= 10% of the tensor's bytes. The
+``torch path`` column is ``summarize`` with the fused C kernel switched off (what users
+without a C compiler get; ``tensorpeek.native``), timed in the same interleaved rounds. The
 ``relu`` row (float32 activations after a ReLU, half exact zeros) is not a target: it shows
 the cost of counting zeros on data that has them.
 """
@@ -26,7 +28,7 @@ from collections.abc import Callable
 
 import torch
 
-from tensorpeek import summarize
+from tensorpeek import native, summarize
 
 DTYPES = {"f32": torch.float32, "bf16": torch.bfloat16, "f16": torch.float16, "relu": torch.float32}
 
@@ -44,6 +46,16 @@ def make_tensor(n: int, kind: str, seed: int = 0) -> torch.Tensor:
     return x
 
 
+def summarize_on_torch_path(x: torch.Tensor) -> object:
+    """``summarize`` as it runs where the fused kernel was not built."""
+    handles = native.handles
+    native.handles = lambda t: False  # type: ignore[assignment]
+    try:
+        return summarize(x)
+    finally:
+        native.handles = handles  # type: ignore[assignment]
+
+
 def timed(fn: Callable[[], object]) -> float:
     t0 = time.perf_counter()
     fn()
@@ -58,6 +70,7 @@ def bench_speed(n: int, dtype_name: str, repeats: int, lovely_repeats: int) -> d
         "sum": lambda: x.sum(),
         "summarize": lambda: summarize(x),
         "quick": lambda: summarize(x, mode="quick"),
+        "torch_path": lambda: summarize_on_torch_path(x),
         "lovely": lambda: str(lovely(x)),
     }
     for fn in contenders.values():  # warm-up: first calls pay for imports and allocator growth
@@ -119,11 +132,12 @@ def main() -> None:
     runs += [("relu", int(float(s))) for s in args.relu_sizes.split(",") if s]
 
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads; medians of "
-          f"{args.repeats} interleaved repeats (lovely: {args.lovely_repeats})")  # fmt: skip
+          f"{args.repeats} interleaved repeats (lovely: {args.lovely_repeats}); "
+          f"{native.status()}")  # fmt: skip
     _print_load("start")
     header = (
         f"{'tensor':>12} {'x.sum()':>9} {'summarize':>10} {'/sum':>6} {'quick':>8} "
-        f"{'lovely':>9} {'lovely/summ':>11} {'peak extra RAM':>20}"
+        f"{'lovely':>9} {'lovely/summ':>11} {'torch path':>11} {'/summ':>6} {'peak extra RAM':>20}"
     )
     print(header)
     # memory first: a child inherits the parent's high-water mark at fork, so measure while
@@ -142,7 +156,8 @@ def main() -> None:
         print(
             f"{label:>12} {ms['sum']:7.2f}ms {ms['summarize']:8.1f}ms "
             f"{t['summarize'] / t['sum']:5.1f}x {ms['quick']:6.1f}ms {ms['lovely']:7.0f}ms "
-            f"{t['lovely'] / t['summarize']:10.1f}x {mem:>20}"
+            f"{t['lovely'] / t['summarize']:10.1f}x {ms['torch_path']:9.1f}ms "
+            f"{t['torch_path'] / t['summarize']:5.1f}x {mem:>20}"
         )
     _print_load("end")
 
