@@ -23,6 +23,8 @@ from dataclasses import dataclass
 
 import torch
 
+from tensorpeek import native
+
 SAMPLE_SEED = 0x7E45  # fixed: summaries of the same tensor are reproducible
 BIN_SLICE = 1 << 16  # values binned at a time: float64/int64 temporaries of 512 KB each
 # (measured on a 2^20 sample: 2^15-value slices took 7.5 ms, 2^16 4.5 ms, one piece 4.2 ms)
@@ -128,6 +130,10 @@ class Binning:
         a, b = self._axis(self.lo), self._axis(self.hi)
         # bins per unit; the halves keep (b - a) finite for float64 values spanning +-1.7e308
         scale = 0.0 if self.one_bin else nbins * 0.5 / (b * 0.5 - a * 0.5)
+        if self.scale == "linear" and not self.one_bin and native.handles(values):
+            flat = values.reshape(-1)
+            if flat.is_contiguous():  # the same arithmetic in one read (see native.py)
+                return native.bin_counts(flat, a, scale, nbins)
         # two slice buffers reused for every slice (fresh ones would each pay page faults)
         size = min(values.numel(), BIN_SLICE)
         wide = torch.empty(size, dtype=torch.float64, device=values.device)

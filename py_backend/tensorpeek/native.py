@@ -2,7 +2,8 @@
 
 One call reads each value of a flat CPU block once and returns the whole row of partials
 that :mod:`tensorpeek.reductions` otherwise assembles from about eight torch reductions
-(see ``reductions.FIELDS`` for the layout, which the kernel's ``tp_abi`` version pins).
+(see ``reductions.FIELDS`` for the layout, which the kernel's ``tp_abi`` version pins);
+another counts values per histogram bin with ``histogram.Binning``'s arithmetic.
 ctypes releases the GIL for the call; the kernel splits large blocks over
 ``torch.get_num_threads()`` threads of its own, joined before it returns, and never changes
 that setting.
@@ -24,9 +25,9 @@ import torch
 
 from tensorpeek.dtypes import DtypeInfo
 
-__all__ = ["available", "reduce_row", "status"]
+__all__ = ["available", "bin_counts", "handles", "reduce_row", "status"]
 
-ABI = 2  # tp_abi() of a kernel whose output layout matches reductions.FIELDS
+ABI = 3  # tp_abi() of a kernel whose output layout matches reductions.FIELDS
 _FIELDS = 14
 _KINDS = {torch.float32: 0, torch.float64: 1, torch.bfloat16: 2, torch.float16: 3}
 # Below this many values one thread does the block (starting one costs tens of µs).
@@ -70,11 +71,16 @@ def _open() -> tuple[ctypes.CDLL | None, str]:
             return None, f"stale build (ABI {lib.tp_abi()}, expected {ABI}): reinstall tensorpeek"
         lib.tp_has_f16.restype = ctypes.c_int
         lib.tp_reduce.restype = ctypes.c_int
+        lib.tp_bin.restype = ctypes.c_int
     except AttributeError as exc:  # a symbol is missing
         return None, f"is not tensorpeek's kernel ({exc}): reinstall tensorpeek"
     lib.tp_reduce.argtypes = [
         ctypes.c_int, ctypes.c_void_p, ctypes.c_int64, ctypes.c_double, ctypes.c_double,
         ctypes.c_double, ctypes.c_int, ctypes.POINTER(ctypes.c_double),
+    ]  # fmt: skip
+    lib.tp_bin.argtypes = [
+        ctypes.c_int, ctypes.c_void_p, ctypes.c_int64, ctypes.c_double, ctypes.c_double,
+        ctypes.c_int64, ctypes.c_int, ctypes.POINTER(ctypes.c_int64),
     ]  # fmt: skip
     if not lib.tp_has_f16():
         del _KINDS[torch.float16]
@@ -114,3 +120,19 @@ def reduce_row(flat: torch.Tensor, info: DtypeInfo, center: float = 0.0) -> list
     if lib.tp_reduce(kind, flat.data_ptr(), n, center, top, tiny, threads, out) != 0:
         raise ValueError(f"the fused kernel refused a block of {flat.dtype}")
     return list(out)
+
+
+def bin_counts(flat: torch.Tensor, a: float, scale: float, nbins: int) -> torch.Tensor:
+    """int64 counts per bin of the finite values of a flat, contiguous CPU block whose
+    tensor passed :func:`handles`: bin ``clamp((x - a) * scale, 0, nbins - 1)``, truncated,
+    in float64 (what ``histogram.Binning.count`` computes for the linear scale)."""
+    lib = _load()
+    kind = _KINDS.get(flat.dtype)
+    if lib is None or kind is None or flat.device.type != "cpu" or not flat.is_contiguous():
+        raise ValueError(f"the fused kernel cannot read this block ({flat.dtype}, {flat.device})")
+    n = flat.numel()
+    threads = max(1, min(torch.get_num_threads(), n // THREAD_GRAIN))
+    counts = (ctypes.c_int64 * nbins)()
+    if lib.tp_bin(kind, flat.data_ptr(), n, a, scale, nbins, threads, counts) != 0:
+        raise ValueError(f"the fused kernel refused to bin {n} values into {nbins} bins")
+    return torch.tensor(list(counts), dtype=torch.int64)

@@ -17,6 +17,7 @@ import torch
 import tensorpeek
 from tensorpeek import native
 from tensorpeek.dtypes import dtype_info
+from tensorpeek.histogram import Binning
 from tensorpeek.reductions import FIELDS
 
 pytestmark = pytest.mark.usefixtures("kernel")
@@ -224,3 +225,44 @@ def test_a_missing_or_stale_library_is_reported_not_used(
     (tmp_path / "junk" / "_reduce.so").write_bytes(b"not a library")
     lib, why = native._open()
     assert lib is None and why.startswith("cannot be loaded: ")
+
+
+def _torch_counts(binning: Binning, values: torch.Tensor) -> list[int]:
+    handles = native.handles
+    try:
+        native.handles = lambda t: False  # type: ignore[assignment]
+        return binning.count(values).tolist()
+    finally:
+        native.handles = handles  # type: ignore[assignment]
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=str)
+@pytest.mark.parametrize("n", [1, 17, 4097, (1 << 18) + 3])
+def test_bin_counts_equal_the_torch_binning(n: int, dtype: torch.dtype) -> None:
+    t = _values(n, dtype, 13)
+    lo, hi = float(t.double().min()), float(t.double().max())
+    if n > 2:
+        t[0], t[-1] = math.nan, math.inf  # not binned
+    for bins in (1, 7, 32):
+        binning = Binning(lo, hi, bins) if lo < hi else Binning(lo, lo, bins)
+        kernel = binning.count(t).tolist()
+        assert kernel == _torch_counts(binning, t)
+        assert sum(kernel) == int(torch.isfinite(t).sum())
+
+
+def test_values_on_bin_edges_fall_where_the_torch_binning_puts_them() -> None:
+    binning = Binning(-1.0, 1.0, 32)
+    edges = torch.tensor(binning.edges(), dtype=torch.float64)
+    up, down = torch.nextafter(edges, edges + 1), torch.nextafter(edges, edges - 1)
+    nudged = torch.cat([edges, up, down])
+    values = nudged.clamp(-1.0, 1.0)
+    for dtype in (torch.float64, torch.float32):
+        v = values.to(dtype)
+        assert binning.count(v).tolist() == _torch_counts(binning, v)
+
+
+def test_binning_across_the_whole_float64_range() -> None:
+    info = torch.finfo(torch.float64)
+    t = torch.tensor([-info.max, -1.0, 0.0, info.tiny, 1e300, info.max], dtype=torch.float64)
+    binning = Binning(-info.max, info.max, 16)
+    assert binning.count(t).tolist() == _torch_counts(binning, t)

@@ -1,7 +1,8 @@
 /* Runs tp_reduce over exactly-sized heap blocks of every kind, length and thread count
  * that exercises its lane, chunk and thread splits, with NaN/Inf planted at both ends;
  * built with AddressSanitizer and UBSan by test_kernel_sanitized.py, so any read outside
- * the block or undefined behaviour aborts. Prints the finite count it checks. */
+ * the block or undefined behaviour aborts. Bins them too (tp_bin). Prints how many blocks
+ * it checked. */
 #include <math.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -11,6 +12,8 @@
 int tp_reduce(int kind, const void *p, int64_t n, double center, double top, double tiny,
               int threads, double *out);
 int tp_has_f16(void);
+int tp_bin(int kind, const void *p, int64_t n, double a, double scale, int64_t nbins,
+           int threads, int64_t *counts);
 
 static const int64_t lengths[] = {0, 1, 15, 16, 17, 4095, 4096, 4097, 12293, 262147, 524305};
 
@@ -42,12 +45,21 @@ int main(void) {
                     fprintf(stderr, "kind %d n %lld: finite %f\n", kind, (long long)n, out[0]);
                     return 1;
                 }
+                for (int64_t nbins = 1; nbins <= 7; nbins += 6) {
+                    int64_t counts[7] = {0}, total = 0;
+                    if (tp_bin(kind, buf, n, -5.0, nbins / 10.0, nbins, threads, counts) != 0)
+                        return 4;
+                    for (int64_t b = 0; b < nbins; b++) total += counts[b];
+                    if (total != n - specials) return 5;
+                }
                 free(buf);
                 checks++;
             }
         }
     }
     if (tp_reduce(7, NULL, 0, 0, 0, 0, 1, out) != -1) return 3; /* unknown kind refused */
+    if (tp_bin(7, NULL, 0, 0, 1, 4, 1, NULL) != -1) return 6;
+    if (tp_bin(0, NULL, 0, 0, 1, 0, 1, NULL) != -1) return 7; /* no bins refused */
     printf("%ld\n", checks);
     return 0;
 }
