@@ -20,7 +20,7 @@ from typing import Any
 import torch
 
 from tensorpeek.protocol import Channel, ChannelsPayload, HeatmapPayload
-from tensorpeek.summary import readable_tensor
+from tensorpeek.summary import readable_tensor, unreadable_reason
 
 MAX_SIZE = 256  # cells per side, the renderer's contract
 BAND_ELEMENTS = 1 << 22  # elements reduced at a time (bounds the float64 temporary)
@@ -48,7 +48,10 @@ def values_for_maps(x: Any) -> tuple[torch.Tensor | None, str | None]:
         x = np.ascontiguousarray(x)  # reversed views: keep the element order, host array anyway
     values, info = readable_tensor(x)
     if values is None:
-        return None, f"{info.short} values cannot be read (meta tensor or unreadable dtype)"
+        original = x if isinstance(x, torch.Tensor) else None
+        if original is None:
+            return None, f"{info.short} values cannot be read"
+        return None, unreadable_reason(original, info)
     return values, None
 
 

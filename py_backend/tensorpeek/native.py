@@ -98,18 +98,65 @@ def status() -> str:
 
 
 def handles(x: torch.Tensor) -> bool:
-    """True when :func:`reduce_row` can take blocks of ``x``'s dtype and device."""
-    return x.device.type == "cpu" and x.dtype in _KINDS and _load() is not None
+    """True when :func:`reduce_row` can take blocks of ``x``: a plain CPU tensor of a dtype
+    the kernel reads, backed by real memory (not a fake, functorch-wrapped or Python
+    subclass tensor, whose "data pointer" may point nowhere: the kernel would crash the
+    process reading it)."""
+    return x.dtype in _KINDS and _plain(x) and _load() is not None
+
+
+# dispatch keys of tensors whose storage is not (only) their values: wrapper subclasses,
+# fake tensors, functorch transforms, functionalization, sparse/quantized/mkldnn layouts
+_WRAPPER_KEYS = (
+    "Python", "PythonTLSSnapshot", "FuncTorchBatched", "BatchedNestedTensor",
+    "FuncTorchGradWrapper", "Functionalize", "Meta", "SparseCPU", "SparseCsrCPU",
+    "QuantizedCPU", "MkldnnCPU", "Conjugate", "Negative", "NestedTensorCPU",
+)  # fmt: skip
+
+
+_plain_keysets: dict[int, bool] = {}  # raw key set -> plain? (a handful ever occur)
+
+
+def _plain_keys(keys: torch._C.DispatchKeySet) -> bool:
+    raw = keys.raw_repr()
+    known = _plain_keysets.get(raw)
+    if known is None:  # (key names this torch does not have are skipped)
+        found = (getattr(torch._C.DispatchKey, name, None) for name in _WRAPPER_KEYS)
+        wrapped = any(keys.has(key) for key in found if key is not None)
+        known = _plain_keysets[raw] = keys.has(torch._C.DispatchKey.CPU) and not wrapped
+    return known
+
+
+def _plain(t: torch.Tensor) -> bool:
+    if type(t) is not torch.Tensor or t.device.type != "cpu" or t.layout != torch.strided:
+        return False
+    if not _plain_keys(torch._C._dispatch_keys(t)):
+        return False
+    try:
+        storage = t.untyped_storage()
+        return storage.device.type == "cpu" and (storage.data_ptr() != 0 or t.numel() == 0)
+    except (RuntimeError, NotImplementedError):
+        return False
+
+
+def _address(flat: torch.Tensor) -> int:
+    """Where a contiguous block's first value is, checked to lie within its storage."""
+    if not (_plain(flat) and flat.is_contiguous() and flat.dtype in _KINDS):
+        raise ValueError(f"the fused kernel cannot read this block ({flat.dtype}, {flat.device})")
+    storage = flat.untyped_storage()
+    start = int(flat.storage_offset()) * flat.element_size()
+    if start + flat.numel() * flat.element_size() > storage.nbytes():
+        raise ValueError("the block reaches past its storage")
+    return storage.data_ptr() + start
 
 
 def reduce_row(flat: torch.Tensor, info: DtypeInfo, center: float = 0.0) -> list[float]:
     """The partials row of a flat, contiguous CPU block whose tensor passed :func:`handles`,
     its sums taken of ``x - center`` (see ``stats._second_pass``)."""
     lib = _load()
-    kind = _KINDS.get(flat.dtype)
-    if lib is None or kind is None or flat.device.type != "cpu" or not flat.is_contiguous():
-        raise ValueError(f"the fused kernel cannot read this block ({flat.dtype}, {flat.device})")
-    n = flat.numel()
+    if lib is None:
+        raise ValueError(f"the {status()}")
+    address, kind, n = _address(flat), _KINDS[flat.dtype], flat.numel()
     threads = max(1, min(torch.get_num_threads(), n // THREAD_GRAIN))
     top = info.max_finite if info.max_finite is not None else math.inf
     tiny = info.smallest_normal if info.smallest_normal is not None else 0.0
@@ -117,7 +164,7 @@ def reduce_row(flat: torch.Tensor, info: DtypeInfo, center: float = 0.0) -> list
         top, tiny = math.inf, 0.0  # the narrow-float counts do not apply
     out = (ctypes.c_double * _FIELDS)()
     # flat stays referenced (and its storage alive) until the call returns
-    if lib.tp_reduce(kind, flat.data_ptr(), n, center, top, tiny, threads, out) != 0:
+    if lib.tp_reduce(kind, address, n, center, top, tiny, threads, out) != 0:
         raise ValueError(f"the fused kernel refused a block of {flat.dtype}")
     return list(out)
 
@@ -127,12 +174,11 @@ def bin_counts(flat: torch.Tensor, a: float, scale: float, nbins: int) -> torch.
     tensor passed :func:`handles`: bin ``clamp((x - a) * scale, 0, nbins - 1)``, truncated,
     in float64 (what ``histogram.Binning.count`` computes for the linear scale)."""
     lib = _load()
-    kind = _KINDS.get(flat.dtype)
-    if lib is None or kind is None or flat.device.type != "cpu" or not flat.is_contiguous():
-        raise ValueError(f"the fused kernel cannot read this block ({flat.dtype}, {flat.device})")
-    n = flat.numel()
+    if lib is None:
+        raise ValueError(f"the {status()}")
+    address, kind, n = _address(flat), _KINDS[flat.dtype], flat.numel()
     threads = max(1, min(torch.get_num_threads(), n // THREAD_GRAIN))
     counts = (ctypes.c_int64 * nbins)()
-    if lib.tp_bin(kind, flat.data_ptr(), n, a, scale, nbins, threads, counts) != 0:
+    if lib.tp_bin(kind, address, n, a, scale, nbins, threads, counts) != 0:
         raise ValueError(f"the fused kernel refused to bin {n} values into {nbins} bins")
     return torch.tensor(list(counts), dtype=torch.int64)

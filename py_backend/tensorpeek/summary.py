@@ -124,12 +124,7 @@ def summarize(
     with torch.no_grad():
         values, info = readable_tensor(x)
         if values is None:
-            note = (
-                "meta tensor: metadata only"
-                if original.is_meta
-                else f"values of dtype {info.short} cannot be read"
-            )
-            return TensorSummary(**meta, note=note)
+            return TensorSummary(**meta, note=unreadable_reason(original, info))
         if original.layout != torch.strided:
             meta["nnz"] = values.numel()
         if values.numel() == 0:
@@ -173,7 +168,7 @@ def readable_tensor(x: Any) -> tuple[torch.Tensor | None, DtypeInfo]:
     values of a sparse tensor, or ``None`` when there are none to read (meta, float4)."""
     tensor, _ = _as_tensor(x)
     info = dtype_info(tensor.dtype)
-    if tensor.is_meta or info.kind is ValueKind.UNREADABLE:
+    if tensor.is_meta or info.kind is ValueKind.UNREADABLE or _without_values(tensor):
         return None, info
     tensor = tensor.detach()
     if type(tensor) is not torch.Tensor:
@@ -184,6 +179,30 @@ def readable_tensor(x: Any) -> tuple[torch.Tensor | None, DtypeInfo]:
     elif layout in (torch.sparse_csr, torch.sparse_csc, torch.sparse_bsr, torch.sparse_bsc):
         tensor = tensor.values()
     return tensor, info
+
+
+def _without_values(t: torch.Tensor) -> str | None:
+    """Why a tensor that has a readable dtype still has no values to read here, or None."""
+    keys = torch._C._dispatch_keys(t)
+    if keys.has(torch._C.DispatchKey.FuncTorchBatched):
+        return "batched tensor inside vmap: metadata only"
+    if not keys.has(torch._C.DispatchKey.Python):
+        return None
+    try:
+        if t.untyped_storage().device.type == "meta":
+            return "fake tensor (FakeTensorMode or torch.compile tracing): metadata only"
+    except (RuntimeError, NotImplementedError):  # wrapper subclasses without one storage
+        pass
+    # a wrapper subclass (__torch_dispatch__: DTensor, TwoTensor, ...): its ops run Python
+    # code that may communicate (DTensor) or mix its inner tensors, so nothing is run on it
+    return f"{type(t).__name__} dispatches its ops in Python: metadata only"
+
+
+def unreadable_reason(t: torch.Tensor, info: DtypeInfo) -> str:
+    """The note of a summary whose values cannot be read (see :func:`readable_tensor`)."""
+    if t.is_meta:
+        return "meta tensor: metadata only"
+    return _without_values(t) or f"values of dtype {info.short} cannot be read"
 
 
 def _metadata(t: torch.Tensor, container: str) -> dict[str, Any]:
