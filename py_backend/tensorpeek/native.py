@@ -102,7 +102,7 @@ def handles(x: torch.Tensor) -> bool:
     the kernel reads, backed by real memory (not a fake, functorch-wrapped or Python
     subclass tensor, whose "data pointer" may point nowhere: the kernel would crash the
     process reading it)."""
-    return x.dtype in _KINDS and _plain(x) and _load() is not None
+    return _load() is not None and x.dtype in _KINDS and _plain(x)  # (loading sets _KINDS)
 
 
 # dispatch keys of tensors whose storage is not (only) their values: wrapper subclasses,
