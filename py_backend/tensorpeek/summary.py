@@ -17,6 +17,7 @@ from typing import Any, Literal
 
 import torch
 
+from tensorpeek import native
 from tensorpeek.dtypes import DtypeInfo, ValueKind, dtype_info, dtype_name
 from tensorpeek.histogram import Histogram
 from tensorpeek.json_safe import json_safe
@@ -26,6 +27,8 @@ from tensorpeek.summary_format import format_line, sparkline
 
 __all__ = ["Histogram", "TensorSummary", "readable_tensor", "sparkline", "summarize"]
 
+# histograms are exact up to these many distinct elements (with / without the fused kernel)
+EXACT_HIST_LIMIT, EXACT_HIST_LIMIT_FUSED = 1 << 22, 1 << 24
 QUICK_EXACT_LIMIT = 1 << 20  # quick mode: statistics exact up to this many elements
 QUICK_SAMPLE_SIZE = 1 << 16  # quick mode: histogram (and above the limit, moment) sample
 
@@ -100,16 +103,18 @@ def summarize(
     scale: Literal["linear", "symlog"] = "linear",
     mode: Literal["full", "quick"] = "full",
     sample_size: int = 1 << 20,
-    exact_hist_limit: int = 1 << 22,
+    exact_hist_limit: int | None = None,
 ) -> TensorSummary:
     """Summarize a ``torch.Tensor`` (any dtype, layout, device) or a ``numpy.ndarray``.
 
     ``mode="full"``: every statistic exact over all elements; the histogram is exact up to
     ``exact_hist_limit`` distinct elements and from a uniform sample of ``sample_size``
-    above. ``mode="quick"`` (debugger hovers): the histogram comes from at most 2^16 values;
-    statistics are exact up to 2^20 elements; above, counts of NaN/Inf and min/max stay
-    exact while moments and zeros come from the sample. Estimated fields are listed in
-    ``estimated``.
+    above. By default that limit is 2^24 where the fused kernel bins the values (one more
+    read: faster than drawing the sample up to about that size, and no sample buffer),
+    else 2^22. ``mode="quick"`` (debugger hovers): the histogram comes from at most 2^16
+    values; statistics are exact up to 2^20 elements; above, counts of NaN/Inf and min/max
+    stay exact while moments and zeros come from the sample. Estimated fields are listed
+    in ``estimated``.
     """
     if not isinstance(bins, int) or bins < 1:
         raise ValueError(f"bins must be a positive integer, got {bins!r}")
@@ -133,6 +138,9 @@ def summarize(
                 hist=Histogram((), (), sampled=False, sample_size=0, scale=scale),
             )  # fmt: skip
         quick = mode == "quick"
+        if exact_hist_limit is None:
+            fused = scale == "linear" and native.handles(values)
+            exact_hist_limit = EXACT_HIST_LIMIT_FUSED if fused else EXACT_HIST_LIMIT
         sampled_moments = quick and values.numel() > QUICK_EXACT_LIMIT
         if quick:  # the sparkline of a hover needs no more than a 2^16 sample
             sample_size, exact_hist_limit = QUICK_SAMPLE_SIZE, QUICK_SAMPLE_SIZE

@@ -62,7 +62,7 @@ def test_large_tensor_histogram_is_sampled_with_private_generator() -> None:
     x = torch.randn(5_000_000, generator=g)
     x[123] = float("nan")
     rng = torch.get_rng_state()
-    s = summarize(x)
+    s = summarize(x, exact_hist_limit=1 << 22)  # (by default exact up to 2^24 when fused)
     assert torch.equal(torch.get_rng_state(), rng)
     h = s.hist
     assert h is not None and h.sampled and h.sample_size >= 2**20 - 1
@@ -73,7 +73,7 @@ def test_large_tensor_histogram_is_sampled_with_private_generator() -> None:
     sampled = np.array(h.counts) / h.sample_size
     assert np.abs(exact - sampled).max() < 0.003  # ~5 sigma for 2^20 draws
     # reproducible: the same tensor gives the same sample
-    assert summarize(x).hist == h
+    assert summarize(x, exact_hist_limit=1 << 22).hist == h
     assert SAMPLE_SEED  # fixed seed, documented in tensorpeek.histogram
 
 
@@ -98,7 +98,7 @@ def test_sampled_histogram_weights_every_column_of_structured_data() -> None:
     g = torch.Generator().manual_seed(5)
     x = torch.randn(8192, 1024, generator=g)
     x[:, 700] = 50.0
-    s = summarize(x)
+    s = summarize(x, exact_hist_limit=1 << 22)
     h = s.hist
     assert h is not None and h.sampled and h.sample_size >= 2**20
     assert h.edges[-1] == 50.0 and h.counts[-1] > 0
@@ -106,7 +106,7 @@ def test_sampled_histogram_weights_every_column_of_structured_data() -> None:
     assert abs(share - 1 / 1024) <= 0.2 / 1024, share
     # every column is reachable: a second outlier column at the other end of the rows
     x[:, 3] = -50.0
-    h2 = summarize(x).hist
+    h2 = summarize(x, exact_hist_limit=1 << 22).hist
     assert h2 is not None and abs(h2.counts[0] / h2.sample_size - 1 / 1024) <= 0.2 / 1024
 
 
@@ -120,3 +120,14 @@ def test_sample_draws_whole_runs_only_where_they_tile_the_block() -> None:
     sampler = Sampler(values.numel(), values.numel() // 2, torch.float32, values.device)
     sampler.take(values)
     assert int((sampler.values() == 7.0).sum()) > 0
+
+
+def test_default_exact_limit_is_higher_where_the_kernel_bins(reduction_path: str) -> None:
+    x = torch.randn(5_000_000, generator=torch.Generator().manual_seed(3))
+    h = summarize(x).hist
+    assert h is not None
+    if reduction_path == "fused":  # one more read beats drawing a 2^20 sample here
+        assert not h.sampled and sum(h.counts) == x.numel()
+    else:
+        assert h.sampled and h.sample_size == 1 << 20
+    assert summarize(x, scale="symlog").hist.sampled  # symlog is binned by torch either way
