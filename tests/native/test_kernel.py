@@ -266,3 +266,19 @@ def test_binning_across_the_whole_float64_range() -> None:
     t = torch.tensor([-info.max, -1.0, 0.0, info.tiny, 1e300, info.max], dtype=torch.float64)
     binning = Binning(-info.max, info.max, 16)
     assert binning.count(t).tolist() == _torch_counts(binning, t)
+
+
+def test_conditions_on_extremes_only_do_not_run_the_kernel(monkeypatch: pytest.MonkeyPatch) -> None:
+    from tensorpeek import stats
+
+    def refuse(*args: object, **kwargs: object) -> None:
+        raise AssertionError("the kernel ran for a min/max/NaN condition")
+
+    x = _values(1 << 19, torch.float32, 4)
+    x[5] = math.nan
+    monkeypatch.setattr(native, "reduce_row", refuse)
+    got = stats.compute(x, ["nonfinite", "absmax", "max"])
+    finite = x[torch.isfinite(x)]
+    assert got == {"nonfinite": 1, "absmax": float(finite.abs().max()), "max": float(finite.max())}
+    with pytest.raises(AssertionError, match="the kernel ran"):
+        stats.compute(x, ["norm"])  # a sum of squares is the kernel's job
