@@ -23,6 +23,11 @@ from hatchling.builders.hooks.plugin.interface import BuildHookInterface
 
 SOURCE = Path("py_backend/tensorpeek/csrc/reduce.c")
 LIBRARY = "_reduce.so"  # the name tensorpeek.native loads, whatever the platform
+# -fno-trapping-math lets the compiler vectorize the selects around NaN/Inf. No value
+# changes (NaN and Inf keep their IEEE meaning, unlike -ffast-math); only a process that
+# unmasks floating-point traps could tell, and torch's own kernels compare NaN too.
+# Measured, 20M values, one thread: float32 with 1% NaN 124 -> 41 ms, float16 134 -> 21 ms.
+FLAGS = ("-O3", "-std=gnu11", "-fno-trapping-math", "-fPIC", "-shared", "-Wall")
 # AVX2/FMA/F16C clones where the toolchain supports them, else baseline code.
 ATTEMPTS = (["-DTP_CLONES"], [])
 
@@ -45,8 +50,7 @@ def compile_kernel(root: Path, target: Path) -> str | None:
         return "no C compiler found (set CC, or install gcc or clang)"
     errors = []
     for extra in ATTEMPTS:
-        cmd = [cc, "-O3", "-std=gnu11", "-fPIC", "-shared", "-Wall", *extra, "-o", str(target),
-               str(root / SOURCE), "-lpthread", "-lm"]  # fmt: skip
+        cmd = [cc, *FLAGS, *extra, "-o", str(target), str(root / SOURCE), "-lpthread", "-lm"]
         done = subprocess.run(cmd, capture_output=True, text=True, check=False)
         if done.returncode == 0:
             return None

@@ -27,7 +27,7 @@ from tensorpeek.dtypes import DtypeInfo
 
 __all__ = ["available", "bin_counts", "handles", "reduce_row", "status"]
 
-ABI = 3  # tp_abi() of a kernel whose output layout matches reductions.FIELDS
+ABI = 4  # tp_abi() of a kernel whose output layout matches reductions.FIELDS
 _FIELDS = 14
 _KINDS = {torch.float32: 0, torch.float64: 1, torch.bfloat16: 2, torch.float16: 3}
 # Below this many values one thread does the block (starting one costs tens of µs).
@@ -69,7 +69,6 @@ def _open() -> tuple[ctypes.CDLL | None, str]:
         lib.tp_abi.restype = ctypes.c_int
         if lib.tp_abi() != ABI:
             return None, f"stale build (ABI {lib.tp_abi()}, expected {ABI}): reinstall tensorpeek"
-        lib.tp_has_f16.restype = ctypes.c_int
         lib.tp_reduce.restype = ctypes.c_int
         lib.tp_bin.restype = ctypes.c_int
     except AttributeError as exc:  # a symbol is missing
@@ -82,8 +81,6 @@ def _open() -> tuple[ctypes.CDLL | None, str]:
         ctypes.c_int, ctypes.c_void_p, ctypes.c_int64, ctypes.c_double, ctypes.c_double,
         ctypes.c_int64, ctypes.c_int, ctypes.POINTER(ctypes.c_int64),
     ]  # fmt: skip
-    if not lib.tp_has_f16():
-        del _KINDS[torch.float16]
     return lib, f"loaded from {path}"
 
 
@@ -102,7 +99,7 @@ def handles(x: torch.Tensor) -> bool:
     the kernel reads, backed by real memory (not a fake, functorch-wrapped or Python
     subclass tensor, whose "data pointer" may point nowhere: the kernel would crash the
     process reading it)."""
-    return _load() is not None and x.dtype in _KINDS and _plain(x)  # (loading sets _KINDS)
+    return x.dtype in _KINDS and _plain(x) and _load() is not None
 
 
 # dispatch keys of tensors whose storage is not (only) their values: wrapper subclasses,

@@ -13,8 +13,9 @@
  * assumes every value is finite and is written so compilers vectorize it (LANES
  * independent accumulators, selects instead of branches). Any NaN or Inf makes that
  * chunk's float64 sum or sum of squares non-finite (float32, bfloat16 and float16 values
- * cannot overflow a float64 sum), and the chunk is then redone by the careful scalar
- * loop. Sums are float64: per lane within a chunk, then chunk by chunk.
+ * cannot overflow a float64 sum), and the chunk is then redone by the masked loop, which
+ * counts them (also vectorized). The last values that do not fill the lanes take the
+ * careful scalar loop. Sums are float64: per lane within a chunk, then chunk by chunk.
  */
 #include <math.h>
 #include <pthread.h>
@@ -43,6 +44,7 @@ enum { K_F32 = 0, K_F64 = 1, K_BF16 = 2, K_F16 = 3 };
 typedef struct {
     double sum, sumsq, abssum, lo, hi, abslo, abshi;
     int64_t zeros, saturated, below; /* below: |x| < tiny, zeros included */
+    int64_t nan, posinf, neginf;     /* (the masked loops only; the fast ones see none) */
 } chunk_t;
 
 static inline float load_f32(const void *p, int64_t i) { return ((const float *)p)[i]; }
@@ -52,12 +54,24 @@ static inline float load_bf16(const void *p, int64_t i) {
     memcpy(&f, &bits, sizeof f);
     return f;
 }
-#ifdef __FLT16_MAX__
-#define TP_HAS_F16 1
-static inline float load_f16(const void *p, int64_t i) { return (float)((const _Float16 *)p)[i]; }
-#else
-#define TP_HAS_F16 0
-#endif
+/* float16 by integer operations (vectorizable, exact, and unaffected by flush-to-zero
+ * modes): normal values rebias their exponent, subnormals are their 10-bit integer times
+ * 2^-24 (a normal float32), Inf/NaN keep their payload. */
+static inline float load_f16(const void *p, int64_t i) {
+    uint32_t h = ((const uint16_t *)p)[i];
+    uint32_t exponent = (h >> 10) & 0x1fu, mantissa = h & 0x3ffu;
+    uint32_t normal = ((exponent + 112u) << 23) | (mantissa << 13);
+    uint32_t special = 0x7f800000u | (mantissa << 13);
+    float small = (float)(int32_t)mantissa * 0x1p-24f;
+    uint32_t small_bits;
+    memcpy(&small_bits, &small, sizeof small_bits);
+    uint32_t bits = exponent == 31 ? special : normal;
+    bits = exponent == 0 ? small_bits : bits;
+    bits |= (h & 0x8000u) << 16;
+    float f;
+    memcpy(&f, &bits, sizeof f);
+    return f;
+}
 
 /* The fast loop for dtypes whose values are exact in float32: extremes and counts in
  * float32 lanes, sums in float64 lanes. `n` is a multiple of LANES. */
@@ -93,7 +107,7 @@ static inline float load_f16(const void *p, int64_t i) { return (float)((const _
                 }                                                                             \
             }                                                                                 \
         }                                                                                     \
-        chunk_t c = {0.0, 0.0, 0.0, INFINITY, -INFINITY, INFINITY, 0.0, 0, 0, 0};             \
+        chunk_t c = {0.0, 0.0, 0.0, INFINITY, -INFINITY, INFINITY, 0.0, 0, 0, 0, 0, 0, 0};             \
         for (int j = 0; j < LANES; j++) {                                                     \
             c.sum += s1[j];                                                                   \
             c.sumsq += s2[j];                                                                 \
@@ -111,9 +125,7 @@ static inline float load_f16(const void *p, int64_t i) { return (float)((const _
 
 DEFINE_FAST(fast_f32, load_f32, 0)
 DEFINE_FAST(fast_bf16, load_bf16, 1)
-#if TP_HAS_F16
 DEFINE_FAST(fast_f16, load_f16, 1)
-#endif
 
 /* float64: everything in float64 lanes (there are no narrow-float counts) */
 TP_VECTOR static void fast_f64(const void *p, int64_t n, double center, float top, float tiny,
@@ -144,7 +156,7 @@ TP_VECTOR static void fast_f64(const void *p, int64_t n, double center, float to
             zeros[j] += (v == 0.0);
         }
     }
-    chunk_t c = {0.0, 0.0, 0.0, INFINITY, -INFINITY, INFINITY, 0.0, 0, 0, 0};
+    chunk_t c = {0.0, 0.0, 0.0, INFINITY, -INFINITY, INFINITY, 0.0, 0, 0, 0, 0, 0, 0};
     for (int j = 0; j < LANES; j++) {
         c.sum += s1[j];
         c.sumsq += s2[j];
@@ -158,15 +170,83 @@ TP_VECTOR static void fast_f64(const void *p, int64_t n, double center, float to
     *r = c;
 }
 
+
+/* The masked loop: like the fast one, for chunks that hold NaN or Inf (a tensor after a
+ * NaN breakpoint often has them everywhere). Non-finite values add nothing to the sums and
+ * extremes and are counted by kind; still branch-free, so it vectorizes. VT: the lanes'
+ * value type (float, or double for float64), CT: their count type. */
+#define DEFINE_MASKED(NAME, VT, CT, LOAD, ABS, NARROW)                                        \
+    TP_VECTOR static void NAME(const void *p, int64_t n, double center, float top,            \
+                               float tiny, chunk_t *r) {                                      \
+        const VT inf = (VT)INFINITY;                                                          \
+        VT lo[LANES], hi[LANES], alo[LANES], ahi[LANES];                                      \
+        CT zeros[LANES], sat[LANES], below[LANES], nan[LANES], pinf[LANES], ninf[LANES];      \
+        double s1[LANES], s2[LANES], sa[LANES];                                               \
+        for (int j = 0; j < LANES; j++) {                                                     \
+            lo[j] = alo[j] = inf;                                                             \
+            hi[j] = -inf;                                                                     \
+            ahi[j] = 0;                                                                       \
+            zeros[j] = sat[j] = below[j] = nan[j] = pinf[j] = ninf[j] = 0;                    \
+            s1[j] = s2[j] = sa[j] = 0.0;                                                      \
+        }                                                                                     \
+        for (int64_t i = 0; i < n; i += LANES) {                                              \
+            for (int j = 0; j < LANES; j++) {                                                 \
+                VT v = (VT)LOAD(p, i + j);                                                    \
+                VT a = ABS(v);                                                                \
+                VT keep = a < inf ? (VT)1 : (VT)0; /* 0 for NaN and +-Inf */                  \
+                VT z = a < inf ? v : (VT)0;                                                   \
+                double d = ((double)z - center) * (double)keep;                               \
+                s1[j] += d;                                                                   \
+                s2[j] += d * d;                                                               \
+                sa[j] += fabs(d);                                                             \
+                VT low = a < inf ? v : inf, high = a < inf ? v : -inf;                        \
+                VT alow = a < inf ? a : inf, ahigh = a < inf ? a : (VT)0;                     \
+                lo[j] = low < lo[j] ? low : lo[j];                                            \
+                hi[j] = high > hi[j] ? high : hi[j];                                          \
+                alo[j] = alow < alo[j] ? alow : alo[j];                                       \
+                ahi[j] = ahigh > ahi[j] ? ahigh : ahi[j];                                     \
+                zeros[j] += (v == 0);                                                         \
+                nan[j] += (v != v);                                                           \
+                pinf[j] += (v == inf);                                                        \
+                ninf[j] += (v == -inf);                                                       \
+                if (NARROW) {                                                                 \
+                    sat[j] += (a >= top); /* Inf included: beyond the largest finite */       \
+                    below[j] += (a < tiny);                                                   \
+                }                                                                             \
+            }                                                                                 \
+        }                                                                                     \
+        chunk_t c = {0.0, 0.0, 0.0, INFINITY, -INFINITY, INFINITY, 0.0, 0, 0, 0, 0, 0, 0};    \
+        for (int j = 0; j < LANES; j++) {                                                     \
+            c.sum += s1[j];                                                                   \
+            c.sumsq += s2[j];                                                                 \
+            c.abssum += sa[j];                                                                \
+            c.lo = lo[j] < c.lo ? lo[j] : c.lo;                                               \
+            c.hi = hi[j] > c.hi ? hi[j] : c.hi;                                               \
+            c.abslo = alo[j] < c.abslo ? alo[j] : c.abslo;                                    \
+            c.abshi = ahi[j] > c.abshi ? ahi[j] : c.abshi;                                    \
+            c.zeros += zeros[j];                                                              \
+            c.saturated += sat[j];                                                            \
+            c.below += below[j];                                                              \
+            c.nan += nan[j];                                                                  \
+            c.posinf += pinf[j];                                                              \
+            c.neginf += ninf[j];                                                              \
+        }                                                                                     \
+        *r = c;                                                                               \
+    }
+
+static inline double load_f64v(const void *p, int64_t i) { return ((const double *)p)[i]; }
+DEFINE_MASKED(masked_f32, float, int32_t, load_f32, fabsf, 0)
+DEFINE_MASKED(masked_bf16, float, int32_t, load_bf16, fabsf, 1)
+DEFINE_MASKED(masked_f16, float, int32_t, load_f16, fabsf, 1)
+DEFINE_MASKED(masked_f64, double, int64_t, load_f64v, fabs, 0)
+
 typedef void (*fast_fn)(const void *, int64_t, double, float, float, chunk_t *);
 
 static double value_at(int kind, const void *p, int64_t i) {
     switch (kind) {
     case K_F64: return ((const double *)p)[i];
     case K_BF16: return load_bf16(p, i);
-#if TP_HAS_F16
     case K_F16: return load_f16(p, i);
-#endif
     default: return load_f32(p, i);
     }
 }
@@ -221,9 +301,11 @@ static void init_row(double *out) {
 static void reduce_range(int kind, const void *p, int64_t n, double center, double top,
                          double tiny, double *out) {
     fast_fn fast = kind == K_F64 ? fast_f64 : kind == K_BF16 ? fast_bf16 : fast_f32;
-#if TP_HAS_F16
-    if (kind == K_F16) fast = fast_f16;
-#endif
+    fast_fn masked = kind == K_F64 ? masked_f64 : kind == K_BF16 ? masked_bf16 : masked_f32;
+    if (kind == K_F16) {
+        fast = fast_f16;
+        masked = masked_f16;
+    }
     init_row(out);
     for (int64_t s = 0; s < n; s += CHUNK) {
         int64_t m = n - s < CHUNK ? n - s : CHUNK;
@@ -231,11 +313,13 @@ static void reduce_range(int kind, const void *p, int64_t n, double center, doub
         chunk_t c;
         const void *base = (const char *)p + (size_t)s * item_size(kind);
         fast(base, body, center, (float)top, (float)tiny, &c);
-        if (!(isfinite(c.sum) && isfinite(c.sumsq) && isfinite(c.abssum))) {
-            careful(kind, p, s, s + m, center, top, tiny, out);
-            continue;
-        }
-        out[F_FINITE] += (double)body;
+        if (!(isfinite(c.sum) && isfinite(c.sumsq) && isfinite(c.abssum)))
+            masked(base, body, center, (float)top, (float)tiny, &c); /* NaN/Inf in the chunk */
+        int64_t nonfinite = c.nan + c.posinf + c.neginf;
+        out[F_NAN] += (double)c.nan;
+        out[F_POSINF] += (double)c.posinf;
+        out[F_NEGINF] += (double)c.neginf;
+        out[F_FINITE] += (double)(body - nonfinite);
         out[F_ZEROS] += (double)c.zeros;
         out[F_SUM] += c.sum;
         out[F_SUMSQ] += c.sumsq;
@@ -244,7 +328,7 @@ static void reduce_range(int kind, const void *p, int64_t n, double center, doub
             out[F_SATURATED] += (double)c.saturated;
             out[F_SUBNORMAL] += (double)(c.below - c.zeros);
         }
-        if (body > 0) {
+        if (body > nonfinite) {
             add_min(out, F_MIN, c.lo);
             add_max(out, F_MAX, c.hi);
             add_min(out, F_ABSMIN, c.abslo);
@@ -269,9 +353,7 @@ static void *run_job(void *arg) {
 }
 
 /* The library's version of the FIELDS layout: the loader checks it. */
-int tp_abi(void) { return 3; }
-
-int tp_has_f16(void) { return TP_HAS_F16; }
+int tp_abi(void) { return 4; }
 
 /*
  * Reduce `n` values of kind `kind` at `p` into `out[F_COUNT]` using up to `threads`
@@ -284,7 +366,7 @@ int tp_has_f16(void) { return TP_HAS_F16; }
  */
 int tp_reduce(int kind, const void *p, int64_t n, double center, double top, double tiny,
               int threads, double *out) {
-    if (kind < K_F32 || kind > K_F16 || (kind == K_F16 && !TP_HAS_F16) || n < 0) return -1;
+    if (kind < K_F32 || kind > K_F16 || n < 0) return -1;
     if (threads < 1) threads = 1;
     if (threads > MAX_THREADS) threads = MAX_THREADS;
     int64_t per = (n + threads - 1) / threads;
@@ -363,9 +445,7 @@ static inline double load_f64(const void *p, int64_t i) { return ((const double 
 DEFINE_BIN(bin_f32, load_f32)
 DEFINE_BIN(bin_f64, load_f64)
 DEFINE_BIN(bin_bf16, load_bf16)
-#if TP_HAS_F16
 DEFINE_BIN(bin_f16, load_f16)
-#endif
 
 typedef void (*bin_fn)(const void *, int64_t, double, double, int64_t, int64_t *);
 
@@ -391,10 +471,11 @@ static void *run_bin_job(void *arg) {
  */
 int tp_bin(int kind, const void *p, int64_t n, double a, double scale, int64_t nbins,
            int threads, int64_t *counts) {
-    bin_fn fn = kind == K_F32 ? bin_f32 : kind == K_F64 ? bin_f64 : kind == K_BF16 ? bin_bf16 : NULL;
-#if TP_HAS_F16
-    if (kind == K_F16) fn = bin_f16;
-#endif
+    bin_fn fn = kind == K_F32    ? bin_f32
+                : kind == K_F64  ? bin_f64
+                : kind == K_BF16 ? bin_bf16
+                : kind == K_F16  ? bin_f16
+                                 : NULL;
     if (fn == NULL || nbins < 1 || n < 0) return -1;
     if (threads < 1) threads = 1;
     if (threads > MAX_THREADS) threads = MAX_THREADS;
