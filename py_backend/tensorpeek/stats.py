@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import torch
@@ -109,6 +109,20 @@ def measure(
     return _measure(x, want, sample_size, exact_hist_limit, bins, scale)
 
 
+@dataclass
+class _Walk:
+    """What the passes over one tensor share."""
+
+    y: torch.Tensor  # the distinct elements (see blocks.unique_view)
+    weight: int  # how often each stands in the tensor
+    info: DtypeInfo
+    want: Wanted
+    block: int  # elements per block
+    branchless: bool  # the device code path: nothing read back until the end
+    sampler: Sampler | None  # draws the histogram sample, when it is sampled
+    partials: Partials = field(default_factory=Partials)
+
+
 def _measure(
     x: torch.Tensor,
     want: Wanted,
@@ -122,35 +136,33 @@ def _measure(
     y, weight = unique_view(x)
     distinct = y.numel()
     narrow = info.kind is ValueKind.NARROW_FLOAT and not branchless
-    block = NARROW_BLOCK if narrow else BLOCK
     sampler = None
     if bins and distinct > exact_hist_limit:
         # narrow floats are sampled in their own dtype (exact, and half the memory)
         keep = x.dtype if info.kind is ValueKind.NARROW_FLOAT else _compute_dtype(info, x)
         sampler = Sampler(distinct, sample_size, keep, x.device)
-    partials = Partials()
+    walk = _Walk(y, weight, info, want, NARROW_BLOCK if narrow else BLOCK, branchless, sampler)
     # (a condition on min/max/NaN/Inf only needs the torch path's aminmax screen: one read
     # at memory speed, twice as fast as the kernel computing everything)
     screen_only = not (want.moments or want.abs or want.zeros or want.narrow)
     if not branchless and not screen_only and native.handles(x):
-        _fused_pass(y, info, block, partials, sampler)
+        _fused_pass(walk)
     else:
-        _torch_pass(y, info, want, block, branchless, partials, sampler)
-    return _finish(x, y, info, want, block, branchless, partials, sampler, weight, bins, scale)
+        _torch_pass(walk)
+    return _finish(walk, bins, scale)
 
 
-def _fused_pass(
-    y: torch.Tensor, info: DtypeInfo, block: int, partials: Partials, sampler: Sampler | None
-) -> None:
-    """Every partial from the fused kernel (see :mod:`tensorpeek.native`): one call over a
-    contiguous tensor, else one per gathered block. The sample is drawn from the same
-    blocks as on the torch path, so both paths give the same histogram."""
+def _fused_pass(walk: _Walk) -> None:
+    """Every partial from the fused kernel (see :mod:`tensorpeek.native`): one call per
+    ``FUSED_BLOCKS`` blocks of a contiguous tensor, else one per gathered block. The sample
+    is drawn from the same blocks as on the torch path, so both give the same histogram."""
+    y, block, sampler, info = walk.y, walk.block, walk.sampler, walk.info
     if y.is_contiguous():
         flat = y.reshape(-1)
         step = block * FUSED_BLOCKS
         for start in range(0, flat.numel(), step):
             part = flat[start : start + step]
-            partials.add(native.reduce_row(part, info))
+            walk.partials.add(native.reduce_row(part, info))
             if sampler is not None:  # while the part is in cache
                 for at in range(0, part.numel(), block):
                     sampler.take(part[at : at + block])
@@ -158,21 +170,15 @@ def _fused_pass(
     gathered = torch.empty(min(block, y.numel()), dtype=y.dtype, device=y.device)
     for piece in iter_blocks(y, block):
         flat, _ = flat_block(piece, gathered)
-        partials.add(native.reduce_row(flat, info))
+        walk.partials.add(native.reduce_row(flat, info))
         if sampler is not None:
             sampler.take(flat)
 
 
-def _torch_pass(
-    y: torch.Tensor,
-    info: DtypeInfo,
-    want: Wanted,
-    block: int,
-    branchless: bool,
-    partials: Partials,
-    sampler: Sampler | None,
-) -> None:
+def _torch_pass(walk: _Walk) -> None:
     """Every partial from torch reductions, block by block (see :mod:`tensorpeek.reductions`)."""
+    y, info, want, block, branchless = walk.y, walk.info, walk.want, walk.block, walk.branchless
+    partials, sampler = walk.partials, walk.sampler
     distinct = y.numel()
     narrow = info.kind is ValueKind.NARROW_FLOAT and not branchless
     owned = info.kind in (ValueKind.INTEGER, ValueKind.QUANTIZED, ValueKind.COMPLEX)
@@ -219,20 +225,10 @@ def _torch_pass(
             sampler.take(v)
 
 
-def _finish(
-    x: torch.Tensor,
-    y: torch.Tensor,
-    info: DtypeInfo,
-    want: Wanted,
-    block: int,
-    branchless: bool,
-    partials: Partials,
-    sampler: Sampler | None,
-    weight: int,
-    bins: int,
-    scale: str,
-) -> Measurement:
+def _finish(walk: _Walk, bins: int, scale: str) -> Measurement:
     """Totals from the partials, then the second pass and the sample where needed."""
+    y, info, want, weight, sampler = walk.y, walk.info, walk.want, walk.weight, walk.sampler
+    partials, block, branchless = walk.partials, walk.block, walk.branchless
     distinct = y.numel()
     total = partials.total()
     for name in ("finite", "nan", "posinf", "neginf", "zeros", "sum", "sumsq", "abssum"):

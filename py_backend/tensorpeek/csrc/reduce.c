@@ -73,109 +73,14 @@ static inline float load_f16(const void *p, int64_t i) {
     return f;
 }
 
-/* The fast loop for dtypes whose values are exact in float32: extremes and counts in
- * float32 lanes, sums in float64 lanes. `n` is a multiple of LANES. */
-#define DEFINE_FAST(NAME, LOAD, NARROW)                                                               \
-    TP_VECTOR static void NAME(const void *p, int64_t n, double center, float top, float tiny, \
-                               chunk_t *r) {                                                  \
-        float lo[LANES], hi[LANES], alo[LANES], ahi[LANES];                                   \
-        int32_t zeros[LANES], sat[LANES], below[LANES];                                       \
-        double s1[LANES], s2[LANES], sa[LANES];                                               \
-        for (int j = 0; j < LANES; j++) {                                                     \
-            lo[j] = alo[j] = INFINITY;                                                        \
-            hi[j] = -INFINITY;                                                                \
-            ahi[j] = 0.0f;                                                                    \
-            zeros[j] = sat[j] = below[j] = 0;                                                 \
-            s1[j] = s2[j] = sa[j] = 0.0;                                                      \
-        }                                                                                     \
-        for (int64_t i = 0; i < n; i += LANES) {                                              \
-            for (int j = 0; j < LANES; j++) {                                                 \
-                float v = LOAD(p, i + j);                                                     \
-                float a = fabsf(v);                                                           \
-                double d = (double)v - center;                                                \
-                s1[j] += d;                                                                   \
-                s2[j] += d * d;                                                               \
-                sa[j] += fabs(d);                                                             \
-                lo[j] = v < lo[j] ? v : lo[j];                                                \
-                hi[j] = v > hi[j] ? v : hi[j];                                                \
-                alo[j] = a < alo[j] ? a : alo[j];                                             \
-                ahi[j] = a > ahi[j] ? a : ahi[j];                                             \
-                zeros[j] += (v == 0.0f);                                                      \
-                if (NARROW) {                                                                 \
-                    sat[j] += (a >= top);                                                     \
-                    below[j] += (a < tiny);                                                   \
-                }                                                                             \
-            }                                                                                 \
-        }                                                                                     \
-        chunk_t c = {0.0, 0.0, 0.0, INFINITY, -INFINITY, INFINITY, 0.0, 0, 0, 0, 0, 0, 0};             \
-        for (int j = 0; j < LANES; j++) {                                                     \
-            c.sum += s1[j];                                                                   \
-            c.sumsq += s2[j];                                                                 \
-            c.abssum += sa[j];                                                                \
-            c.lo = lo[j] < c.lo ? lo[j] : c.lo;                                               \
-            c.hi = hi[j] > c.hi ? hi[j] : c.hi;                                               \
-            c.abslo = alo[j] < c.abslo ? alo[j] : c.abslo;                                    \
-            c.abshi = ahi[j] > c.abshi ? ahi[j] : c.abshi;                                    \
-            c.zeros += zeros[j];                                                              \
-            c.saturated += sat[j];                                                            \
-            c.below += below[j];                                                              \
-        }                                                                                     \
-        *r = c;                                                                               \
-    }
-
-DEFINE_FAST(fast_f32, load_f32, 0)
-DEFINE_FAST(fast_bf16, load_bf16, 1)
-DEFINE_FAST(fast_f16, load_f16, 1)
-
-/* float64: everything in float64 lanes (there are no narrow-float counts) */
-TP_VECTOR static void fast_f64(const void *p, int64_t n, double center, float top, float tiny,
-                               chunk_t *r) {
-    const double *x = (const double *)p;
-    double lo[LANES], hi[LANES], alo[LANES], ahi[LANES], s1[LANES], s2[LANES], sa[LANES];
-    int64_t zeros[LANES];
-    (void)top;
-    (void)tiny;
-    for (int j = 0; j < LANES; j++) {
-        lo[j] = alo[j] = INFINITY;
-        hi[j] = -INFINITY;
-        ahi[j] = s1[j] = s2[j] = sa[j] = 0.0;
-        zeros[j] = 0;
-    }
-    for (int64_t i = 0; i < n; i += LANES) {
-        for (int j = 0; j < LANES; j++) {
-            double v = x[i + j];
-            double a = fabs(v);
-            double d = v - center;
-            s1[j] += d;
-            s2[j] += d * d;
-            sa[j] += fabs(d);
-            lo[j] = v < lo[j] ? v : lo[j];
-            hi[j] = v > hi[j] ? v : hi[j];
-            alo[j] = a < alo[j] ? a : alo[j];
-            ahi[j] = a > ahi[j] ? a : ahi[j];
-            zeros[j] += (v == 0.0);
-        }
-    }
-    chunk_t c = {0.0, 0.0, 0.0, INFINITY, -INFINITY, INFINITY, 0.0, 0, 0, 0, 0, 0, 0};
-    for (int j = 0; j < LANES; j++) {
-        c.sum += s1[j];
-        c.sumsq += s2[j];
-        c.abssum += sa[j];
-        c.lo = lo[j] < c.lo ? lo[j] : c.lo;
-        c.hi = hi[j] > c.hi ? hi[j] : c.hi;
-        c.abslo = alo[j] < c.abslo ? alo[j] : c.abslo;
-        c.abshi = ahi[j] > c.abshi ? ahi[j] : c.abshi;
-        c.zeros += zeros[j];
-    }
-    *r = c;
-}
-
-
-/* The masked loop: like the fast one, for chunks that hold NaN or Inf (a tensor after a
- * NaN breakpoint often has them everywhere). Non-finite values add nothing to the sums and
- * extremes and are counted by kind; still branch-free, so it vectorizes. VT: the lanes'
- * value type (float, or double for float64), CT: their count type. */
-#define DEFINE_MASKED(NAME, VT, CT, LOAD, ABS, NARROW)                                        \
+/* The loops over a chunk's LANES-aligned body, written so that compilers vectorize them
+ * (LANES independent accumulators, selects instead of branches). The fast loop
+ * (MASKED 0) assumes every value is finite; the masked one (MASKED 1) is for chunks that
+ * hold NaN or Inf (a tensor after a NaN breakpoint often has them everywhere): those add
+ * nothing to the sums and extremes and are counted by kind. VT: the lanes' value type
+ * (float, exact for float32/bfloat16/float16; double for float64), CT: their count type;
+ * sums are float64 either way. NARROW: count saturation and subnormals too. */
+#define DEFINE_LOOP(NAME, VT, CT, LOAD, ABS, NARROW, MASKED)                                  \
     TP_VECTOR static void NAME(const void *p, int64_t n, double center, float top,            \
                                float tiny, chunk_t *r) {                                      \
         const VT inf = (VT)INFINITY;                                                          \
@@ -193,22 +98,27 @@ TP_VECTOR static void fast_f64(const void *p, int64_t n, double center, float to
             for (int j = 0; j < LANES; j++) {                                                 \
                 VT v = (VT)LOAD(p, i + j);                                                    \
                 VT a = ABS(v);                                                                \
-                VT keep = a < inf ? (VT)1 : (VT)0; /* 0 for NaN and +-Inf */                  \
-                VT z = a < inf ? v : (VT)0;                                                   \
-                double d = ((double)z - center) * (double)keep;                               \
+                double d = (double)v - center;                                                \
+                VT low = v, high = v, alow = a, ahigh = a;                                    \
+                if (MASKED) { /* NaN and +-Inf: no sums, no extremes, counted apart */        \
+                    VT keep = a < inf ? (VT)1 : (VT)0, z = a < inf ? v : (VT)0;               \
+                    d = ((double)z - center) * (double)keep;                                  \
+                    low = a < inf ? v : inf;                                                  \
+                    high = a < inf ? v : -inf;                                                \
+                    alow = a < inf ? a : inf;                                                 \
+                    ahigh = a < inf ? a : (VT)0;                                              \
+                    nan[j] += (v != v);                                                       \
+                    pinf[j] += (v == inf);                                                    \
+                    ninf[j] += (v == -inf);                                                   \
+                }                                                                             \
                 s1[j] += d;                                                                   \
                 s2[j] += d * d;                                                               \
                 sa[j] += fabs(d);                                                             \
-                VT low = a < inf ? v : inf, high = a < inf ? v : -inf;                        \
-                VT alow = a < inf ? a : inf, ahigh = a < inf ? a : (VT)0;                     \
                 lo[j] = low < lo[j] ? low : lo[j];                                            \
                 hi[j] = high > hi[j] ? high : hi[j];                                          \
                 alo[j] = alow < alo[j] ? alow : alo[j];                                       \
                 ahi[j] = ahigh > ahi[j] ? ahigh : ahi[j];                                     \
                 zeros[j] += (v == 0);                                                         \
-                nan[j] += (v != v);                                                           \
-                pinf[j] += (v == inf);                                                        \
-                ninf[j] += (v == -inf);                                                       \
                 if (NARROW) {                                                                 \
                     sat[j] += (a >= top); /* Inf included: beyond the largest finite */       \
                     below[j] += (a < tiny);                                                   \
@@ -234,11 +144,15 @@ TP_VECTOR static void fast_f64(const void *p, int64_t n, double center, float to
         *r = c;                                                                               \
     }
 
-static inline double load_f64v(const void *p, int64_t i) { return ((const double *)p)[i]; }
-DEFINE_MASKED(masked_f32, float, int32_t, load_f32, fabsf, 0)
-DEFINE_MASKED(masked_bf16, float, int32_t, load_bf16, fabsf, 1)
-DEFINE_MASKED(masked_f16, float, int32_t, load_f16, fabsf, 1)
-DEFINE_MASKED(masked_f64, double, int64_t, load_f64v, fabs, 0)
+static inline double load_f64(const void *p, int64_t i) { return ((const double *)p)[i]; }
+DEFINE_LOOP(fast_f32, float, int32_t, load_f32, fabsf, 0, 0)
+DEFINE_LOOP(fast_bf16, float, int32_t, load_bf16, fabsf, 1, 0)
+DEFINE_LOOP(fast_f16, float, int32_t, load_f16, fabsf, 1, 0)
+DEFINE_LOOP(fast_f64, double, int64_t, load_f64, fabs, 0, 0)
+DEFINE_LOOP(masked_f32, float, int32_t, load_f32, fabsf, 0, 1)
+DEFINE_LOOP(masked_bf16, float, int32_t, load_bf16, fabsf, 1, 1)
+DEFINE_LOOP(masked_f16, float, int32_t, load_f16, fabsf, 1, 1)
+DEFINE_LOOP(masked_f64, double, int64_t, load_f64, fabs, 0, 1)
 
 typedef void (*fast_fn)(const void *, int64_t, double, float, float, chunk_t *);
 
@@ -441,7 +355,6 @@ int tp_reduce(int kind, const void *p, int64_t n, double center, double top, dou
         }                                                                                     \
     }
 
-static inline double load_f64(const void *p, int64_t i) { return ((const double *)p)[i]; }
 DEFINE_BIN(bin_f32, load_f32)
 DEFINE_BIN(bin_f64, load_f64)
 DEFINE_BIN(bin_bf16, load_bf16)
