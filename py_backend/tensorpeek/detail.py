@@ -48,10 +48,12 @@ def values_for_maps(x: Any) -> tuple[torch.Tensor | None, str | None]:
         x = np.ascontiguousarray(x)  # reversed views: keep the element order, host array anyway
     values, info = readable_tensor(x)
     if values is None:
-        original = x if isinstance(x, torch.Tensor) else None
-        if original is None:
+        if not isinstance(x, torch.Tensor):
             return None, f"{info.short} values cannot be read"
-        return None, unreadable_reason(original, info)
+        reason = unreadable_reason(x, info)  # meta, fake, inside vmap, a wrapper subclass
+        if reason.startswith("values of dtype"):
+            return None, reason
+        return None, f"{info.short} values cannot be read ({reason})"
     return values, None
 
 
