@@ -1,5 +1,10 @@
 """Exact reductions over every element of a tensor, in one pass over bounded blocks.
 
+This is the torch path: integers, complex, quantized and float8 tensors, tensors on a
+device, and every tensor where the fused C kernel was not built. CPU float32, float64,
+bfloat16 and float16 blocks normally go to that kernel instead (:mod:`tensorpeek.native`),
+which fills the same row (:data:`FIELDS`) in one read.
+
 Why it is shaped like this (CPU numbers in DESIGN.md): reductions that allocate nothing
 (``sum``, ``amin``, ``amax``, a dot product) are an order of magnitude cheaper
 than the obvious ``std_mean`` or ``isfinite().all()``, and a block of a few MB stays in cache

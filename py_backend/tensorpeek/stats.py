@@ -3,8 +3,9 @@ conditions, which asks only for what a condition names (``absmax`` is one min an
 block; ``std`` adds a sum and a sum of squares; nothing else runs).
 
 ``measure`` is the driver behind both ``compute`` and ``summarize``: a first pass over the
-blocks of the distinct elements (reductions, and the histogram sample while each block is in
-cache), and a second pass only when needed — to bin every element for an exact histogram,
+blocks of the distinct elements (the fused kernel of :mod:`tensorpeek.native` or torch
+reductions, and the histogram sample while each block is in cache), and a second pass only
+when needed — to bin every element for an exact histogram,
 or to recompute the variance around the mean when ``E[x^2] - mean^2`` would cancel.
 """
 
