@@ -323,35 +323,26 @@ int tp_reduce(int kind, const void *p, int64_t n, double center, double top, dou
 
 /* ---- histogram counts ---------------------------------------------------------------- */
 
-#define BIN_WAYS 8 /* count tables: value i adds to table i % 8, so equal bins do not wait */
+#define BIN_WAYS 8 /* count tables: value k adds to table k % 8, so equal bins do not wait */
+#define BIN_RUN 256 /* values whose bins are computed (vectorized) before they are counted */
 
-/* BIN_WAYS values at a time: their bins first (vectorizable; the conversion to an index
- * happens only for finite values), then one increment each in its own table. */
+/* Bins of BIN_RUN values at a time, then one increment each in its own table. */
 #define DEFINE_BIN(NAME, LOAD)                                                                \
     TP_VECTOR static void NAME(const void *p, int64_t n, double a, double scale,              \
                                int64_t nbins, int64_t *tables) {                              \
         double top = (double)(nbins - 1);                                                     \
-        int64_t i = 0;                                                                        \
-        for (; i + BIN_WAYS <= n; i += BIN_WAYS) {                                            \
-            int64_t idx[BIN_WAYS];                                                            \
-            int ok[BIN_WAYS];                                                                 \
-            for (int w = 0; w < BIN_WAYS; w++) {                                              \
-                double v = (double)LOAD(p, i + w);                                            \
+        int32_t idx[BIN_RUN];                                                                 \
+        for (int64_t s = 0; s < n; s += BIN_RUN) {                                            \
+            int64_t m = n - s < BIN_RUN ? n - s : BIN_RUN;                                    \
+            for (int64_t k = 0; k < m; k++) {                                                 \
+                double v = (double)LOAD(p, s + k);                                            \
                 double t = (v - a) * scale;                                                   \
                 t = t < 0.0 ? 0.0 : t;                                                        \
                 t = t > top ? top : t;                                                        \
-                ok[w] = fabs(v) < INFINITY; /* NaN and +-Inf are not binned */                \
-                idx[w] = ok[w] ? (int64_t)t : 0;                                              \
+                idx[k] = fabs(v) < INFINITY ? (int32_t)t : -1; /* NaN and +-Inf: -1 */        \
             }                                                                                 \
-            for (int w = 0; w < BIN_WAYS; w++) tables[w * nbins + idx[w]] += ok[w];           \
-        }                                                                                     \
-        for (; i < n; i++) {                                                                  \
-            double v = (double)LOAD(p, i);                                                    \
-            if (!(fabs(v) < INFINITY)) continue;                                              \
-            double t = (v - a) * scale;                                                       \
-            t = t < 0.0 ? 0.0 : t;                                                            \
-            t = t > top ? top : t;                                                            \
-            tables[(int64_t)t] += 1;                                                          \
+            for (int64_t k = 0; k < m; k++)                                                   \
+                if (idx[k] >= 0) tables[(k % BIN_WAYS) * nbins + idx[k]] += 1;                \
         }                                                                                     \
     }
 
@@ -380,7 +371,7 @@ static void *run_bin_job(void *arg) {
  * Add to `counts[nbins]` the number of finite values among the `n` at `p` that fall in each
  * bin: bin = clamp((x - a) * scale, 0, nbins - 1), truncated (x >= a for every value the
  * caller bins, so truncation is the floor). Up to `threads` threads. Returns 0, or -1 for an
- * unknown kind, nbins < 1 or no memory (counts untouched).
+ * unknown kind, nbins outside [1, 2^31) or no memory (counts untouched).
  */
 int tp_bin(int kind, const void *p, int64_t n, double a, double scale, int64_t nbins,
            int threads, int64_t *counts) {
@@ -389,7 +380,7 @@ int tp_bin(int kind, const void *p, int64_t n, double a, double scale, int64_t n
                 : kind == K_BF16 ? bin_bf16
                 : kind == K_F16  ? bin_f16
                                  : NULL;
-    if (fn == NULL || nbins < 1 || n < 0) return -1;
+    if (fn == NULL || nbins < 1 || nbins > INT32_MAX || n < 0) return -1;
     if (threads < 1) threads = 1;
     if (threads > MAX_THREADS) threads = MAX_THREADS;
     int64_t per = (n + threads - 1) / threads;
