@@ -24,16 +24,13 @@ from tensorpeek.dtypes import DtypeInfo, ValueKind, dtype_info
 from tensorpeek.histogram import Binning, Sampler
 from tensorpeek.reductions import (
     FIELDS,
-    WIDE_SLICE,
     Partials,
     Wanted,
-    block_row,
     centered_moments,
-    finite_row,
     needs_centering,
     needs_rescaling,
-    nonfinite_row,
 )
+from tensorpeek.torch_pass import torch_pass
 
 __all__ = ["NAMES", "compute"]
 
@@ -149,7 +146,7 @@ def _measure(
     if not branchless and not screen_only and native.handles(x):
         _fused_pass(walk)
     else:
-        _torch_pass(walk)
+        torch_pass(walk.y, info, want, walk.block, branchless, walk.partials, sampler)
     return _finish(walk, bins, scale)
 
 
@@ -174,56 +171,6 @@ def _fused_pass(walk: _Walk) -> None:
         walk.partials.add(native.reduce_row(flat, info))
         if sampler is not None:
             sampler.take(flat)
-
-
-def _torch_pass(walk: _Walk) -> None:
-    """Every partial from torch reductions, block by block (see :mod:`tensorpeek.reductions`)."""
-    y, info, want, block, branchless = walk.y, walk.info, walk.want, walk.block, walk.branchless
-    partials, sampler = walk.partials, walk.sampler
-    distinct = y.numel()
-    narrow = info.kind is ValueKind.NARROW_FLOAT and not branchless
-    owned = info.kind in (ValueKind.INTEGER, ValueKind.QUANTIZED, ValueKind.COMPLEX)
-    # (buffers that a summary may not need cost nothing: untouched pages are never mapped)
-    scratch = gathered = wide = stage = spare = None
-    if narrow:  # read in float64 slices (see _narrow_rows); strided blocks gathered first
-        wide = torch.empty(min(WIDE_SLICE, distinct), dtype=torch.float64, device=y.device)
-        scratch = torch.empty_like(wide)  # for the saturation and subnormal counts
-        spare = torch.empty_like(wide)  # for slices holding NaN or Inf
-        if y.dtype == torch.float16:  # float16 -> float64 is 2.7x slower here than via float32
-            stage = torch.empty(wide.numel(), dtype=torch.float32, device=y.device)
-        if not y.is_contiguous():
-            gathered = torch.empty(min(block, distinct), dtype=y.dtype, device=y.device)
-    elif info.kind is ValueKind.FLOAT and not branchless:
-        size = min(block, distinct)
-        scratch = torch.empty(size, dtype=y.dtype, device=y.device)  # |x| and signs
-        spare = torch.empty_like(scratch)  # for blocks holding NaN or Inf
-        if not y.is_contiguous():
-            gathered = torch.empty(size, dtype=y.dtype, device=y.device)  # the block's values
-        if y.dtype != torch.float64:  # the block's float64 copy for the signed sums
-            wide = torch.empty(size, dtype=torch.float64, device=y.device)
-
-    for piece in iter_blocks(y, block):
-        if narrow and wide is not None and scratch is not None and spare is not None:
-            flat, _ = flat_block(piece, gathered)
-            for row in _narrow_rows(flat, info, want, wide, scratch, spare, stage):
-                partials.add(row)
-            if sampler is not None:
-                sampler.take(flat)
-            continue
-        v, _ = block_values(piece, info, gathered)
-        if info.kind is ValueKind.INTEGER:
-            ints = piece.to(torch.float64 if piece.dtype == torch.uint64 else torch.int64)
-            partials.int_extremes.append(torch.stack(list(torch.aminmax(ints))))
-        elif info.kind is ValueKind.COMPLEX:
-            partials.complex_ranges.append(_complex_ranges(piece))
-        if owned:  # v is a fresh copy: sample it first, then it doubles as the scratch
-            if sampler is not None:
-                sampler.take(v)
-            partials.add(block_row(v, info, want, v, branchless, wide))
-            continue
-        partials.add(block_row(v, info, want, scratch, branchless, wide, spare))
-        if sampler is not None:  # the block is in cache by now (block_row only reads v)
-            sampler.take(v)
 
 
 def _finish(walk: _Walk, bins: int, scale: str) -> Measurement:
@@ -258,50 +205,6 @@ def _finish(walk: _Walk, bins: int, scale: str) -> Measurement:
         nonfinite = total["nan"] + total["posinf"] + total["neginf"] > 0
         m.sample = sample[torch.isfinite(sample)] if nonfinite else sample
     return m
-
-
-def _narrow_rows(
-    flat: torch.Tensor,
-    info: DtypeInfo,
-    want: Wanted,
-    wide: torch.Tensor,
-    spare: torch.Tensor,
-    other: torch.Tensor,
-    stage: torch.Tensor | None = None,
-) -> list[list[float]]:
-    """Partials of a block of a narrow float dtype (float16, bfloat16, float8), one row per
-    float64 slice: each slice is converted once, straight from the narrow dtype, and every
-    reduction runs on that copy in cache, which it may then overwrite (|x|, signs). In
-    float64 even subnormal narrow values are normal numbers, so the saturation and subnormal
-    counts are exact comparisons. (Widening to float32 first cost one more pass and buffer.)
-    ``spare``: a buffer like ``wide`` for those counts, ``other`` one more for slices
-    holding NaN or Inf (see ``reductions.nonfinite_row``); ``stage``: a float32 buffer to
-    convert through (measured per element: float16 -> float64 0.80 ns, via float32 0.29 ns;
-    bfloat16 -> float64 0.16 ns)."""
-    rows = []
-    step = wide.numel()
-    for start in range(0, flat.numel(), step):
-        part = flat[start : start + step]
-        if stage is not None:
-            part = stage[: part.numel()].copy_(part)
-        d = wide[: part.numel()].copy_(part)
-        lo, hi = (float(e) for e in torch.aminmax(d))
-        if math.isfinite(lo) and math.isfinite(hi):
-            rows.append(finite_row(d, lo, hi, info, want, d, None, spare))
-        else:
-            rows.append(nonfinite_row(d, info, want, other, spare, None))
-    return rows
-
-
-def _complex_ranges(piece: torch.Tensor) -> torch.Tensor:
-    """``[re_min, re_max, im_min, im_max]`` over finite parts of a complex block (float64)."""
-    z = piece.to(torch.complex128).reshape(-1)
-    parts = []
-    for part in (z.real, z.imag):
-        ok = torch.isfinite(part)
-        parts.append(torch.where(ok, part, math.inf).amin())
-        parts.append(torch.where(ok, part, -math.inf).amax())
-    return torch.stack(parts)
 
 
 def _read_ranges(m: Measurement, partials: Partials) -> None:

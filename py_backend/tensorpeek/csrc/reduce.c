@@ -252,6 +252,23 @@ static void reduce_range(int kind, const void *p, int64_t n, double center, doub
     }
 }
 
+/* Run job[0] here and jobs 1..used-1 on threads of their own, joined before returning (a
+ * job whose thread cannot be started runs here too). */
+static void run_all(void *jobs, size_t size, int used, void *(*fn)(void *)) {
+    pthread_t tids[MAX_THREADS];
+    int started[MAX_THREADS] = {0};
+    char *job = (char *)jobs;
+    for (int t = 1; t < used; t++)
+        started[t] = pthread_create(&tids[t], NULL, fn, job + (size_t)t * size) == 0;
+    fn(job);
+    for (int t = 1; t < used; t++) {
+        if (started[t])
+            pthread_join(tids[t], NULL);
+        else
+            fn(job + (size_t)t * size);
+    }
+}
+
 typedef struct {
     int kind;
     const void *p;
@@ -287,7 +304,6 @@ int tp_reduce(int kind, const void *p, int64_t n, double center, double top, dou
     per = (per + CHUNK - 1) / CHUNK * CHUNK;
     if (per == 0) per = CHUNK;
     job_t jobs[MAX_THREADS];
-    pthread_t tids[MAX_THREADS];
     int used = 0;
     for (int64_t s = 0; s < n || used == 0; s += per) {
         int64_t e = s + per < n ? s + per : n;
@@ -296,16 +312,7 @@ int tp_reduce(int kind, const void *p, int64_t n, double center, double top, dou
         jobs[used++] = job;
         if (e >= n) break;
     }
-    int started[MAX_THREADS] = {0};
-    for (int t = 1; t < used; t++)
-        started[t] = pthread_create(&tids[t], NULL, run_job, &jobs[t]) == 0;
-    run_job(&jobs[0]);
-    for (int t = 1; t < used; t++) {
-        if (started[t])
-            pthread_join(tids[t], NULL);
-        else
-            run_job(&jobs[t]); /* no thread to be had: do its share here */
-    }
+    run_all(jobs, sizeof *jobs, used, run_job);
     init_row(out);
     for (int t = 0; t < used; t++) {
         const double *o = jobs[t].out;
@@ -390,23 +397,13 @@ int tp_bin(int kind, const void *p, int64_t n, double a, double scale, int64_t n
     int64_t *tables = calloc((size_t)used * BIN_WAYS * (size_t)nbins, sizeof(int64_t));
     if (tables == NULL) return -1;
     bin_job_t jobs[MAX_THREADS];
-    pthread_t tids[MAX_THREADS];
-    int started[MAX_THREADS] = {0};
     for (int t = 0; t < used; t++) {
         int64_t s = t * per, e = s + per < n ? s + per : n;
         bin_job_t job = {fn, (const char *)p + (size_t)s * item_size(kind), e - s, nbins, a,
                          scale, tables + (size_t)t * BIN_WAYS * (size_t)nbins};
         jobs[t] = job;
     }
-    for (int t = 1; t < used; t++)
-        started[t] = pthread_create(&tids[t], NULL, run_bin_job, &jobs[t]) == 0;
-    run_bin_job(&jobs[0]);
-    for (int t = 1; t < used; t++) {
-        if (started[t])
-            pthread_join(tids[t], NULL);
-        else
-            run_bin_job(&jobs[t]);
-    }
+    run_all(jobs, sizeof *jobs, used, run_bin_job);
     for (int64_t w = 0; w < (int64_t)used * BIN_WAYS; w++)
         for (int64_t b = 0; b < nbins; b++) counts[b] += tables[w * nbins + b];
     free(tables);
