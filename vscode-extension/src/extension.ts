@@ -1,19 +1,19 @@
 /** Entry point: builds the parts and registers them with VS Code. Logic lives in the parts. */
 import * as path from "node:path";
 import type { ExtensionContext } from "vscode";
-import { AddBreakpointCommand } from "./addBreakpointCommand";
-import type { StoredBreakpoint } from "./breakpointSpecs";
-import { BreakpointStore } from "./breakpointStore";
-import { BREAKPOINTS_VIEW_ID, BreakpointsTree } from "./breakpointsTree";
-import { BreakpointEnvProvider, DebugpyAdapterFactory } from "./debugConfig";
-import { PYTHON_DEBUG_TYPES } from "./launchConfig";
-import { DebugSessions } from "./debugSessions";
-import { resolveInterpreter } from "./interpreter";
-import { checkTensorpeekImport, TensorpeekLanguageServer } from "./languageServer";
-import { setLogChannel, traceError } from "./log";
-import { TENSOR_VIEW_ID, TensorPanel } from "./tensorPanel";
-import { TensorHover } from "./tensorHover";
-import { commands, debug, languages, window } from "./vscodeapi";
+import { AddBreakpointCommand } from "./breakpoints/addBreakpointCommand";
+import { BreakpointStore } from "./breakpoints/breakpointStore";
+import { BREAKPOINTS_VIEW_ID, BreakpointsTree } from "./breakpoints/breakpointsTree";
+import { BreakpointEnvProvider, DebugpyAdapterFactory } from "./debug/debugConfig";
+import { DebugSessions } from "./debug/debugSessions";
+import { PYTHON_DEBUG_TYPES } from "./debug/launchConfig";
+import { TensorHover } from "./debug/tensorHover";
+import { checkTensorpeekImport, TensorpeekLanguageServer } from "./language/languageServer";
+import { TENSOR_VIEW_ID, TensorPanel } from "./panel/tensorPanel";
+import { resolveInterpreter } from "./platform/interpreter";
+import { setLogChannel, traceError } from "./platform/log";
+import { commands, debug, languages, window } from "./platform/vscodeapi";
+import type { StoredBreakpoint } from "./wire/breakpointSpecs";
 
 const server = new TensorpeekLanguageServer();
 

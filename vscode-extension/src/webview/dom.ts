@@ -2,10 +2,10 @@
  * Building the Tensor panel's DOM. Every string from the debuggee is set with `textContent`
  * or as an attribute value, never parsed as HTML, so a tensor named `<img onerror=...>` is text.
  */
-import { chartMetric, historyValues, layerSiteRows } from "../layerStats";
-import { isNonFinite, nonFiniteCount, type FrameTensor, type Snapshot } from "../protocol";
-import type { PanelPicture, WebviewMessage } from "../webviewProtocol";
-import { formatNumber, formatShape, sparkline, trendline } from "../summaryText";
+import { chartMetric, historyValues, layerSiteRows } from "../wire/layerStats";
+import { isNonFinite, nonFiniteCount, type FrameTensor, type Snapshot } from "../wire/protocol";
+import { formatNumber, formatShape, sparkline, trendline } from "../wire/summaryText";
+import type { PanelPicture, WebviewMessage } from "../wire/webviewProtocol";
 import { banner, sortedTensors, SORT_KEYS, type Action, type PanelState, type SortKey } from "./state";
 
 type Child = Node | string | null | undefined | false;

@@ -1,5 +1,5 @@
 /** The Tensor panel page: keeps the state, renders it, and talks to the extension host. */
-import type { HostMessage, WebviewMessage } from "../webviewProtocol";
+import type { HostMessage, WebviewMessage } from "../wire/webviewProtocol";
 import { panel } from "./dom";
 import { initialState, reduce, type Action, type PanelState } from "./state";
 

@@ -2,9 +2,9 @@
  * The Tensor panel's state and the pure functions the page renders from: sorting, the
  * banner text, number formatting. No DOM here, so node tests cover it.
  */
-import { statValue } from "../codec";
-import { isNonFinite, nonFiniteCount, type FrameTensor, type Hit, type Snapshot } from "../protocol";
-import { pictureKey, type HostMessage, type PanelPicture } from "../webviewProtocol";
+import { statValue } from "../wire/codec";
+import { isNonFinite, nonFiniteCount, type FrameTensor, type Hit, type Snapshot } from "../wire/protocol";
+import { pictureKey, type HostMessage, type PanelPicture } from "../wire/webviewProtocol";
 
 export const SORT_KEYS = ["name", "shape", "dtype", "min", "max", "mean", "std", "nonfinite"] as const;
 export type SortKey = (typeof SORT_KEYS)[number];

@@ -1,8 +1,8 @@
 /** The agent proxy: the evaluate expression is injection-proof and replies decode exactly. */
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { AgentError, AgentProxy, agentExpression, decodePythonStrRepr, replyText, type DebugRequester } from "../../src/agentProxy";
-import { object, str } from "../../src/codec";
+import { AgentError, AgentProxy, agentExpression, decodePythonStrRepr, replyText, type DebugRequester } from "../../src/wire/agentProxy";
+import { object, str } from "../../src/wire/codec";
 import { runPython } from "./python";
 
 const HOSTILE_NAMES = [

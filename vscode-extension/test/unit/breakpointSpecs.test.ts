@@ -11,7 +11,7 @@ import {
   specText,
   splitSpec,
   type StoredBreakpoint,
-} from "../../src/breakpointSpecs";
+} from "../../src/wire/breakpointSpecs";
 import { runPython } from "./python";
 
 const fc2 = { target: "fc2", site: "output", condition: "nonfinite" };

@@ -1,10 +1,16 @@
 /** Debug configuration, interpreter choice, the panel page's CSP and the picture requests. */
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { chooseInterpreter, defaultLaunchConfig, missingTensorpeekMessage, serverArgs, withBreakpointEnv } from "../../src/launchConfig";
-import { detailRequests, histogramRequest, layerRequests } from "../../src/panelPictures";
-import { contentSecurityPolicy, makeNonce, panelHtml } from "../../src/panelHtml";
-import type { Detail, LayerRow } from "../../src/protocol";
+import {
+  chooseInterpreter,
+  defaultLaunchConfig,
+  missingTensorpeekMessage,
+  serverArgs,
+  withBreakpointEnv,
+} from "../../src/debug/launchConfig";
+import { contentSecurityPolicy, makeNonce, panelHtml } from "../../src/panel/panelHtml";
+import { detailRequests, histogramRequest, layerRequests } from "../../src/panel/panelPictures";
+import type { Detail, LayerRow } from "../../src/wire/protocol";
 import { summary } from "../fixtures/snapshots";
 
 test("the breakpoints file goes into the debuggee's env without dropping the user's variables", () => {

@@ -1,10 +1,10 @@
 /** The Tensor panel's state, ordering and text — what the page renders from. */
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import type { FrameTensor, Hit, Snapshot, TensorSummary } from "../../src/protocol";
-import { summary } from "../fixtures/snapshots";
-import { formatNumber, hoverLine, sparkline, trendline } from "../../src/summaryText";
 import { banner, initialState, reduce, sortedTensors } from "../../src/webview/state";
+import type { FrameTensor, Hit, Snapshot, TensorSummary } from "../../src/wire/protocol";
+import { formatNumber, hoverLine, sparkline, trendline } from "../../src/wire/summaryText";
+import { summary } from "../fixtures/snapshots";
 
 const t = (name: string, over: Partial<TensorSummary> = {}): FrameTensor => ({ name, expression: name, summary: summary(over) });
 

@@ -5,8 +5,8 @@
  */
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { agentExpression, replyText } from "../../src/agentProxy";
-import { detailCodec, modulesResultCodec, replyCodec, setBreakpointsResultCodec, snapshotCodec } from "../../src/protocol";
+import { agentExpression, replyText } from "../../src/wire/agentProxy";
+import { detailCodec, modulesResultCodec, replyCodec, setBreakpointsResultCodec, snapshotCodec } from "../../src/wire/protocol";
 import { runPython } from "./python";
 
 // requests are passed as the exact string literal the extension puts in its evaluate expression

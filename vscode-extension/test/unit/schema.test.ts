@@ -7,8 +7,8 @@ import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import * as path from "node:path";
 import { test } from "node:test";
-import type { Kind } from "../../src/codec";
-import { codecsBySchemaName } from "../../src/protocol";
+import type { Kind } from "../../src/wire/codec";
+import { codecsBySchemaName } from "../../src/wire/protocol";
 import { REPO } from "./python";
 
 type Schema = Record<string, unknown> & {

@@ -8,8 +8,8 @@ import { mkdirSync, readFileSync } from "node:fs";
 import * as path from "node:path";
 import { after, before, beforeEach, test } from "node:test";
 import { chromium, type Browser, type Page } from "playwright-core";
-import { panelHtml } from "../../src/panelHtml";
-import type { HostMessage } from "../../src/webviewProtocol";
+import { panelHtml } from "../../src/panel/panelHtml";
+import type { HostMessage } from "../../src/wire/webviewProtocol";
 import { fc2Snapshot, XSS_NAME } from "../fixtures/snapshots";
 
 const EXT_DIR = path.resolve(__dirname, "../../..");

@@ -1,5 +1,5 @@
 /** The messages between the extension host and the Tensor panel's page (both directions). */
-import type { Theme } from "./languageServer";
+import type { Theme } from "../language/languageServer";
 import type { RenderKind, Snapshot } from "./protocol";
 
 export interface PanelPicture {

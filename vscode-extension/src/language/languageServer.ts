@@ -7,10 +7,10 @@
 import { execFile } from "node:child_process";
 import type { LogOutputChannel } from "vscode";
 import { LanguageClient, TransportKind, type LanguageClientOptions, type ServerOptions } from "vscode-languageclient/node";
-import { object, str, literal } from "./codec";
-import { missingTensorpeekMessage, SERVER_DEBUG_PORT_ENV, serverArgs } from "./launchConfig";
-import { traceError, traceInfo } from "./log";
-import type { RenderKind } from "./protocol";
+import { missingTensorpeekMessage, SERVER_DEBUG_PORT_ENV, serverArgs } from "../debug/launchConfig";
+import { traceError, traceInfo } from "../platform/log";
+import { object, str, literal } from "../wire/codec";
+import type { RenderKind } from "../wire/protocol";
 
 export interface Theme {
   foreground: string;

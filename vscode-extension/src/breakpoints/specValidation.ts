@@ -5,7 +5,7 @@
  * as code.
  */
 import { execFile } from "node:child_process";
-import type { SpecParts } from "./breakpointSpecs";
+import type { SpecParts } from "../wire/breakpointSpecs";
 
 const VALIDATE = [
   "import json, sys",

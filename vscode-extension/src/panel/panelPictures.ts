@@ -2,9 +2,9 @@
  * Which pictures the panel asks the language server for, built from snapshot data and the
  * agent's `detail` payloads. Pure, so the choice of payloads is unit-tested.
  */
-import { statValue } from "./codec";
-import { chartMetric, historyValues, layerSiteRows } from "./layerStats";
-import type { Detail, LayerRow, RenderKind, TensorSummary } from "./protocol";
+import { statValue } from "../wire/codec";
+import { chartMetric, historyValues, layerSiteRows } from "../wire/layerStats";
+import type { Detail, LayerRow, RenderKind, TensorSummary } from "../wire/protocol";
 
 export interface PictureRequest {
   kind: RenderKind;

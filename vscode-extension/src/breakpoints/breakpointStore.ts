@@ -6,6 +6,7 @@
 import { mkdir, rename, writeFile } from "node:fs/promises";
 import * as path from "node:path";
 import type { Memento } from "vscode";
+import { traceError, traceInfo } from "../platform/log";
 import {
   addBreakpoint,
   breakpointFileText,
@@ -14,8 +15,7 @@ import {
   storedListCodec,
   type SpecParts,
   type StoredBreakpoint,
-} from "./breakpointSpecs";
-import { traceError, traceInfo } from "./log";
+} from "../wire/breakpointSpecs";
 
 const STATE_KEY = "tensorpeek.breakpoints";
 

@@ -4,7 +4,7 @@
  * interpreter when that extension is installed, else `python3`.
  */
 import type { Uri } from "vscode";
-import { chooseInterpreter } from "./launchConfig";
+import { chooseInterpreter } from "../debug/launchConfig";
 import { traceWarn } from "./log";
 import { extensions, workspace } from "./vscodeapi";
 

@@ -12,10 +12,10 @@ import type {
   DebugSession,
   WorkspaceFolder,
 } from "vscode";
-import { resolveInterpreter } from "./interpreter";
+import { resolveInterpreter } from "../platform/interpreter";
+import { traceInfo } from "../platform/log";
+import { vscode } from "../platform/vscodeapi";
 import { BREAKPOINTS_ENV, defaultLaunchConfig, withBreakpointEnv } from "./launchConfig";
-import { traceInfo } from "./log";
-import { vscode } from "./vscodeapi";
 
 /**
  * Registered for every Python debug type. Env injection happens after the owning extension

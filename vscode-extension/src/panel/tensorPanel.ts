@@ -4,13 +4,13 @@
  * renderer for pictures, and answers the page's clicks.
  */
 import type { Disposable, ExtensionContext, Webview, WebviewView, WebviewViewProvider } from "vscode";
-import type { Picture, Renderer, Theme } from "./languageServer";
-import { traceError } from "./log";
-import { detailRequests, histogramRequest, layerRequests, type PictureRequest } from "./panelPictures";
+import type { Picture, Renderer, Theme } from "../language/languageServer";
+import { traceError } from "../platform/log";
+import { vscode, window } from "../platform/vscodeapi";
+import type { Detail, Snapshot } from "../wire/protocol";
+import type { HostMessage, PanelPicture, PictureTarget, WebviewMessage } from "../wire/webviewProtocol";
 import { panelHtml } from "./panelHtml";
-import type { Detail, Snapshot } from "./protocol";
-import { vscode, window } from "./vscodeapi";
-import type { HostMessage, PanelPicture, PictureTarget, WebviewMessage } from "./webviewProtocol";
+import { detailRequests, histogramRequest, layerRequests, type PictureRequest } from "./panelPictures";
 
 export const TENSOR_VIEW_ID = "tensorpeek.tensorView";
 

@@ -1,8 +1,8 @@
 /** The Tensor Breakpoints view: one row per stored breakpoint, with its hit count. */
 import type { Event, TreeDataProvider, TreeItem } from "vscode";
-import { specText, type StoredBreakpoint } from "./breakpointSpecs";
+import { vscode } from "../platform/vscodeapi";
+import { specText, type StoredBreakpoint } from "../wire/breakpointSpecs";
 import type { BreakpointStore } from "./breakpointStore";
-import { vscode } from "./vscodeapi";
 
 export const BREAKPOINTS_VIEW_ID = "tensorpeek.breakpointsView";
 

@@ -5,13 +5,13 @@
  * string argument adds that spec directly (after validation).
  */
 import type { QuickPickItem } from "vscode";
-import { lensTargets, PRESETS, SITES, specText, splitSpec, type SpecParts, type StoredBreakpoint } from "./breakpointSpecs";
+import type { DebugSessions } from "../debug/debugSessions";
+import { resolveInterpreter } from "../platform/interpreter";
+import { traceError } from "../platform/log";
+import { window } from "../platform/vscodeapi";
+import { lensTargets, PRESETS, SITES, specText, splitSpec, type SpecParts, type StoredBreakpoint } from "../wire/breakpointSpecs";
 import type { BreakpointStore } from "./breakpointStore";
-import type { DebugSessions } from "./debugSessions";
-import { resolveInterpreter } from "./interpreter";
-import { traceError } from "./log";
 import { validateWithPython, type Validation } from "./specValidation";
-import { window } from "./vscodeapi";
 
 export interface LensArgument {
   className: string;

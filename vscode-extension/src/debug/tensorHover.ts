@@ -3,12 +3,12 @@
  * summary line and the histogram picture, from the current stop's snapshot.
  */
 import type { CancellationToken, Hover, HoverProvider, Position, TextDocument } from "vscode";
+import type { Renderer, Theme } from "../language/languageServer";
+import { histogramRequest } from "../panel/panelPictures";
+import { traceError } from "../platform/log";
+import { vscode } from "../platform/vscodeapi";
+import { hoverLine } from "../wire/summaryText";
 import type { DebugSessions } from "./debugSessions";
-import type { Renderer, Theme } from "./languageServer";
-import { traceError } from "./log";
-import { histogramRequest } from "./panelPictures";
-import { hoverLine } from "./summaryText";
-import { vscode } from "./vscodeapi";
 
 const HOVER_THEME: Theme = { foreground: "#888888", background: "#00000000", accent: "#3794ff", fontSize: 11 };
 
