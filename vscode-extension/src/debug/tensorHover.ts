@@ -3,10 +3,10 @@
  * summary line and the histogram picture, from the current stop's snapshot.
  */
 import type { CancellationToken, Hover, HoverProvider, Position, TextDocument } from "vscode";
-import type { Renderer, Theme } from "../language/languageServer";
 import { histogramRequest } from "../panel/panelPictures";
 import { traceError } from "../platform/log";
 import { vscode } from "../platform/vscodeapi";
+import type { Renderer, Theme } from "../wire/render";
 import { hoverLine } from "../wire/summaryText";
 import type { DebugSessions } from "./debugSessions";
 

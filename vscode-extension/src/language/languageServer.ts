@@ -7,29 +7,10 @@
 import { execFile } from "node:child_process";
 import type { LogOutputChannel } from "vscode";
 import { LanguageClient, TransportKind, type LanguageClientOptions, type ServerOptions } from "vscode-languageclient/node";
-import { missingTensorpeekMessage, SERVER_DEBUG_PORT_ENV, serverArgs } from "../debug/launchConfig";
 import { traceError, traceInfo } from "../platform/log";
-import { object, str, literal } from "../wire/codec";
 import type { RenderKind } from "../wire/protocol";
-
-export interface Theme {
-  foreground: string;
-  background: string;
-  accent: string;
-  fontSize: number;
-}
-
-export interface Picture {
-  mime: "image/svg+xml" | "image/png";
-  data: string;
-}
-
-const pictureCodec = object({ mime: literal("image/svg+xml", "image/png"), data: str });
-
-/** Renders pictures; the panel and the hover depend on this, not on the language client. */
-export interface Renderer {
-  render(kind: RenderKind, payload: unknown, theme: Theme | undefined, size?: { width: number; height: number }): Promise<Picture>;
-}
+import { pictureCodec, type Picture, type Renderer, type Theme } from "../wire/render";
+import { missingTensorpeekMessage, SERVER_DEBUG_PORT_ENV, serverArgs } from "./serverCommand";
 
 /** Checks that `python` can import the server module; resolves to an error text or undefined. */
 export function checkTensorpeekImport(python: string): Promise<string | undefined> {

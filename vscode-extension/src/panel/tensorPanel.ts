@@ -4,10 +4,10 @@
  * renderer for pictures, and answers the page's clicks.
  */
 import type { Disposable, ExtensionContext, Webview, WebviewView, WebviewViewProvider } from "vscode";
-import type { Picture, Renderer, Theme } from "../language/languageServer";
 import { traceError } from "../platform/log";
 import { vscode, window } from "../platform/vscodeapi";
 import type { Detail, Snapshot } from "../wire/protocol";
+import type { Picture, Renderer, Theme } from "../wire/render";
 import type { HostMessage, PanelPicture, PictureTarget, WebviewMessage } from "../wire/webviewProtocol";
 import { panelHtml } from "./panelHtml";
 import { detailRequests, histogramRequest, layerRequests, type PictureRequest } from "./panelPictures";

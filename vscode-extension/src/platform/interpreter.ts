@@ -4,7 +4,7 @@
  * interpreter when that extension is installed, else `python3`.
  */
 import type { Uri } from "vscode";
-import { chooseInterpreter } from "../debug/launchConfig";
+import { chooseInterpreter } from "./interpreterChoice";
 import { traceWarn } from "./log";
 import { extensions, workspace } from "./vscodeapi";
 

@@ -1,6 +1,6 @@
 /** The messages between the extension host and the Tensor panel's page (both directions). */
-import type { Theme } from "../language/languageServer";
 import type { RenderKind, Snapshot } from "./protocol";
+import type { Theme } from "./render";
 
 export interface PanelPicture {
   kind: RenderKind;

@@ -1,15 +1,11 @@
 /** Debug configuration, interpreter choice, the panel page's CSP and the picture requests. */
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import {
-  chooseInterpreter,
-  defaultLaunchConfig,
-  missingTensorpeekMessage,
-  serverArgs,
-  withBreakpointEnv,
-} from "../../src/debug/launchConfig";
+import { defaultLaunchConfig, withBreakpointEnv } from "../../src/debug/launchConfig";
+import { missingTensorpeekMessage, serverArgs } from "../../src/language/serverCommand";
 import { contentSecurityPolicy, makeNonce, panelHtml } from "../../src/panel/panelHtml";
 import { detailRequests, histogramRequest, layerRequests } from "../../src/panel/panelPictures";
+import { chooseInterpreter } from "../../src/platform/interpreterChoice";
 import type { Detail, LayerRow } from "../../src/wire/protocol";
 import { summary } from "../fixtures/snapshots";
 
