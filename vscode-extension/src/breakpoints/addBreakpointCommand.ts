@@ -9,7 +9,8 @@ import type { DebugSessions } from "../debug/debugSessions";
 import { resolveInterpreter } from "../platform/interpreter";
 import { traceError } from "../platform/log";
 import { window } from "../platform/vscodeapi";
-import { lensTargets, PRESETS, SITES, specText, splitSpec, type SpecParts, type StoredBreakpoint } from "../wire/breakpointSpecs";
+import { PRESETS, SITES, specText, splitSpec, type SpecParts, type StoredBreakpoint } from "../wire/breakpointSpecs";
+import { lensTargets } from "./breakpointList";
 import type { BreakpointStore } from "./breakpointStore";
 import { validateWithPython, type Validation } from "./specValidation";
 

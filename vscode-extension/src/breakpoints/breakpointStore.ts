@@ -7,15 +7,8 @@ import { mkdir, rename, writeFile } from "node:fs/promises";
 import * as path from "node:path";
 import type { Memento } from "vscode";
 import { traceError, traceInfo } from "../platform/log";
-import {
-  addBreakpoint,
-  breakpointFileText,
-  removeBreakpoint,
-  setEnabled,
-  storedListCodec,
-  type SpecParts,
-  type StoredBreakpoint,
-} from "../wire/breakpointSpecs";
+import { breakpointFileText, storedListCodec, type SpecParts, type StoredBreakpoint } from "../wire/breakpointSpecs";
+import { addBreakpoint, removeBreakpoint, setEnabled } from "./breakpointList";
 
 const STATE_KEY = "tensorpeek.breakpoints";
 

@@ -5,12 +5,13 @@
  * (modules, detail, live breakpoint updates).
  */
 import type { DebugAdapterTracker, DebugAdapterTrackerFactory, DebugSession, Disposable } from "vscode";
+import { hitCounts } from "../breakpoints/breakpointList";
 import type { BreakpointStore } from "../breakpoints/breakpointStore";
 import type { TensorPanel } from "../panel/tensorPanel";
 import { traceError, traceInfo } from "../platform/log";
 import { debug } from "../platform/vscodeapi";
 import { AgentError, AgentProxy } from "../wire/agentProxy";
-import { agentSpecs, hitCounts, type SpecParts } from "../wire/breakpointSpecs";
+import { agentSpecs, type SpecParts } from "../wire/breakpointSpecs";
 import { detailCodec, modulesResultCodec, setBreakpointsResultCodec, snapshotCodec, type Detail, type Snapshot } from "../wire/protocol";
 
 const RESUMING = new Set(["continue", "next", "stepIn", "stepOut", "stepBack", "reverseContinue", "goto", "restartFrame"]);

@@ -1,7 +1,8 @@
 /**
- * Tensor breakpoints as the extension stores them, and the pure edits on the list.
- * The JSON form (`{target, site, condition, enabled}`) is the one `tensorpeek.spec.parse_spec`
- * reads, so the list is written to the `TENSORPEEK_BREAKPOINTS` file unchanged.
+ * Tensor breakpoint specs in their three forms: the `TARGET:SITE:CONDITION` text, the stored
+ * list, and the JSON the agent reads. The JSON form (`{target, site, condition, enabled}`) is
+ * the one `tensorpeek.spec.parse_spec` reads, so the list is written to the
+ * `TENSORPEEK_BREAKPOINTS` file unchanged.
  */
 import { array, bool, object, str, type Infer } from "./codec";
 
@@ -41,23 +42,6 @@ export function splitSpec(text: string): SpecParts {
   return parts;
 }
 
-/** Adds a breakpoint unless the same spec is already listed (then it is re-enabled). */
-export function addBreakpoint(list: readonly StoredBreakpoint[], spec: SpecParts, newId: string): StoredBreakpoint[] {
-  const text = specText(spec);
-  if (list.some((bp) => specText(bp) === text)) {
-    return list.map((bp) => (specText(bp) === text ? { ...bp, enabled: true } : bp));
-  }
-  return [...list, { id: newId, target: spec.target, site: spec.site, condition: spec.condition, enabled: true }];
-}
-
-export function removeBreakpoint(list: readonly StoredBreakpoint[], id: string): StoredBreakpoint[] {
-  return list.filter((bp) => bp.id !== id);
-}
-
-export function setEnabled(list: readonly StoredBreakpoint[], id: string, enabled: boolean): StoredBreakpoint[] {
-  return list.map((bp) => (bp.id === id ? { ...bp, enabled } : bp));
-}
-
 /** The JSON forms the agent reads (from the file or through `set_breakpoints`). */
 export function agentSpecs(list: readonly StoredBreakpoint[]): Array<SpecParts & { enabled: boolean }> {
   return list.map((bp) => ({ target: bp.target, site: bp.site, condition: bp.condition, enabled: bp.enabled }));
@@ -66,30 +50,4 @@ export function agentSpecs(list: readonly StoredBreakpoint[]): Array<SpecParts &
 /** The `TENSORPEEK_BREAKPOINTS` file's content. */
 export function breakpointFileText(list: readonly StoredBreakpoint[]): string {
   return `${JSON.stringify({ breakpoints: agentSpecs(list) }, null, 2)}\n`;
-}
-
-/** Hit counts reported by the agent, matched to stored breakpoints by their spec text. */
-export function hitCounts(
-  list: readonly StoredBreakpoint[],
-  reported: ReadonlyArray<{ spec: string; hit_count: number }>,
-): Map<string, number> {
-  const bySpec = new Map<string, number>();
-  for (const r of reported) bySpec.set(r.spec, (bySpec.get(r.spec) ?? 0) + r.hit_count);
-  const out = new Map<string, number>();
-  for (const bp of list) {
-    const n = bySpec.get(specText(bp));
-    if (n !== undefined) out.set(bp.id, n);
-  }
-  return out;
-}
-
-/**
- * Candidate targets for a code lens on `self.<attribute> = ...` in class `className`: live
- * module paths whose last component is the attribute; when nothing is live, a glob that
- * matches the attribute at any depth.
- */
-export function lensTargets(attribute: string | null, className: string, liveModules: readonly string[]): string[] {
-  if (attribute === null) return [className];
-  const live = liveModules.filter((m) => m === attribute || m.endsWith(`.${attribute}`));
-  return live.length > 0 ? live : [attribute, `*.${attribute}`];
 }

@@ -1,17 +1,8 @@
 /** Editing the tensor breakpoint list and the file the debuggee reads. */
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import {
-  addBreakpoint,
-  breakpointFileText,
-  hitCounts,
-  lensTargets,
-  removeBreakpoint,
-  setEnabled,
-  specText,
-  splitSpec,
-  type StoredBreakpoint,
-} from "../../src/wire/breakpointSpecs";
+import { addBreakpoint, hitCounts, lensTargets, removeBreakpoint, setEnabled } from "../../src/breakpoints/breakpointList";
+import { breakpointFileText, specText, splitSpec, type StoredBreakpoint } from "../../src/wire/breakpointSpecs";
 import { runPython } from "./python";
 
 const fc2 = { target: "fc2", site: "output", condition: "nonfinite" };
