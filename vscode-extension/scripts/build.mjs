@@ -1,5 +1,6 @@
 // Bundles the extension (Node, CommonJS, `vscode` external) and the panel page (browser IIFE)
-// with esbuild. `--tests` also bundles each test file into out/ for node's test runner.
+// with esbuild. `--tests` also bundles each test file into out/ for node's test runner (playwright-core
+// and eslint stay external: the tests load them from node_modules).
 import { build } from "esbuild";
 import { readdirSync } from "node:fs";
 import { join } from "node:path";
@@ -34,7 +35,7 @@ if (process.argv.includes("--tests")) {
       outdir: join("out", "test", dir),
       platform: "node",
       format: "cjs",
-      external: ["vscode", "playwright-core"],
+      external: ["vscode", "playwright-core", "eslint"],
     });
   }
 }
