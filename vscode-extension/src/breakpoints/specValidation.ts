@@ -1,15 +1,15 @@
 /**
  * Checking a breakpoint spec before it is stored. While paused the agent validates it (see
  * `DebugSessions.pushBreakpoints`); otherwise the same parser runs in the configured
- * interpreter: `tensorpeek.spec.parse_spec`, with the spec passed as a JSON argument, never
- * as code.
+ * interpreter: `tensorpeek.engine.spec.parse_spec`, with the spec passed as a JSON argument,
+ * never as code.
  */
 import { execFile } from "node:child_process";
 import type { SpecParts } from "../wire/breakpointSpecs";
 
 const VALIDATE = [
   "import json, sys",
-  "from tensorpeek.spec import SpecError, parse_spec",
+  "from tensorpeek.engine.spec import SpecError, parse_spec",
   "try:",
   "    parse_spec(json.loads(sys.argv[1]))",
   "except SpecError as e:",

@@ -1,7 +1,7 @@
 /**
  * Tensor breakpoint specs in their three forms: the `TARGET:SITE:CONDITION` text, the stored
  * list, and the JSON the agent reads. The JSON form (`{target, site, condition, enabled}`) is
- * the one `tensorpeek.spec.parse_spec` reads, so the list is written to the
+ * the one `tensorpeek.engine.spec.parse_spec` reads, so the list is written to the
  * `TENSORPEEK_BREAKPOINTS` file unchanged.
  */
 import { array, bool, object, str, type Infer } from "./codec";

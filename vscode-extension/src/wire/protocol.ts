@@ -1,6 +1,6 @@
 /**
  * The wire formats the extension reads from the debuggee's agent (`tensorpeek.agent.request`).
- * The Python side defines them once (`tensorpeek/protocol.py`, exported to
+ * The Python side defines them once (`tensorpeek/agent/protocol.py`, exported to
  * `docs/snapshot.schema.json`, explained in `docs/snapshot.md`); this file mirrors them as
  * codecs and `test/unit/schema.test.ts` checks every codec against that schema.
  */

@@ -2,8 +2,9 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import { addBreakpoint, hitCounts, lensTargets, removeBreakpoint, setEnabled } from "../../src/breakpoints/breakpointList";
+import { validateWithPython } from "../../src/breakpoints/specValidation";
 import { breakpointFileText, specText, splitSpec, type StoredBreakpoint } from "../../src/wire/breakpointSpecs";
-import { runPython } from "./python";
+import { PYTHON, runPython } from "./python";
 
 const fc2 = { target: "fc2", site: "output", condition: "nonfinite" };
 const attn = { target: "encoder.layers.*.attn", site: "grad_output", condition: "norm > 1e3" };
@@ -47,12 +48,12 @@ test("remove and enable/disable touch only the named breakpoint", () => {
   assert.deepEqual(removeBreakpoint(list, "nope"), list);
 });
 
-test("the breakpoints file is what tensorpeek.spec.parse_spec accepts, disabled ones included (Python oracle)", () => {
+test("the breakpoints file is what tensorpeek.engine.spec.parse_spec accepts, disabled ones included (Python oracle)", () => {
   const list: StoredBreakpoint[] = setEnabled(addBreakpoint(addBreakpoint([], fc2, "a"), attn, "c"), "c", false);
   const parsed = runPython(
     `
 import json, sys
-from tensorpeek.spec import parse_spec
+from tensorpeek.engine.spec import parse_spec
 for item in json.load(sys.stdin)["breakpoints"]:
     spec = parse_spec(item)
     print(json.dumps([str(spec), spec.enabled]))
@@ -69,6 +70,30 @@ for item in json.load(sys.stdin)["breakpoints"]:
       ["encoder.layers.*.attn:grad_output:norm > 1e3", false],
     ],
   );
+});
+
+test("a spec is checked by parse_spec in the interpreter: valid passes, invalid returns parse_spec's own message", async () => {
+  assert.deepEqual(await validateWithPython(PYTHON, fc2), { ok: true });
+  const bad = { target: "fc1", site: "grad_output", condition: "norm >" };
+  const expected = runPython(
+    `
+import json, sys
+from tensorpeek.engine.spec import SpecError, parse_spec
+try:
+    parse_spec(json.load(sys.stdin))
+except SpecError as e:
+    print(e)
+`,
+    JSON.stringify(bad),
+  ).trim();
+  assert.match(expected, /not a valid expression/, "the oracle rejects the spec");
+  assert.deepEqual(await validateWithPython(PYTHON, bad), { ok: false, message: expected });
+});
+
+test("a spec that cannot be checked (no such interpreter) is refused with the pip hint, not accepted", async () => {
+  const verdict = await validateWithPython("/nonexistent/python", fc2);
+  assert.equal(verdict.ok, false);
+  assert.match(verdict.ok ? "" : verdict.message, /could not check the spec with \/nonexistent\/python .*pip install tensorpeek/);
 });
 
 test("hit counts from the agent are matched to stored breakpoints by spec text", () => {

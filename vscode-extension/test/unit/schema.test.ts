@@ -1,7 +1,7 @@
 /**
  * The TypeScript codecs agree with the Python side's JSON schema (docs/snapshot.schema.json,
- * exported from tensorpeek/protocol.py): every field the codec declares exists there with the
- * same type, and the codec declares every field the schema requires, as required.
+ * exported from tensorpeek/agent/protocol.py): every field the codec declares exists there with
+ * the same type, and the codec declares every field the schema requires, as required.
  */
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
