@@ -40,7 +40,7 @@ step "panel page in headless Chromium"
 node --test --test-reporter=spec 'out/test/webview/*.test.js'
 
 step "package (vsce)"
-vsce package --no-dependencies --out dist/tensorpeek.vsix
+npm run --silent package  # vscode:prepublish bundles dist/ first
 
 if [ "${TENSORPEEK_SKIP_E2E:-}" = "1" ] && [ "${CI:-}" != "true" ]; then
   echo "skipping the end-to-end test (TENSORPEEK_SKIP_E2E=1)"
