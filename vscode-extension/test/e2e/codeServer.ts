@@ -1,12 +1,14 @@
 /**
  * Starts a real VS Code (code-server, installed by scripts/setup.sh) on a free local port with
- * fresh per-run user data, extensions and XDG folders, and stops its whole process group.
+ * fresh per-run user data, extensions and a scratch HOME with its XDG folders (inherited by the
+ * extension host, the debuggee and the language server), and stops its whole process group.
  */
 import { execFileSync, spawn, type ChildProcess } from "node:child_process";
 import { cpSync, createWriteStream, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import * as path from "node:path";
+import { scratchHome } from "../scratchHome";
 
 export const EXT_DIR = path.resolve(__dirname, "../../..");
 export const REPO = path.resolve(EXT_DIR, "..");
@@ -54,7 +56,7 @@ async function waitForHealth(url: string, child: ChildProcess, timeoutMs: number
  */
 export async function startCodeServer(fixture: string, vsix: string, workspaceSettings: Record<string, unknown>): Promise<CodeServer> {
   const root = mkdtempSync(path.join(tmpdir(), "tensorpeek-e2e-"));
-  const dirs = Object.fromEntries(["user-data", "extensions", "config", "data", "workspace"].map((d) => [d, path.join(root, d)]));
+  const dirs = Object.fromEntries(["user-data", "extensions", "workspace"].map((d) => [d, path.join(root, d)]));
   for (const d of Object.values(dirs)) mkdirSync(d, { recursive: true });
   cpSync(fixture, dirs.workspace, { recursive: true });
   writeFileSync(path.join(dirs.workspace, ".vscode", "settings.json"), JSON.stringify(workspaceSettings, null, 2));
@@ -76,7 +78,7 @@ export async function startCodeServer(fixture: string, vsix: string, workspaceSe
       "workbench.secondarySideBar.defaultVisibility": "hidden",
     }),
   );
-  const env = { ...process.env, PATH: `${NODE_BIN}:${process.env.PATH}`, XDG_CONFIG_HOME: dirs.config, XDG_DATA_HOME: dirs.data };
+  const env = { ...process.env, ...scratchHome(root), PATH: `${NODE_BIN}:${process.env.PATH}` };
   execFileSync(CODE_SERVER, ["--install-extension", vsix, "--extensions-dir", dirs.extensions, "--user-data-dir", dirs["user-data"]], {
     env,
     stdio: "pipe",

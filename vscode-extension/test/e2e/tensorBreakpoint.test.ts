@@ -9,7 +9,8 @@ import * as path from "node:path";
 import { after, before, test } from "node:test";
 import type { Browser, Frame, Page } from "playwright-core";
 import { ARTIFACTS, EXT_DIR, REPO, startCodeServer, type CodeServer } from "./codeServer";
-import { answerQuickInput, expandView, findFrame, launchChromium, openWorkbench, runCommand } from "./workbench";
+import { launchChromium } from "../chromium";
+import { answerQuickInput, expandView, findFrame, openWorkbench, runCommand } from "./workbench";
 
 const VSIX = path.join(EXT_DIR, "dist", "tensorpeek.vsix");
 const FIXTURE = path.join(EXT_DIR, "test", "fixtures", "workspace");

@@ -1,21 +1,6 @@
 /** Driving the VS Code workbench in headless Chromium: commands, quick inputs, webview frames. */
 import { createWriteStream } from "node:fs";
-import { chromium, type Browser, type Frame, type Page } from "playwright-core";
-
-export const CHROMIUM_ARGS = [
-  "--headless",
-  "--no-sandbox",
-  "--disable-gpu",
-  "--disable-quic",
-  "--no-first-run",
-  "--disable-background-networking",
-  "--disable-component-update",
-  "--disable-sync",
-];
-
-export function launchChromium(): Promise<Browser> {
-  return chromium.launch({ executablePath: process.env.CHROMIUM ?? "/usr/bin/chromium", args: CHROMIUM_ARGS });
-}
+import type { Browser, Frame, Page } from "playwright-core";
 
 /** Opens the workbench on `folder`; the browser console goes to `consoleLog` (a test artifact). */
 export async function openWorkbench(browser: Browser, url: string, folder: string, consoleLog: string): Promise<Page> {

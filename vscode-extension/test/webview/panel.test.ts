@@ -7,7 +7,8 @@ import assert from "node:assert/strict";
 import { mkdirSync, readFileSync } from "node:fs";
 import * as path from "node:path";
 import { after, before, beforeEach, test } from "node:test";
-import { chromium, type Browser, type Page } from "playwright-core";
+import type { Browser, Page } from "playwright-core";
+import { launchChromium } from "../chromium";
 import { panelHtml } from "../../src/panel/panelHtml";
 import type { HostMessage } from "../../src/wire/webviewProtocol";
 import { fc2Snapshot, XSS_NAME } from "../fixtures/snapshots";
@@ -27,10 +28,7 @@ let browser: Browser;
 let page: Page;
 
 before(async () => {
-  browser = await chromium.launch({
-    executablePath: process.env.CHROMIUM ?? "/usr/bin/chromium",
-    args: ["--headless", "--no-sandbox", "--disable-gpu"],
-  });
+  browser = await launchChromium();
 });
 
 after(async () => {
