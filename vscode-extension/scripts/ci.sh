@@ -19,7 +19,8 @@ node_home="$(sed -n 's/^NODE_HOME=//p' <<<"$env_lines")"
 export CODE_SERVER="$(sed -n 's/^CODE_SERVER=//p' <<<"$env_lines")"
 export PATH="$node_home/bin:$ext_dir/node_modules/.bin:$PATH"
 export npm_config_nodedir="$node_home"
-echo "node $(node --version), code-server $("$CODE_SERVER" --version | head -1 | cut -d' ' -f1)"
+# code-server's version from its package.json (running it would write logs under $HOME)
+echo "node $(node --version), code-server $(node -p "require('$(dirname "$CODE_SERVER")/../code-server/package.json').version")"
 
 step "eslint + prettier"
 eslint src test scripts

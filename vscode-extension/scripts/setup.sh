@@ -55,7 +55,10 @@ fi
 
 cs_home="$cache/code-server"
 cs_bin="$cs_home/node_modules/.bin/code-server"
-if [ "$("$cs_bin" --version 2>/dev/null | head -1 | cut -d' ' -f1 || true)" != "$code_server_version" ]; then
+# the installed version from its package.json: running `code-server --version` writes its logs
+# under ~/.local/share/code-server
+cs_installed="$(node -p "require('$cs_home/node_modules/code-server/package.json').version" 2>/dev/null || true)"
+if [ "$cs_installed" != "$code_server_version" ]; then
   log "installing code-server $code_server_version (a few minutes on a cold machine)"
   rm -rf "$cs_home" && mkdir -p "$cs_home"
   (cd "$cs_home" && npm init -y >/dev/null &&
