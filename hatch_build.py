@@ -1,8 +1,8 @@
-"""Hatch build hook: compiles tensorpeek's fused reduction kernel (``csrc/reduce.c``).
+"""Hatch build hook: compiles tensorpeek's fused reduction kernel (``summary/csrc/reduce.c``).
 
 The kernel is a plain C shared library (no Python headers), loaded with ctypes by
-``tensorpeek.native``. Editable installs put it beside the sources (git ignores it); wheels
-carry it as ``tensorpeek/_reduce.so`` and get a platform tag. Without a C compiler, or when
+``tensorpeek.summary.native``. Editable installs put it beside the sources (git ignores it); wheels
+carry it as ``tensorpeek/summary/_reduce.so`` with a platform tag. Without a C compiler, or when
 ``TENSORPEEK_NO_NATIVE=1`` is set, nothing is built: tensorpeek then computes summaries with
 torch reductions (the same numbers, several times slower on large tensors) and says so in
 ``tensorpeek --version``. Set ``TENSORPEEK_REQUIRE_NATIVE=1`` to make a failed build an error.
@@ -21,8 +21,8 @@ from typing import Any
 
 from hatchling.builders.hooks.plugin.interface import BuildHookInterface
 
-SOURCE = Path("py_backend/tensorpeek/csrc/reduce.c")
-LIBRARY = "_reduce.so"  # the name tensorpeek.native loads, whatever the platform
+SOURCE = Path("py_backend/tensorpeek/summary/csrc/reduce.c")
+LIBRARY = "_reduce.so"  # the name tensorpeek.summary.native loads, whatever the platform
 # -fno-trapping-math lets the compiler vectorize the selects around NaN/Inf. No value
 # changes (NaN and Inf keep their IEEE meaning, unlike -ffast-math); only a process that
 # unmasks floating-point traps could tell, and torch's own kernels compare NaN too.
@@ -65,7 +65,7 @@ class CustomBuildHook(BuildHookInterface):  # type: ignore[misc]
         if self.target_name != "wheel":
             return
         root = Path(self.root)
-        in_tree = root / "py_backend" / "tensorpeek" / LIBRARY
+        in_tree = root / "py_backend" / "tensorpeek" / "summary" / LIBRARY
         if version == "editable":
             # a kernel from an earlier build must not outlive a skipped or failed one
             in_tree.unlink(missing_ok=True)
@@ -87,4 +87,4 @@ class CustomBuildHook(BuildHookInterface):  # type: ignore[misc]
         build_data["pure_python"] = False
         build_data["infer_tag"] = True
         if version != "editable":
-            build_data["force_include"][str(target)] = f"tensorpeek/{LIBRARY}"
+            build_data["force_include"][str(target)] = f"tensorpeek/summary/{LIBRARY}"

@@ -31,7 +31,7 @@ import torch
 from torch import nn
 
 import tensorpeek
-from tensorpeek import breakpoints
+from tensorpeek.engine import api
 
 
 def make_model() -> nn.Module:
@@ -129,7 +129,7 @@ def main() -> None:
         order = names[r % len(names) :] + names[: r % len(names)]  # rotate who goes first
         for name in order:
             samples[name].append(variants[name]())
-    assert breakpoints.hits() == [] and breakpoints.list_breakpoints() == []
+    assert api.hits() == [] and api.list_breakpoints() == []
     if device.type == "cuda":  # deferred checks: flags stay on the device until step()
         plain_syncs = count_host_syncs(model, opt, x)
         bps = [tensorpeek.break_on("*", site, action="raise") for site in ("output", "grad_output")]

@@ -43,10 +43,10 @@ import torch  # noqa: E402
 
 from support.dap_client import DapSession, marked_line  # noqa: E402
 from tensorpeek.agent import request  # noqa: E402
-from tensorpeek.presentation import clear_cache, hover_text  # noqa: E402
-from tensorpeek.summary import summarize  # noqa: E402
+from tensorpeek.debugger.presentation import clear_cache, hover_text  # noqa: E402
+from tensorpeek.summary.tensor_summary import summarize  # noqa: E402
 
-CLEAR = "__import__('tensorpeek.presentation').presentation.clear_cache()"
+CLEAR = "__import__('tensorpeek.debugger.presentation').debugger.presentation.clear_cache()"
 
 
 def debuggee_source(n: int, numel: int, n_large: int, large_numel: int) -> str:

@@ -10,7 +10,7 @@ subprocess before and after one ``summarize`` of a tensor that was built in plac
 building it left no higher mark). Targets (issue 2) at 50M elements: summarize <= 8x the
 sum, >= 20x faster than lovely-tensors, extra memory <= 10% of the tensor's bytes. The
 ``torch path`` column is ``summarize`` with the fused C kernel switched off (what users
-without a C compiler get; ``tensorpeek.native``), timed in the same interleaved rounds. The
+without a C compiler get; ``tensorpeek.summary.native``), timed in the same interleaved rounds. The
 ``relu`` row (float32 activations after a ReLU, half exact zeros) is not a target: it shows
 the cost of counting zeros on data that has them.
 """
@@ -28,7 +28,8 @@ from collections.abc import Callable
 
 import torch
 
-from tensorpeek import native, summarize
+from tensorpeek import summarize
+from tensorpeek.summary import native
 
 DTYPES = {"f32": torch.float32, "bf16": torch.bfloat16, "f16": torch.float16, "relu": torch.float32}
 
@@ -48,12 +49,12 @@ def make_tensor(n: int, kind: str, seed: int = 0) -> torch.Tensor:
 
 def summarize_on_torch_path(x: torch.Tensor) -> object:
     """``summarize`` as it runs where the fused kernel was not built."""
-    handles = native.handles
-    native.handles = lambda t: False  # type: ignore[assignment]
+    can_read = native.can_read
+    native.can_read = lambda t: False  # type: ignore[assignment]
     try:
         return summarize(x)
     finally:
-        native.handles = handles  # type: ignore[assignment]
+        native.can_read = can_read  # type: ignore[assignment]
 
 
 def timed(fn: Callable[[], object]) -> float:

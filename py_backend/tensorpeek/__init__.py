@@ -11,33 +11,25 @@ training process costs nothing until a feature is used::
 
 from __future__ import annotations
 
-import importlib
 from typing import Any
 
 __version__ = "0.1.0"
 
-# public name -> module that defines it; resolved on first attribute access (PEP 562)
-_EXPORTS: dict[str, str] = {
-    "summarize": "tensorpeek.summary",
-    "TensorSummary": "tensorpeek.summary",
-    "break_on": "tensorpeek.breakpoints",
-    "breakpoints": "tensorpeek.breakpoints",
-    "clear": "tensorpeek.breakpoints",
-    "hits": "tensorpeek.breakpoints",
-    "Breakpoint": "tensorpeek.breakpoints",
-    "Hit": "tensorpeek.breakpoints",
-    "TensorBreakpointError": "tensorpeek.breakpoints",
-    "watch": "tensorpeek.watch",
-}
-
-__all__ = ["__version__", *_EXPORTS]
+_ENGINE = ("break_on", "breakpoints", "clear", "hits", "Breakpoint", "Hit", "TensorBreakpointError")
+__all__ = ["__version__", "summarize", "TensorSummary", *_ENGINE, "watch"]
 
 
 def __getattr__(name: str) -> Any:
-    module = _EXPORTS.get(name)
-    if module is None:
+    # each public name is imported on first use (PEP 562), so `import tensorpeek` loads no torch
+    if name in ("summarize", "TensorSummary"):
+        from tensorpeek.summary import tensor_summary as module
+    elif name in _ENGINE:
+        from tensorpeek.engine import api as module  # type: ignore[no-redef]
+    elif name == "watch":
+        from tensorpeek import watcher as module  # type: ignore[no-redef]
+    else:
         raise AttributeError(f"module 'tensorpeek' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
+    value = getattr(module, name)
     globals()[name] = value
     return value
 

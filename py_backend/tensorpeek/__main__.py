@@ -2,6 +2,6 @@
 
 from __future__ import annotations
 
-from tensorpeek.cli import main
+from tensorpeek.cli.main import main
 
 raise SystemExit(main())

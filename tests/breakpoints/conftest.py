@@ -13,9 +13,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))  # bp_models for the te
 
 @pytest.fixture(autouse=True)
 def no_breakpoints() -> Iterator[None]:
-    from tensorpeek import breakpoints, deferred
+    from tensorpeek.engine import api, deferred
 
-    breakpoints.clear()
+    api.clear()
     yield
-    breakpoints.clear()
+    api.clear()
     deferred.set_mode("auto")

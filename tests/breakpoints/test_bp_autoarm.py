@@ -15,16 +15,16 @@ import torch
 from bp_models import MLP
 
 import tensorpeek
-from tensorpeek import autoarm, breakpoints
-from tensorpeek.dispatch import ARMED
-from tensorpeek.hooks import HOOKS
+from tensorpeek.engine import api, autoarm
+from tensorpeek.engine.hooks import HOOKS
+from tensorpeek.engine.registry import REGISTRY
 
 
 @pytest.fixture
 def watcher_cleanup() -> object:
     yield
-    ARMED.on_root_hooks.clear()
-    ARMED.changed()
+    REGISTRY.root_listeners.clear()
+    REGISTRY.changed()
 
 
 def write_specs(path: Path, specs: list[object]) -> None:
@@ -36,7 +36,7 @@ def write_specs(path: Path, specs: list[object]) -> None:
 def test_spec_list_in_the_variable_arms_each_spec(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv(autoarm.ENV_VAR, "*:output:nonfinite; fc*:grad_output:norm > 1e3")
     autoarm.arm()
-    assert [str(bp.spec) for bp in breakpoints.list_breakpoints()] == [
+    assert [str(bp.spec) for bp in api.list_breakpoints()] == [
         "*:output:nonfinite",
         "fc*:grad_output:norm > 1e3",
     ]
@@ -47,7 +47,7 @@ def test_a_bad_spec_in_the_variable_is_reported_and_arms_nothing(
 ) -> None:
     monkeypatch.setenv(autoarm.ENV_VAR, "*:output:nonfinite;*:output:stdev > 1")
     autoarm.arm()
-    assert breakpoints.list_breakpoints() == []
+    assert api.list_breakpoints() == []
     err = capsys.readouterr().err
     assert "TENSORPEEK_BREAKPOINTS not applied" in err and "stdev" in err and "absmax" in err
 
@@ -63,21 +63,21 @@ def test_json_file_is_reread_when_it_changes_and_bad_content_keeps_the_old_set(
     monkeypatch.setenv(autoarm.ENV_VAR, str(path))
     monkeypatch.setattr(autoarm, "POLL_INTERVAL_S", 0.0)
     autoarm.arm()
-    assert breakpoints.list_breakpoints() == [] and HOOKS.installed  # watching, nothing armed
+    assert api.list_breakpoints() == [] and HOOKS.installed  # watching, nothing armed
     in_code = tensorpeek.break_on("head", "param", action="raise")  # the script's own
     model = MLP()
     write_specs(
         path, [{"target": "fc2", "site": "output", "condition": "absmax >= 0", "action": "record"}]
     )
     model(torch.randn(2, 4))  # the root forward notices the change, then fc2 runs armed
-    assert [(h.module, h.site) for h in breakpoints.hits()] == [("fc2", "output")]
+    assert [(h.module, h.site) for h in api.hits()] == [("fc2", "output")]
     path.write_text("{not json")
     os.utime(path, (time.time() + 100, time.time() + 100))
     model(torch.randn(2, 4))
     assert "not applied" in capsys.readouterr().err
-    armed = [str(bp.spec) for bp in breakpoints.list_breakpoints()]
+    armed = [str(bp.spec) for bp in api.list_breakpoints()]
     assert armed == ["head:param:nonfinite", "fc2:output:absmax >= 0"]  # the script's one stays
-    assert in_code in breakpoints.list_breakpoints()
+    assert in_code in api.list_breakpoints()
 
 
 @pytest.mark.slow

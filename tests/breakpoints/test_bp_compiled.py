@@ -12,7 +12,7 @@ import torch
 from bp_models import MLP
 
 import tensorpeek
-from tensorpeek import breakpoints
+from tensorpeek.engine import api
 
 
 def test_compiled_model_runs_and_the_user_is_told_which_hooks_cannot_fire() -> None:
@@ -33,7 +33,7 @@ def test_param_grad_and_param_breakpoints_still_fire_for_a_compiled_model() -> N
     with pytest.warns(RuntimeWarning, match="compile"):
         (compiled(torch.randn(2, 4)).sum() * float("inf")).backward()
     opt.step()
-    found = [(h.module, h.site, h.param) for h in breakpoints.hits()]
+    found = [(h.module, h.site, h.param) for h in api.hits()]
     assert found[0] in {("head", "param_grad", "weight"), ("head", "param_grad", "bias")}
     assert found[-1] == ("fc1", "param", "weight")  # paths are the wrapped model's
 

@@ -62,7 +62,7 @@ def check_stop(dap: DapSession, frame_id: int, top: dict, module: str, site: str
     nonfinite = dap.evaluate("int((~tensor.isfinite()).sum())", frame_id, timeout=TIMEOUT)["result"]
     assert int(nonfinite) > 0
     current = dap.evaluate(
-        "__import__('tensorpeek.breakpoints').breakpoints.current_hit() is hit",
+        "__import__('tensorpeek.engine.api').engine.api.current_hit() is hit",
         frame_id,
         timeout=TIMEOUT,
     )
@@ -137,12 +137,12 @@ def test_wheel_installed_in_site_packages_stops_with_just_my_code(
     wheel_venv: Path, tmp_path: Path
 ) -> None:
     site = _site_packages(wheel_venv.parent.parent)
-    code = "import tensorpeek.breakpoints as b, debugpy, torch; print(b.__file__)"
+    code = "import tensorpeek.engine.api as b, debugpy, torch; print(b.__file__)"
     probe = subprocess.run(
         [str(wheel_venv), "-c", code], capture_output=True, text=True, timeout=120, check=True
     )
     assert probe.stdout.strip() == str(
-        site / "tensorpeek" / "breakpoints.py"
+        site / "tensorpeek" / "engine" / "api.py"
     )  # not the repo's copy
     assert (site / "tensorpeek_autoarm.pth").exists()
     with DapSession() as dap:

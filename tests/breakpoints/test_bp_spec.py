@@ -6,9 +6,9 @@ import pytest
 import torch
 
 import tensorpeek
-from tensorpeek import breakpoints
-from tensorpeek.conditions import STAT_NAMES, compile_condition
-from tensorpeek.spec import SpecError, parse_spec
+from tensorpeek.engine import api
+from tensorpeek.engine.conditions import STAT_NAMES, compile_condition
+from tensorpeek.engine.spec import SpecError, parse_spec
 
 
 def test_string_spec_parses_into_its_three_parts_and_round_trips_through_json() -> None:
@@ -59,16 +59,16 @@ def test_invalid_specs_are_rejected_with_a_message_naming_what_is_valid(
 def test_break_on_rejects_a_bad_condition_and_arms_nothing() -> None:
     with pytest.raises(SpecError, match="unknown name 'stdev'"):
         tensorpeek.break_on("*", "output", "stdev > 1")
-    assert breakpoints.list_breakpoints() == []
+    assert api.list_breakpoints() == []
 
 
 def test_set_breakpoints_changes_nothing_when_one_spec_is_bad() -> None:
-    kept = breakpoints.set_breakpoints(["*:output:nonfinite", {"target": "fc*", "site": "param"}])
+    kept = api.set_breakpoints(["*:output:nonfinite", {"target": "fc*", "site": "param"}])
     with pytest.raises(SpecError):
-        breakpoints.set_breakpoints(["*:output:nan", "*:nowhere:nan"])
-    assert breakpoints.list_breakpoints() == kept
-    replaced = breakpoints.set_breakpoints(["*:grad_output:nan"])
-    assert [str(bp.spec) for bp in breakpoints.list_breakpoints()] == ["*:grad_output:nan"]
+        api.set_breakpoints(["*:output:nan", "*:nowhere:nan"])
+    assert api.list_breakpoints() == kept
+    replaced = api.set_breakpoints(["*:grad_output:nan"])
+    assert [str(bp.spec) for bp in api.list_breakpoints()] == ["*:grad_output:nan"]
     assert replaced[0].to_dict()["site"] == "grad_output"
 
 
@@ -81,8 +81,8 @@ def test_expression_conditions_read_exactly_the_names_they_mention() -> None:
 def test_evaluating_a_condition_computes_only_the_named_statistics(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    from tensorpeek import stats
-    from tensorpeek.conditions import EvalContext
+    from tensorpeek.engine.conditions import EvalContext
+    from tensorpeek.summary import stats
 
     asked: list[list[str]] = []
     real = stats.compute
@@ -119,7 +119,7 @@ def test_evaluating_a_condition_computes_only_the_named_statistics(
 def test_nonfinite_presets_agree_with_torch(
     values: list[float], preset: str, expected: bool
 ) -> None:
-    from tensorpeek.conditions import EvalContext
+    from tensorpeek.engine.conditions import EvalContext
 
     x = torch.tensor(values, dtype=torch.float32)
     fired, _ = compile_condition(preset).evaluate(x, EvalContext(step=0, site="output"))
@@ -127,7 +127,7 @@ def test_nonfinite_presets_agree_with_torch(
 
 
 def test_saturated_fires_for_fp16_at_its_max_only() -> None:
-    from tensorpeek.conditions import EvalContext
+    from tensorpeek.engine.conditions import EvalContext
 
     cond = compile_condition("saturated")
     at_max = torch.tensor([65504.0, 1.0], dtype=torch.float16)
@@ -139,7 +139,7 @@ def test_saturated_fires_for_fp16_at_its_max_only() -> None:
 
 
 def test_exploding_fires_on_a_jump_over_the_running_median() -> None:
-    from tensorpeek.conditions import EvalContext
+    from tensorpeek.engine.conditions import EvalContext
 
     cond = compile_condition("exploding")
     ctx = EvalContext(0, "grad_output", key="fc")
@@ -151,7 +151,7 @@ def test_exploding_fires_on_a_jump_over_the_running_median() -> None:
 
 
 def test_dead_fires_after_activations_only() -> None:
-    from tensorpeek.conditions import EvalContext
+    from tensorpeek.engine.conditions import EvalContext
 
     cond = compile_condition("dead")
     zeros = torch.zeros(100)

@@ -15,8 +15,8 @@ from bp_models import MLP, Shapes, Sqrt, train
 from torch import nn
 
 import tensorpeek
-from tensorpeek import breakpoints, history
-from tensorpeek.hooks import HOOKS
+from tensorpeek.engine import api, history
+from tensorpeek.engine.hooks import HOOKS
 
 
 def global_hook_count() -> int:
@@ -33,10 +33,10 @@ def test_nonfinite_breakpoint_fires_at_the_origin_module_only() -> None:
     model = MLP()
     bp = tensorpeek.break_on(model, action="record")
     train(model, steps=3)
-    assert breakpoints.hits() == []
+    assert api.hits() == []
     poison(model.fc2)
     model(torch.randn(2, 4))
-    found = breakpoints.hits()
+    found = api.hits()
     assert [(h.module, h.site, h.origin) for h in found] == [("fc2", "output", True)]
     hit = found[0]
     assert hit.step == 3 and hit.module_class == "Linear" and bp.hit_count == 1
@@ -53,7 +53,7 @@ def test_propagated_fires_at_every_module_the_nan_flows_through() -> None:
     poison(model.fc1)
     tensorpeek.break_on(model, propagated=True, action="record")
     model(torch.randn(2, 4))
-    found = [(h.module, h.origin) for h in breakpoints.hits()]
+    found = [(h.module, h.origin) for h in api.hits()]
     assert found == [("fc1", True)] + [(m, False) for m in ("act1", "fc2", "act2", "head", "")]
 
 
@@ -63,9 +63,7 @@ def test_bad_data_has_its_origin_at_the_root_input() -> None:
     x = torch.randn(2, 4)
     x[1, 2] = float("inf")
     model(x)
-    assert [(h.module, h.site, h.module_class) for h in breakpoints.hits()] == [
-        ("", "input", "MLP")
-    ]
+    assert [(h.module, h.site, h.module_class) for h in api.hits()] == [("", "input", "MLP")]
 
 
 def test_an_input_breakpoint_fires_where_bad_values_first_arrive_in_each_pass() -> None:
@@ -74,7 +72,7 @@ def test_an_input_breakpoint_fires_where_bad_values_first_arrive_in_each_pass() 
     tensorpeek.break_on(model, "input", action="record")
     model(torch.randn(2, 4))
     model(torch.randn(2, 4))
-    found = [(h.module, h.site, h.origin, h.step) for h in breakpoints.hits()]
+    found = [(h.module, h.site, h.origin, h.step) for h in api.hits()]
     assert found == [("act1", "input", False, 0), ("act1", "input", False, 1)]
 
 
@@ -94,7 +92,7 @@ def test_an_expected_minus_inf_mask_is_not_an_origin_but_a_nan_after_it_is() -> 
     keep = torch.tensor([[True, False, True], [False, False, False]])  # row 2 all masked -> NaN
     tensorpeek.break_on("*", allow=["make_mask"], action="record")
     model(scores, keep)
-    assert [(h.module, h.site) for h in breakpoints.hits()] == [("softmax", "output")]
+    assert [(h.module, h.site) for h in api.hits()] == [("softmax", "output")]
 
 
 @pytest.mark.parametrize(("site", "expected"), [("grad_input", "1"), ("grad_output", "0")])
@@ -109,8 +107,8 @@ def test_backward_breakpoint_fires_at_the_first_nonfinite_gradient(
     model(torch.randn(2, 3)).sum().backward()
     # Sqrt's outgoing gradient (grad_input of "1") is the same tensor as the gradient reaching
     # Linear "0" (its grad_output): the first non-finite gradient in the backward pass
-    assert [(h.module, h.site, h.origin) for h in breakpoints.hits()] == [(expected, site, True)]
-    assert torch.isinf(breakpoints.hits()[0].tensor).any()
+    assert [(h.module, h.site, h.origin) for h in api.hits()] == [(expected, site, True)]
+    assert torch.isinf(api.hits()[0].tensor).any()
 
 
 def test_with_both_backward_sites_armed_the_origin_is_the_producers_grad_input() -> None:
@@ -123,7 +121,7 @@ def test_with_both_backward_sites_armed_the_origin_is_the_producers_grad_input()
     tensorpeek.break_on(model, "grad_output", action="record")
     tensorpeek.break_on(model, "grad_input", action="record")
     model(torch.randn(2, 3)).sum().backward()
-    assert [(h.module, h.site, h.origin) for h in breakpoints.hits()] == [("1", "grad_input", True)]
+    assert [(h.module, h.site, h.origin) for h in api.hits()] == [("1", "grad_input", True)]
 
 
 def test_param_grad_and_param_sites_name_the_parameter_and_the_step() -> None:
@@ -138,7 +136,7 @@ def test_param_grad_and_param_sites_name_the_parameter_and_the_step() -> None:
         opt.zero_grad()
         loss.backward()
         opt.step()
-    found = breakpoints.hits()
+    found = api.hits()
     assert (found[0].site, found[0].step, found[0].origin) == ("param_grad", 2, True)
     assert found[0].param in ("weight", "bias") and found[0].module == "head"
     assert all(h.step == 2 for h in found)
@@ -149,14 +147,14 @@ def test_step_counts_optimizer_steps_and_expressions_can_use_it() -> None:
     model = MLP()
     tensorpeek.break_on(model, "output", "step >= 4 and absmax > 0", action="record", once=True)
     train(model, steps=6)
-    assert [(h.module, h.step) for h in breakpoints.hits()] == [("fc1", 4)]
+    assert [(h.module, h.step) for h in api.hits()] == [("fc1", 4)]
 
 
 def test_every_and_steps_limit_where_conditions_are_evaluated() -> None:
     model = MLP()
     tensorpeek.break_on(model.fc1, "output", "numel > 0", action="record", steps=[2, 5], every=2)
     train(model, steps=7)
-    assert [h.step for h in breakpoints.hits()] == [2, 4]
+    assert [h.step for h in api.hits()] == [2, 4]
 
 
 def test_armed_but_not_hit_losses_are_bitwise_equal_to_an_unarmed_run() -> None:
@@ -170,7 +168,7 @@ def test_armed_but_not_hit_losses_are_bitwise_equal_to_an_unarmed_run() -> None:
     armed.append(tensorpeek.break_on(model, "output", "absmax > 1e30 or std < 0", action="raise"))
     with_bps = train(model, steps=20)
     assert with_bps == plain  # exact float equality, every step
-    assert breakpoints.hits() == []
+    assert api.hits() == []
     assert history.layer_history()["fc1"]["output"][-1]["step"] == 19
     assert len(HOOKS._tensor_handles) <= 2 * 6 * 2  # one step's grad hooks, not twenty
 
@@ -234,7 +232,7 @@ def test_structured_outputs_are_checked_leaf_by_leaf(kind: str) -> None:
     poison(model.lin)
     out = model(torch.randn(2, 4))
     first = {"tuple": "0", "dict": "out", "dataclass": "first", "none": None}[kind]
-    forward = [(h.module, h.site, h.label) for h in breakpoints.hits() if h.module == ""]
+    forward = [(h.module, h.site, h.label) for h in api.hits() if h.module == ""]
     assert forward == ([("", "output", first)] if first else [])
     if kind == "none":
         assert out is None
@@ -248,7 +246,7 @@ def test_structured_outputs_are_checked_leaf_by_leaf(kind: str) -> None:
     (y * y).sum().backward()  # d/dy = 2y: NaN where y is
     # a tensor that is also lin's output was hooked by lin first, so lin reports it
     expected = {"tuple": ("", "2"), "dict": ("", "aux.0"), "dataclass": ("lin", "")}[kind]
-    backward = [(h.module, h.label) for h in breakpoints.hits() if h.site == "grad_output"]
+    backward = [(h.module, h.label) for h in api.hits() if h.site == "grad_output"]
     assert backward == [expected]
 
 
@@ -256,7 +254,7 @@ def test_in_place_op_after_a_module_still_gets_its_grad_output() -> None:
     model = nn.Sequential(nn.Linear(4, 4), nn.ReLU(inplace=True), nn.Linear(4, 1))
     tensorpeek.break_on(model, "grad_output", "norm >= 0", action="record")
     model(torch.randn(2, 4)).sum().backward()
-    assert {h.module for h in breakpoints.hits()} == {"0", "1", "2", ""}
+    assert {h.module for h in api.hits()} == {"0", "1", "2", ""}
 
 
 def test_a_module_called_twice_per_step_is_checked_on_each_call() -> None:
@@ -272,7 +270,7 @@ def test_a_module_called_twice_per_step_is_checked_on_each_call() -> None:
     tensorpeek.break_on(model.lin, "output", "absmax >= 0", action="record")
     tensorpeek.break_on(model.lin, "grad_output", "absmax >= 0", action="record")
     model(torch.randn(2, 4)).sum().backward()
-    assert [(h.module, h.site) for h in breakpoints.hits()] == [("lin", "output")] * 2 + [
+    assert [(h.module, h.site) for h in api.hits()] == [("lin", "output")] * 2 + [
         ("lin", "grad_output")
     ] * 2
 
@@ -285,7 +283,7 @@ def test_no_grad_and_inference_mode_check_outputs_and_register_no_grad_hooks(mod
     tensorpeek.break_on(model, "grad_output", action="raise")
     with mode():
         model(torch.randn(2, 4))
-    assert [(h.module, h.site) for h in breakpoints.hits()] == [("fc1", "output")]
+    assert [(h.module, h.site) for h in api.hits()] == [("fc1", "output")]
 
 
 def test_data_parallel_on_cpu_reports_paths_under_the_wrapper() -> None:
@@ -293,7 +291,7 @@ def test_data_parallel_on_cpu_reports_paths_under_the_wrapper() -> None:
     poison(model.module.fc2)
     tensorpeek.break_on(model, action="record")
     model(torch.randn(2, 4))
-    assert [h.module for h in breakpoints.hits()] == ["module.fc2"]
+    assert [h.module for h in api.hits()] == ["module.fc2"]
 
 
 def test_runtime_evaluation_error_is_reported_once_and_disables_the_breakpoint(
@@ -317,13 +315,13 @@ def test_raise_action_raises_with_the_hit_report_and_log_prints_it(
     model = MLP()
     poison(model.fc2)
     with (
-        breakpoints("*:output:nonfinite", action="raise"),
+        api.breakpoints("*:output:nonfinite", action="raise"),
         pytest.raises(tensorpeek.TensorBreakpointError) as info,
     ):
         model(torch.randn(2, 4))
     assert info.value.hit.module == "fc2" and "fc2 (Linear) output at step" in str(info.value)
     assert not HOOKS.installed  # the context manager disarmed on the way out
-    with breakpoints(model, "output", "nonfinite", action="log"):
+    with api.breakpoints(model, "output", "nonfinite", action="log"):
         model(torch.randn(2, 4))
     assert "fc2 (Linear) output" in capsys.readouterr().err
 
@@ -338,7 +336,7 @@ def test_pdb_action_calls_the_breakpoint_hook_in_a_frame_with_hit_tensor_and_mod
     def hook() -> None:
         frame = sys._getframe(1)
         seen.update({k: frame.f_locals.get(k) for k in ("hit", "tensor", "module")})
-        seen["current"] = breakpoints.current_hit()
+        seen["current"] = api.current_hit()
 
     monkeypatch.setattr(sys, "breakpointhook", hook)
     model = MLP()
@@ -347,11 +345,11 @@ def test_pdb_action_calls_the_breakpoint_hook_in_a_frame_with_hit_tensor_and_mod
     model(torch.randn(2, 4))
     assert seen["module"] is model.head and seen["current"] is seen["hit"]
     assert torch.isnan(seen["tensor"]).any()  # type: ignore[arg-type]
-    assert breakpoints.current_hit() is None
+    assert api.current_hit() is None
 
 
 def test_deferred_checks_read_flags_once_per_step_and_name_the_first_module() -> None:
-    from tensorpeek import deferred
+    from tensorpeek.engine import deferred
 
     deferred.set_mode("always")
     model = MLP()
@@ -359,13 +357,13 @@ def test_deferred_checks_read_flags_once_per_step_and_name_the_first_module() ->
     tensorpeek.break_on(model, "grad_output", action="record")
     syncs = deferred.QUEUE.syncs
     train(model, steps=2)
-    assert breakpoints.hits() == [] and deferred.QUEUE.syncs - syncs == 2
+    assert api.hits() == [] and deferred.QUEUE.syncs - syncs == 2
     poison(model.fc2)
     train(model, steps=1)
-    found = [(h.module, h.site, h.deferred, h.step) for h in breakpoints.hits()]
+    found = [(h.module, h.site, h.deferred, h.step) for h in api.hits()]
     assert found[0] == ("fc2", "output", True, 2)
     # by the step boundary autograd has freed the activation: the hit keeps what was saved
-    assert breakpoints.hits()[0].summary == {
+    assert api.hits()[0].summary == {
         "shape": [16, 8],
         "dtype": "torch.float32",
         "device": "cpu",
@@ -374,7 +372,7 @@ def test_deferred_checks_read_flags_once_per_step_and_name_the_first_module() ->
 
 
 def test_exact_true_checks_at_the_layer_even_when_deferring() -> None:
-    from tensorpeek import deferred
+    from tensorpeek.engine import deferred
 
     deferred.set_mode("always")
     model = MLP()
@@ -402,7 +400,7 @@ def test_history_keeps_each_watched_modules_norm_per_step_for_free() -> None:
 
 def test_breakpoint_dicts_round_trip_through_set_breakpoints() -> None:
     first = tensorpeek.break_on("fc*", "grad_output", "norm > 10", once=True, action="log")
-    as_json = [bp.to_dict() for bp in breakpoints.list_breakpoints()]
+    as_json = [bp.to_dict() for bp in api.list_breakpoints()]
     assert as_json[0]["id"] == first.id and as_json[0]["hit_count"] == 0
-    again = breakpoints.set_breakpoints(as_json)
+    again = api.set_breakpoints(as_json)
     assert [bp.spec for bp in again] == [first.spec]

@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from tensorpeek.demo_scripts.planted_nan import BAD_STEP
+from tensorpeek.cli.demo_scripts.planted_nan import BAD_STEP
 
 pytestmark = pytest.mark.slow
 
@@ -31,7 +31,7 @@ def test_demo_script_runs_on_its_own_like_any_training_script(tmp_path):
     import subprocess
     import sys
 
-    from tensorpeek.demo import demo_script
+    from tensorpeek.cli.demo import demo_script
 
     proc = subprocess.run(
         [sys.executable, str(demo_script()), "--steps", "15"],

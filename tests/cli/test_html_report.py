@@ -15,8 +15,8 @@ from typing import Any
 import pytest
 from cli_support import FIXTURES, run_cli
 
-from tensorpeek.report import Report
-from tensorpeek.report_html import render_html, write_html
+from tensorpeek.report.html import render_html, write_html
+from tensorpeek.report.model import Report
 
 pytestmark = pytest.mark.slow
 

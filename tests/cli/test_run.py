@@ -52,8 +52,8 @@ def test_forward_nan_hit_prints_a_readable_report_and_stops(cli, tmp_path):
     )
     assert proc.returncode == 1, "a hit ends the run with --on-hit report (the default)"
     err = proc.stderr
-    assert "module: encoder.layers.2.whiten (Whiten)" in err
-    assert "step: 3" in err and "condition: nonfinite (origin)" in err
+    assert "hit at encoder.layers.2.whiten (Whiten) output at step 3" in err
+    assert "condition: nonfinite (origin)" in err
     assert "NaN" in err and "█" in err, "the histogram shows the NaN count as a bar"
     assert "input 0: float32[8×16]" in err
     data = json.loads(report.read_text())
@@ -71,7 +71,7 @@ def test_expression_breakpoint_on_gradients(cli):
         "run", "--break", "regressor:param_grad:absmax > 1000", FIXTURES / "exploding.py"
     )  # fmt: skip
     assert proc.returncode == 1
-    assert "module: regressor (Linear)  param: weight" in proc.stderr
+    assert "hit at regressor.weight (Linear) param_grad at step" in proc.stderr
     assert "condition: absmax > 1000" in proc.stderr
 
 
@@ -90,7 +90,7 @@ def test_on_hit_raise_raises_inside_the_script(cli):
     assert proc.returncode == 1
     assert "TensorBreakpointError" in proc.stderr
     assert "forward_nan_deep.py" in proc.stderr, "the traceback goes through the script"
-    assert "module: encoder.layers.2.whiten" in proc.stderr
+    assert "at encoder.layers.2.whiten (Whiten) output" in proc.stderr
 
 
 def test_on_hit_pdb_opens_pdb_in_the_hit_frame(cli):

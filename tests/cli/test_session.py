@@ -12,9 +12,9 @@ import torch.nn.modules.module as nn_module
 from cli_support import FIXTURES
 from torch.optim import optimizer as optim_module
 
-from tensorpeek import breakpoints
-from tensorpeek.dispatch import ARMED
-from tensorpeek.doctor import DoctorOptions, run_doctor
+from tensorpeek.cli.doctor import DoctorOptions, run_doctor
+from tensorpeek.engine import api
+from tensorpeek.engine.registry import REGISTRY
 
 
 def global_hook_counts() -> tuple[int, ...]:
@@ -23,7 +23,7 @@ def global_hook_counts() -> tuple[int, ...]:
         len(nn_module._global_forward_hooks),
         len(optim_module._global_optimizer_pre_hooks),
         len(optim_module._global_optimizer_post_hooks),
-        len(ARMED.on_root_hooks),
+        len(REGISTRY.root_listeners),
     )
 
 
@@ -44,5 +44,5 @@ def test_doctor_session_leaves_no_hooks_and_restores_argv_and_path(fixture, args
     )
     assert result.status == status and report.status == status
     assert global_hook_counts() == before
-    assert breakpoints.list_breakpoints() == []
+    assert api.list_breakpoints() == []
     assert sys.argv == argv and sys.path[0] == path0

@@ -164,8 +164,8 @@ def test_without_an_optimizer_steps_are_forward_calls(tmp_path):
     assert steps == {0, 2, 4}
 
 
-def test_watch_is_callable_even_after_importing_the_module_and_rejects_bad_arguments(tmp_path):
-    import tensorpeek.watch as watch_module
+def test_watch_returns_a_watch_handle_and_rejects_bad_arguments(tmp_path):
+    import tensorpeek.watcher as watch_module
 
     model = make_model()
     with tensorpeek.watch(model, log_dir=tmp_path, tensorboard=False) as h:

@@ -12,7 +12,7 @@ import pytest
 import torch
 
 from tensorpeek.agent import request
-from tensorpeek.summary import summarize
+from tensorpeek.summary.tensor_summary import summarize
 
 
 def detail(frame: dict[str, Any], **params: Any) -> dict[str, Any]:

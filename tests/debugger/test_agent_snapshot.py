@@ -14,10 +14,10 @@ import pytest
 import torch
 from torch import nn
 
-from tensorpeek import breakpoints, history
 from tensorpeek.agent import request
-from tensorpeek.presentation import clear_cache, quick_options
-from tensorpeek.summary import summarize
+from tensorpeek.debugger.presentation import clear_cache, quick_options
+from tensorpeek.engine import api, history
+from tensorpeek.summary.tensor_summary import summarize
 
 
 def call(method: str, frame_locals: dict[str, Any] | None = None, **params: Any) -> dict[str, Any]:
@@ -35,12 +35,12 @@ def result(method: str, frame_locals: dict[str, Any] | None = None, **params: An
 
 @pytest.fixture(autouse=True)
 def clean_state() -> Iterator[None]:
-    breakpoints.clear()
+    api.clear()
     history.clear()
     history.set_live_modules([])
     clear_cache()
     yield
-    breakpoints.clear()
+    api.clear()
     history.clear()
     history.set_live_modules([])
 
@@ -145,12 +145,12 @@ def test_snapshot_leaves_values_versions_rng_and_autograd_untouched() -> None:
 def test_hit_and_layers_come_from_the_breakpoint_engine() -> None:
     torch.manual_seed(0)
     net = Net()
-    breakpoints.set_breakpoints(
+    api.set_breakpoints(
         [{"target": "fc2", "site": "output", "condition": "norm > 0", "action": "record"}]
     )
     for _ in range(3):
         net(torch.randn(5, 4))
-    hit = breakpoints.hits()[-1]
+    hit = api.hits()[-1]
     snap = result("snapshot", {"self": net, "hit": hit})
     assert snap["hit"] == json.loads(json.dumps(hit.to_dict()))
     assert snap["hit"]["module"] == "fc2" and snap["hit"]["site"] == "output"
@@ -172,14 +172,14 @@ def test_set_breakpoints_validates_everything_first_and_changes_nothing_on_error
     assert bad["applied"] is False
     assert [e["index"] for e in bad["errors"]] == [1, 2]
     assert "nowhere" in bad["errors"][0]["message"]
-    assert [b.spec.__str__() for b in breakpoints.list_breakpoints()] == ["*:output:nonfinite"]
+    assert [b.spec.__str__() for b in api.list_breakpoints()] == ["*:output:nonfinite"]
     assert result("breakpoints")["breakpoints"] == ok["breakpoints"]
 
 
 def test_modules_lists_the_live_model_or_the_biggest_module_in_the_frame() -> None:
     net = Net()
     assert result("modules", {"self": net}) == {"modules": ["", "fc1", "fc2"], "source": "frame"}
-    breakpoints.set_breakpoints(["*:output:nonfinite"])
+    api.set_breakpoints(["*:output:nonfinite"])
     net(torch.randn(2, 4))
     assert result("modules", {}) == {"modules": ["", "fc1", "fc2"], "source": "live"}
 
@@ -225,11 +225,11 @@ def test_every_method_reply_validates_against_the_committed_schema(repo_root: An
     schema = json.loads((repo_root / "docs" / "snapshot.schema.json").read_text())
     torch.manual_seed(0)
     net = Net()
-    breakpoints.set_breakpoints(
+    api.set_breakpoints(
         [{"target": "fc1", "site": "output", "condition": "norm > 0", "action": "record"}]
     )
     net(torch.randn(3, 4))
-    frame = dict(sample_frame(), hit=breakpoints.hits()[-1])
+    frame = dict(sample_frame(), hit=api.hits()[-1])
     frame["self"].fc1.weight.grad = torch.ones(8, 4)
     calls = {
         "snapshot": {},
@@ -249,7 +249,7 @@ def test_every_method_reply_validates_against_the_committed_schema(repo_root: An
 
 
 def test_past_the_time_budget_only_already_summarised_tensors_are_added() -> None:
-    from tensorpeek.presentation import quick_summary
+    from tensorpeek.debugger.presentation import quick_summary
 
     frame = {"a": torch.randn(10), "b": torch.randn(20), "c": torch.randn(30)}
     quick_summary(frame["b"])  # e.g. the Variables view showed b at this stop

@@ -1,4 +1,4 @@
-"""``tensorpeek.frame_scan``: which tensors a frame reaches, under which names, and how a
+"""``tensorpeek.agent.frame_scan``: which tensors a frame reaches, under which names, and how a
 name is walked back to its tensor without evaluating anything."""
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 import torch
 
-from tensorpeek.frame_scan import PathError, locals_first, resolve_path, scan_frame
+from tensorpeek.agent.frame_scan import PathError, locals_first, resolve_path, scan_frame
 
 
 @dataclass(slots=True)

@@ -85,11 +85,11 @@ def test_a_process_without_torch_keeps_numpy_display_and_never_loads_torch() -> 
 
 
 def test_wheel_carries_the_fused_kernel(wheel_python: Path) -> None:
-    from tensorpeek import native
+    from tensorpeek.summary import native
 
     if not native.available():  # no C compiler here: the wheel is pure Python (tested above)
         pytest.skip(native.status())
-    code = "from tensorpeek import native; print(native.status())"
+    code = "from tensorpeek.summary import native; print(native.status())"
     out = subprocess.run(
         [str(wheel_python), "-c", code], capture_output=True, text=True, timeout=60, check=True
     )

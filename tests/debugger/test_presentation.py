@@ -1,4 +1,4 @@
-"""``tensorpeek.presentation`` in-process: what the debugger plugin shows for every kind of
+"""``tensorpeek.debugger.presentation`` in-process: what the debugger plugin shows for every kind of
 tensor, that it never raises, never changes the tensor, and caches only while unchanged."""
 
 from __future__ import annotations
@@ -12,9 +12,9 @@ import numpy as np
 import pytest
 import torch
 
-from tensorpeek import presentation
-from tensorpeek.presentation import children, hover_text, preview, quick_options
-from tensorpeek.summary import summarize
+from tensorpeek.debugger import presentation
+from tensorpeek.debugger.presentation import hover_text, preview, quick_options, tensor_children
+from tensorpeek.summary.tensor_summary import summarize
 
 
 @pytest.fixture(autouse=True)
@@ -48,7 +48,7 @@ def test_odd_tensors_get_a_summary_line_and_children_never_an_exception(kind: st
     text = hover_text(x, "hover")
     assert text == str(summarize(x, **quick_options())), text
     assert len(text) < 120
-    names = [name for name, _, _ in children(x)]
+    names = [name for name, _, _ in tensor_children(x)]
     assert names[:4] == ["shape", "dtype", "device", "requires_grad"] and names[-1] == "preview"
 
 
@@ -68,7 +68,7 @@ def test_tensors_without_a_plain_shape_still_get_a_line_and_children() -> None:
     nested = torch.nested.nested_tensor([torch.randn(2, 3), torch.randn(4, 3)])
     text = hover_text(nested, "hover")
     assert text is not None and text.startswith("tensor[nested: 2 tensors] f32")
-    rows = {name: value for name, value, _ in children(nested)}
+    rows = {name: value for name, value, _ in tensor_children(nested)}
     assert rows["shape"] == "nested: 2 tensors"
     assert presentation.deferred_text(nested).startswith("tensor[nested: 2 tensors] f32 · stats")
 
@@ -92,10 +92,10 @@ def test_preview_is_a_small_corner_read_through_a_view() -> None:
 def test_grad_child_appears_only_where_autograd_keeps_one() -> None:
     w = torch.nn.Parameter(torch.ones(2, 2))
     (w * 3).sum().backward()
-    rows = {name: value for name, value, _ in children(w)}
+    rows = {name: value for name, value, _ in tensor_children(w)}
     assert torch.equal(rows["grad"], torch.full((2, 2), 3.0))
     nonleaf = w * 2
-    assert "grad" not in {name for name, _, _ in children(nonleaf)}
+    assert "grad" not in {name for name, _, _ in tensor_children(nonleaf)}
 
 
 def test_cache_serves_an_unchanged_tensor_and_recomputes_after_an_in_place_write() -> None:
@@ -113,7 +113,7 @@ def test_showing_a_tensor_changes_nothing_about_it_or_the_rng() -> None:
     w = torch.nn.Parameter(torch.randn(50, 50))
     version, values, rng = w._version, w.detach().clone(), torch.get_rng_state()
     hover_text(w, "hover")
-    children(w)
+    tensor_children(w)
     assert w._version == version and torch.equal(w, values)
     assert torch.equal(torch.get_rng_state(), rng)
     assert w.grad is None
@@ -123,9 +123,10 @@ def test_showing_a_tensor_changes_nothing_about_it_or_the_rng() -> None:
 def test_the_plugin_modules_do_not_import_torch() -> None:
     code = (
         "import json, sys, numpy as np\n"
-        "from tensorpeek import presentation, frame_scan, snapshot\n"
+        "from tensorpeek.agent import frame_scan, snapshot\n"
+        "from tensorpeek.debugger import presentation\n"
         "a = np.ones(3)\n"
-        "print(json.dumps([presentation.hover_text(a, 'hover'), presentation.handles(a),"
+        "print(json.dumps([presentation.hover_text(a, 'hover'), presentation.is_presentable(a),"
         " 'torch' in sys.modules]))\n"
     )
     out = subprocess.run(

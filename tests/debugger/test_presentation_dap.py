@@ -13,8 +13,8 @@ from typing import Any
 import pytest
 
 from support.dap_client import DapSession, marked_line
-from tensorpeek.presentation import quick_options
-from tensorpeek.summary import summarize
+from tensorpeek.debugger.presentation import quick_options
+from tensorpeek.summary.tensor_summary import summarize
 
 pytestmark = pytest.mark.slow
 

@@ -1,4 +1,4 @@
-"""The committed JSON schema is generated from ``tensorpeek.protocol`` and is up to date."""
+"""The committed JSON schema is generated from ``tensorpeek.agent.protocol`` and is up to date."""
 
 from __future__ import annotations
 
@@ -7,15 +7,15 @@ from pathlib import Path
 
 import jsonschema
 
-from tensorpeek import protocol
-from tensorpeek.schema import json_schema, schema_text
+from tensorpeek.agent import protocol
+from tensorpeek.agent.schema import json_schema, schema_text
 
 
 def test_committed_schema_matches_protocol(repo_root: Path) -> None:
     committed = (repo_root / "docs" / "snapshot.schema.json").read_text(encoding="utf-8")
     assert committed == schema_text(), (
         "docs/snapshot.schema.json is stale: run "
-        "`.venv/bin/python -m tensorpeek.schema docs/snapshot.schema.json`"
+        "`.venv/bin/python -m tensorpeek.agent.schema docs/snapshot.schema.json`"
     )
 
 

@@ -15,10 +15,10 @@ import pytest
 import torch
 
 import tensorpeek
-from tensorpeek import native
-from tensorpeek.dtypes import dtype_info
-from tensorpeek.histogram import Binning
-from tensorpeek.reductions import FIELDS
+from tensorpeek.summary import native
+from tensorpeek.summary.dtypes import dtype_info
+from tensorpeek.summary.histogram import Binning
+from tensorpeek.summary.reductions import FIELDS
 
 pytestmark = pytest.mark.usefixtures("kernel")
 
@@ -147,9 +147,9 @@ def test_views_with_an_offset_are_read_from_their_first_element() -> None:
 
 
 def test_other_dtypes_and_devices_are_not_taken() -> None:
-    assert not native.handles(torch.zeros(3, dtype=torch.int32))
-    assert not native.handles(torch.zeros(3, device="meta"))
-    assert native.handles(torch.zeros(3))
+    assert not native.can_read(torch.zeros(3, dtype=torch.int32))
+    assert not native.can_read(torch.zeros(3, device="meta"))
+    assert native.can_read(torch.zeros(3))
     with pytest.raises(ValueError, match="cannot read"):
         native.reduce_row(torch.zeros(3, dtype=torch.int64), dtype_info(torch.int64))
     with pytest.raises(ValueError, match="cannot read"):
@@ -164,7 +164,7 @@ def test_thread_count_is_left_alone() -> None:
 
 _SUBPROCESS = """
 import json, torch, tensorpeek
-from tensorpeek import native
+from tensorpeek.summary import native
 g = torch.Generator().manual_seed(0)
 x = torch.randn(17_000_000, generator=g) + 0.5  # above both exact-histogram limits
 x[::1000] = float('nan')
@@ -228,12 +228,12 @@ def test_a_missing_or_stale_library_is_reported_not_used(
 
 
 def _torch_counts(binning: Binning, values: torch.Tensor) -> list[int]:
-    handles = native.handles
+    can_read = native.can_read
     try:
-        native.handles = lambda t: False  # type: ignore[assignment]
+        native.can_read = lambda t: False  # type: ignore[assignment]
         return binning.count(values).tolist()
     finally:
-        native.handles = handles  # type: ignore[assignment]
+        native.can_read = can_read  # type: ignore[assignment]
 
 
 @pytest.mark.parametrize("dtype", DTYPES, ids=str)
@@ -269,7 +269,7 @@ def test_binning_across_the_whole_float64_range() -> None:
 
 
 def test_conditions_on_extremes_only_do_not_run_the_kernel(monkeypatch: pytest.MonkeyPatch) -> None:
-    from tensorpeek import stats
+    from tensorpeek.summary import stats
 
     def refuse(*args: object, **kwargs: object) -> None:
         raise AssertionError("the kernel ran for a min/max/NaN condition")

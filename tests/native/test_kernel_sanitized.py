@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[2]
-KERNEL = REPO / "py_backend" / "tensorpeek" / "csrc" / "reduce.c"
+KERNEL = REPO / "py_backend" / "tensorpeek" / "summary" / "csrc" / "reduce.c"
 DRIVER = Path(__file__).parent / "csrc" / "sanitize_driver.c"
 
 

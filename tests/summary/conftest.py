@@ -1,4 +1,4 @@
-"""Every summary test runs twice: through the fused C kernel (``tensorpeek.native``) and
+"""Every summary test runs twice: through the fused C kernel (``tensorpeek.summary.native``) and
 through the torch reductions it replaces, which is what users without a C compiler get.
 Both must match the same float64 oracle."""
 
@@ -9,7 +9,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from tensorpeek import native
+from tensorpeek.summary import native
 
 
 @pytest.fixture(autouse=True, params=["fused", "torch"])
@@ -21,5 +21,5 @@ def reduction_path(
             pytest.fail(f"TENSORPEEK_REQUIRE_NATIVE=1 but the {native.status()}")
         pytest.skip(native.status())
     if request.param == "torch":
-        monkeypatch.setattr(native, "handles", lambda x: False)
+        monkeypatch.setattr(native, "can_read", lambda x: False)
     yield request.param

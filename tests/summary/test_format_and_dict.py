@@ -12,7 +12,7 @@ import torch
 from test_inputs import CASES
 
 from tensorpeek import summarize
-from tensorpeek.summary import sparkline
+from tensorpeek.summary.tensor_summary import sparkline
 
 DESIGN_KEYS = {
     "shape", "dtype", "device", "numel", "nbytes", "requires_grad", "nan", "posinf",

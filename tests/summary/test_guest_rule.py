@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from tensorpeek import summarize
-from tensorpeek.stats import compute
+from tensorpeek.summary.stats import compute
 
 SIZES = [1000, 3_000_000]  # the second crosses blocks and the sampled-histogram threshold
 

@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from tensorpeek import summarize
-from tensorpeek.histogram import SAMPLE_SEED
+from tensorpeek.summary.histogram import SAMPLE_SEED
 
 
 def _numpy_counts(x: torch.Tensor, edges: tuple[float, ...]) -> list[int]:
@@ -74,7 +74,7 @@ def test_large_tensor_histogram_is_sampled_with_private_generator() -> None:
     assert np.abs(exact - sampled).max() < 0.003  # ~5 sigma for 2^20 draws
     # reproducible: the same tensor gives the same sample
     assert summarize(x, exact_hist_limit=1 << 22).hist == h
-    assert SAMPLE_SEED  # fixed seed, documented in tensorpeek.histogram
+    assert SAMPLE_SEED  # fixed seed, documented in tensorpeek.summary.histogram
 
 
 def test_exact_histogram_limit_is_configurable() -> None:
@@ -113,7 +113,7 @@ def test_sampled_histogram_weights_every_column_of_structured_data() -> None:
 def test_sample_draws_whole_runs_only_where_they_tile_the_block() -> None:
     """Blocks whose size is not a multiple of the run length are drawn element by element,
     so their last elements are reachable too (a 5-element tail holds the only large values)."""
-    from tensorpeek.histogram import Sampler
+    from tensorpeek.summary.histogram import Sampler
 
     values = torch.zeros(16 * 1000 + 5)
     values[-5:] = 7.0

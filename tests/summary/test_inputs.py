@@ -12,7 +12,7 @@ import pytest
 import torch
 from summary_oracle import close, oracle
 
-import tensorpeek.stats as stats_module
+import tensorpeek.summary.stats as stats_module
 from tensorpeek import summarize
 
 NAN, INF = math.nan, math.inf

@@ -11,7 +11,8 @@ from summary_oracle import close, oracle
 from test_inputs import CASES
 
 from tensorpeek import summarize
-from tensorpeek.stats import NAMES, compute
+from tensorpeek.summary.names import STAT_NAMES
+from tensorpeek.summary.stats import compute
 
 
 @pytest.mark.parametrize(
@@ -22,7 +23,7 @@ def test_compute_agrees_with_summarize_and_oracle(case: str) -> None:
     x = CASES[case]()
     s = summarize(x)
     o = oracle(x)
-    for name in NAMES:
+    for name in STAT_NAMES:
         got = compute(x, [name])
         assert list(got) == [name]
         value = got[name]

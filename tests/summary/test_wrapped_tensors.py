@@ -13,13 +13,13 @@ from torch._subclasses.fake_tensor import FakeTensorMode
 from torch.testing._internal.two_tensor import TwoTensor
 
 import tensorpeek
-from tensorpeek import native
+from tensorpeek.summary import native
 
 
 def test_fake_tensor_gives_metadata_and_says_why() -> None:
     with FakeTensorMode():
         fake = torch.randn(1000)
-    assert not native.handles(fake)
+    assert not native.can_read(fake)
     s = tensorpeek.summarize(fake)
     assert s.numel == 1000 and s.nan is None
     assert s.note == "fake tensor (FakeTensorMode or torch.compile tracing): metadata only"
@@ -29,8 +29,8 @@ def test_python_wrapper_subclass_gives_metadata_and_says_why() -> None:
     # its ops run Python (DTensor's would communicate with other ranks; TwoTensor's mix
     # its two tensors), so a summary runs none of them
     two = TwoTensor(torch.randn(300), torch.randn(300))
-    assert not native.handles(two)
-    assert not native.handles(two.detach().as_subclass(torch.Tensor))
+    assert not native.can_read(two)
+    assert not native.can_read(two.detach().as_subclass(torch.Tensor))
     s = tensorpeek.summarize(two)
     assert s.numel == 300 and s.nan is None
     assert s.note == "TwoTensor dispatches its ops in Python: metadata only"
@@ -52,7 +52,7 @@ def test_batched_tensor_inside_vmap_gives_metadata_and_says_why() -> None:
     notes = []
 
     def per_row(row: torch.Tensor) -> torch.Tensor:
-        assert not native.handles(row)
+        assert not native.can_read(row)
         notes.append(tensorpeek.summarize(row).note)
         return row.sum()
 

@@ -7,7 +7,7 @@ a type. The hover, Watch, Debug Console and Variables view then show
 expanding a tensor shows shape, dtype, device, stats, histogram, grad and a small preview.
 
 This module is only glue: the logic (lazy, bounded, never raising) is
-``tensorpeek.presentation``. It imports neither torch nor numpy.
+``tensorpeek.debugger.presentation``. It imports neither torch nor numpy.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ __all__ = ["TensorResolveProvider", "TensorStrProvider"]
 
 
 def _presentation() -> Any:
-    from tensorpeek import presentation
+    from tensorpeek.debugger import presentation
 
     return presentation
 
@@ -62,17 +62,17 @@ class TensorResolveProvider(TypeResolveProvider):
         self, obj: Any, fmt: Any = None
     ) -> list[tuple[str, Any, str | None]]:
         p = _presentation()
-        if not p.handles(obj):
+        if not p.is_presentable(obj):
             return sorted(
                 ((k, v, None) for k, v in self._fallback().get_dictionary(obj).items()),
                 key=lambda row: row[0],
             )
-        return p.children(obj)
+        return p.tensor_children(obj)
 
     def get_dictionary(self, obj: Any) -> dict[str, Any]:
         return {name: value for name, value, _ in self.get_contents_debug_adapter_protocol(obj)}
 
     def resolve(self, obj: Any, attribute: str) -> Any:
-        if not _presentation().handles(obj):
+        if not _presentation().is_presentable(obj):
             return self._fallback().resolve(obj, attribute)
         return self.get_dictionary(obj).get(attribute)

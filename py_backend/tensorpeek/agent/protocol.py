@@ -1,0 +1,272 @@
+"""The wire format between the VS Code extension and ``tensorpeek.agent`` (version 1).
+
+The extension sends one JSON request per DAP ``evaluate``::
+
+    {"version": 1, "method": "snapshot", "params": {...}}
+
+and gets back ``{"version": 1, "ok": true, "result": ...}`` or
+``{"version": 1, "ok": false, "error": {"message": ...}}``. The TypedDicts below are the one
+definition of every message; ``tensorpeek.agent.schema`` exports them to
+``docs/snapshot.schema.json`` (the extension's TypeScript codecs are checked against that
+file) and ``docs/snapshot.md`` explains them.
+
+A summary (``Summary``) is ``tensorpeek.summary.TensorSummary.to_dict()``: the keys listed
+here are the contract, further keys may appear. Non-finite floats are written as the strings
+``"nan"``, ``"inf"``, ``"-inf"`` (JSON has no such numbers); statistics over finite values are
+``null`` when there are none.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal, TypedDict
+
+PROTOCOL_VERSION = 1
+DEFAULT_MAX_BYTES = 256 * 1024  # default reply budget; a request may ask for more
+HARD_MAX_BYTES = 64 * 1024 * 1024  # no request may ask for more than this
+
+Method = Literal["snapshot", "detail", "set_breakpoints", "breakpoints", "modules"]
+Site = Literal["input", "output", "grad_input", "grad_output", "param_grad", "param"]
+Number = float | int | str  # str: "nan", "inf", "-inf"
+
+
+# -- envelope --------------------------------------------------------------------------------
+
+
+class Request(TypedDict):
+    version: int
+    method: Method
+    params: dict[str, Any]
+
+
+class ErrorInfo(TypedDict):
+    message: str
+
+
+class _ReplyBase(TypedDict):
+    version: int
+    ok: bool
+
+
+class Reply(_ReplyBase, total=False):
+    result: Any  # one of the *Result types below, by method
+    error: ErrorInfo  # present exactly when ok is false
+
+
+# -- summaries -------------------------------------------------------------------------------
+
+
+class _HistogramBase(TypedDict):
+    edges: list[Number]  # len(counts) + 1 bin edges (empty when there are no finite values)
+    counts: list[int]
+
+
+class Histogram(_HistogramBase, total=False):
+    sampled: bool  # counts come from a uniform sample of sample_size elements
+    sample_size: int | None
+    scale: Literal["linear", "symlog"]
+
+
+class _SummaryBase(TypedDict):
+    shape: list[int]
+    dtype: str
+    device: str
+    numel: int
+    nbytes: int
+    requires_grad: bool
+    nan: int | None  # counts are null only when values cannot be read (meta tensors)
+    posinf: int | None
+    neginf: int | None
+    zeros: int | None
+    finite: int | None
+    min: Number | None
+    max: Number | None
+    mean: Number | None
+    std: Number | None
+    norm: Number | None
+    absmean: Number | None
+    hist: Histogram | None
+
+
+class Summary(_SummaryBase, total=False):
+    dtype_short: str
+    layout: str
+    container: Literal["tensor", "parameter", "ndarray"]
+    nonfinite: int | None
+    absmax: Number | None
+    quick: bool  # computed in quick mode (see ``estimated``)
+    estimated: list[str]  # fields estimated from a sample
+    note: str | None  # why values are missing, when they are
+
+
+# -- snapshot --------------------------------------------------------------------------------
+
+
+class Hit(TypedDict):
+    """Why a tensor breakpoint paused the program (``tensorpeek.Hit.to_dict()``)."""
+
+    breakpoint: int | None
+    spec: dict[str, Any]  # the breakpoint's JSON form
+    module: str  # module path; "" is the root
+    module_class: str
+    site: Site
+    step: int
+    condition: str
+    origin: bool  # True: the condition starts here; False: propagated from upstream
+    param: str | None  # parameter name for param_grad / param sites
+    label: str
+    deferred: bool
+    summary: Summary | None  # the offending tensor
+    inputs: list[Summary]  # what flowed into the module (or the incoming gradients)
+
+
+class _FrameTensorBase(TypedDict):
+    name: str  # display name, e.g. "self.fc.weight", "batch['x']", "outs[0]"
+    expression: str  # a path ``detail`` accepts (same text as name)
+    summary: Summary
+
+
+class FrameTensor(_FrameTensorBase, total=False):
+    aliases: list[str]  # other names reaching the same tensor
+    grad: Summary | None  # summary of ``.grad`` when it is set
+
+
+class HistoryPoint(TypedDict):
+    step: int
+    stats: dict[str, Number | None]  # the statistics recorded at that step (a subset)
+
+
+class Layer(TypedDict):
+    """One watched module: its latest statistics per site and their recent history."""
+
+    module: str
+    latest: dict[str, HistoryPoint]  # site -> last point
+    history: dict[str, list[HistoryPoint]]  # site -> points, oldest first
+
+
+class _BreakpointInfoBase(TypedDict):
+    id: int
+    spec: str  # "TARGET:SITE:CONDITION"
+    enabled: bool
+    hit_count: int
+
+
+class BreakpointInfo(_BreakpointInfoBase, total=False):
+    error: str | None  # set when a run-time evaluation error disabled it
+    definition: dict[str, Any]  # the JSON form with every option
+
+
+class _SnapshotBase(TypedDict):
+    version: int
+    hit: Hit | None  # null: stopped by an ordinary (line) breakpoint or a step
+    tensors: list[FrameTensor]
+    layers: list[Layer]  # in the model's named_modules() order when known
+    breakpoints: list[BreakpointInfo]
+    truncated: bool  # something was left out to respect the caps or max_bytes
+
+
+class Snapshot(_SnapshotBase, total=False):
+    notes: list[str]  # what was left out or unavailable, in words
+    elapsed_ms: float  # time the agent spent building this snapshot
+
+
+class SnapshotParams(TypedDict, total=False):
+    max_tensors: int  # default 200
+    max_depth: int  # default 2 (self.fc.weight is depth 2)
+    bins: int  # histogram bins per tensor, default 32
+    history: int  # history points per (module, site), default 16
+    max_bytes: int  # reply budget, default 262144
+    time_budget_ms: int  # summarising time, default 800; later tensors are left out
+
+
+# -- detail (render payloads, as tensorpeek.render takes them) ------------------------------
+
+
+class HistogramPayload(Summary, total=False):
+    name: str
+
+
+class HeatmapPayload(TypedDict):
+    name: str
+    shape: list[int]  # [rows, cols] of the data shown (N-D data is viewed as 2-D)
+    block: list[int]  # [block_rows, block_cols] reduced into one cell
+    mean: list[list[float | None]]  # null: no finite value in the block
+    min: list[list[float | None]]
+    max: list[list[float | None]]
+
+
+class Channel(TypedDict):
+    index: int
+    data: list[list[float | None]]  # block means, at most max_side x max_side
+    min: float | None
+    max: float | None
+
+
+class ChannelsPayload(TypedDict):
+    name: str
+    shape: list[int]
+    batch_index: int
+    channels: list[Channel]
+
+
+class _DetailBase(TypedDict):
+    name: str
+    summary: Summary
+    histogram: HistogramPayload
+
+
+class DetailResult(_DetailBase, total=False):
+    heatmap: HeatmapPayload  # 2-D and higher (viewed as rows x last dim)
+    channels: ChannelsPayload  # image-like: C x H x W or N x C x H x W with C in 1, 3, 4
+    notes: list[str]
+
+
+class _DetailParamsBase(TypedDict):
+    expression: str  # a path: name(.attr | [int] | ['key'])*
+
+
+class DetailParams(_DetailParamsBase, total=False):
+    bins: int  # default 128
+    heatmap_size: int  # cells per side, default 64, at most 256
+    batch_index: int  # which image of a batch, default 0
+    max_bytes: int
+
+
+# -- breakpoints and modules -----------------------------------------------------------------
+
+
+class SpecErrorInfo(TypedDict):
+    index: int  # position in the request's specs list
+    message: str
+
+
+class SetBreakpointsParams(TypedDict):
+    specs: list[str | dict[str, Any]]  # replaces every breakpoint; nothing changes on error
+
+
+class BreakpointsResult(TypedDict):
+    breakpoints: list[BreakpointInfo]
+
+
+class SetBreakpointsResult(TypedDict):
+    applied: bool  # false when any spec was invalid (then nothing changed)
+    breakpoints: list[BreakpointInfo]  # the breakpoints now armed
+    errors: list[SpecErrorInfo]
+
+
+class ModulesResult(TypedDict):
+    modules: list[str]  # module paths, named_modules() order; "" is the root
+    source: Literal["live", "frame", "none"]  # last forward seen, or modules found in the frame
+
+
+RESULT_TYPES: dict[str, type] = {
+    "snapshot": Snapshot,
+    "detail": DetailResult,
+    "set_breakpoints": SetBreakpointsResult,
+    "breakpoints": BreakpointsResult,
+    "modules": ModulesResult,
+}
+PARAM_TYPES: dict[str, type] = {
+    "snapshot": SnapshotParams,
+    "detail": DetailParams,
+    "set_breakpoints": SetBreakpointsParams,
+}

@@ -1,0 +1,166 @@
+"""Breakpoints armed around a user's script for ``tensorpeek run`` and ``tensorpeek doctor``.
+
+A ``RunSession`` arms the specs through ``tensorpeek.engine.api.set_breakpoints`` and watches
+for new hits at two points the training loop passes through often: every root forward (a
+root listener of the engine's registry) and every ``optimizer.step()`` (listeners of the one
+step counter, ``tensorpeek.common.steps``). Hits recorded in between are handed to ``on_hit``
+in order. The same points enforce ``--max-steps`` and end the run early (``StopRun``) when
+asked to. Leaving the session removes every hook and breakpoint it added. ``report()`` builds
+the run's ``Report`` (the one place it is built, for ``run`` and ``doctor`` alike).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from types import TracebackType
+from typing import Any
+
+import torch
+
+from tensorpeek.cli.gradient_norms import GradientNorms
+from tensorpeek.cli.script import ScriptResult, StopRun
+from tensorpeek.common.steps import STEPS
+from tensorpeek.engine import api
+from tensorpeek.engine.breakpoint import Breakpoint
+from tensorpeek.engine.hit import Hit
+from tensorpeek.engine.registry import REGISTRY
+from tensorpeek.report.model import Finding, Report
+
+MAX_REPORT_HITS = 100  # hit dicts kept for the JSON report; later ones are only counted
+
+
+class RunSession:
+    """Arms ``specs`` for the duration of a ``with`` block; see the module docstring.
+
+    ``on_hit(hit)`` runs for each new hit and may call ``stop(reason)``; ``on_step(step)`` runs
+    after each optimizer step (progress lines). ``max_steps`` ends the run after that many
+    optimizer steps."""
+
+    def __init__(
+        self,
+        specs: list[Any],
+        *,
+        on_hit: Callable[[Hit], None],
+        on_step: Callable[[int], None] | None = None,
+        max_steps: int | None = None,
+        gradient_norms: bool = False,
+    ) -> None:
+        self.specs = specs
+        self.on_hit = on_hit
+        self.on_step = on_step
+        self.max_steps = max_steps
+        self.norms = GradientNorms() if gradient_norms else None
+        self.hit_dicts: list[dict[str, Any]] = []
+        self.hits_dropped = 0
+        self.armed: list[Breakpoint] = []
+        self._stop: str | None = None
+        self._last_hit: Hit | None = None
+        self._listeners: list[Any] = []
+        self._started = 0.0
+
+    def stop(self, reason: str) -> None:
+        """End the script at the next root forward or optimizer step."""
+        if self._stop is None:
+            self._stop = reason
+
+    @property
+    def step_count(self) -> int:
+        """Optimizer steps completed; without an optimizer, root forwards completed."""
+        return STEPS.current() if STEPS.seen_optimizer else STEPS.root_forwards_started
+
+    def __enter__(self) -> RunSession:
+        self._started = time.monotonic()
+        earlier = api.hits()
+        self._last_hit = earlier[-1] if earlier else None  # only hits from now on are ours
+        STEPS.acquire()
+        REGISTRY.add_root_listener(self._at_root_forward)
+        try:
+            self.armed = api.set_breakpoints(self.specs)
+        except BaseException:
+            REGISTRY.remove_root_listener(self._at_root_forward)
+            STEPS.release()
+            raise
+        self._listeners = [
+            STEPS.listen("pre", self._before_step),
+            STEPS.listen("counted", self._after_step),
+        ]
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        api.flush()
+        self.poll()
+        for listener in self._listeners:
+            listener.remove()
+        self._listeners = []
+        REGISTRY.remove_root_listener(self._at_root_forward)
+        api.set_breakpoints([])  # removes every hook tensorpeek installed
+        STEPS.release()
+
+    def poll(self) -> None:
+        """Hand the hits recorded since the last poll to ``on_hit``, oldest first."""
+        recent = api.hits()
+        start = 0
+        if self._last_hit is not None:
+            for i in range(len(recent) - 1, -1, -1):
+                if recent[i] is self._last_hit:
+                    start = i + 1
+                    break
+        for hit in recent[start:]:
+            self._last_hit = hit
+            if len(self.hit_dicts) < MAX_REPORT_HITS:
+                self.hit_dicts.append(hit.to_dict())
+            else:
+                self.hits_dropped += 1
+            self.on_hit(hit)
+
+    def _check_stop(self) -> None:
+        if self._stop is not None:
+            reason, self._stop = self._stop, None
+            raise StopRun(reason)
+
+    def _at_root_forward(self) -> None:
+        self.poll()
+        self._check_stop()
+
+    def _before_step(self, optimizer: torch.optim.Optimizer, step: int) -> None:
+        if self.norms is not None:
+            self.norms.record(optimizer, step)
+
+    def _after_step(self, optimizer: torch.optim.Optimizer, step: int) -> None:
+        self.poll()
+        if self.on_step is not None:
+            self.on_step(step)
+        if self.max_steps is not None and step >= self.max_steps:
+            self.stop(f"--max-steps {self.max_steps} reached")
+        self._check_stop()
+
+    def report(
+        self,
+        mode: str,
+        script: str,
+        args: list[str],
+        result: ScriptResult,
+        findings: list[Finding] | None = None,
+    ) -> Report:
+        """The run's report: what the session saw plus how the script ended."""
+        return Report(
+            script=script,
+            mode=mode,
+            command=[script, *args],
+            steps=self.step_count,
+            status=result.status,
+            exit_code=result.exit_code,
+            hits=self.hit_dicts,
+            findings=findings or [],
+            error=result.error,
+            stop_reason=result.stop_reason,
+            breakpoints=[bp.spec.to_dict() for bp in self.armed],
+            gradient_norms=self.norms.payload() if self.norms else None,
+            hits_dropped=self.hits_dropped,
+        )

@@ -1,0 +1,1 @@
+"""tensorpeek.common."""

@@ -1,0 +1,213 @@
+"""From a hook event to a hit: which breakpoints watch a module, whether their condition
+holds, whether the value starts here (``origin.OriginRules``), and firing: recording the
+``Hit`` and carrying out the breakpoint's action (``pause.deliver``).
+
+``rewire(registry)`` is called by ``Registry.changed()``: it installs PyTorch's hooks while
+anything is armed and removes every one of them with the last breakpoint.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import torch
+
+from tensorpeek.common.steps import STEPS
+from tensorpeek.engine import deferred, history, pause
+from tensorpeek.engine.compile_warnings import CompileWarnings
+from tensorpeek.engine.conditions import EvalContext, is_checkable
+from tensorpeek.engine.hit import MAX_INPUT_SUMMARIES, Hit, summary_dict
+from tensorpeek.engine.hooks import HOOKS, Event, Table
+from tensorpeek.engine.origin import OriginRules
+from tensorpeek.engine.registry import REGISTRY, Registry
+
+if TYPE_CHECKING:
+    from tensorpeek.engine.breakpoint import Breakpoint
+
+
+class Dispatcher:
+    """What the hooks call (``hooks.Dispatcher`` protocol): it reads the registry, applies the
+    origin rules and fires hits."""
+
+    def __init__(self, registry: Registry) -> None:
+        self.registry = registry
+        self.origins = OriginRules()
+        self.compile_warnings = CompileWarnings()
+        self._step_listeners: list[Any] = []
+
+    @property
+    def generation(self) -> int:
+        return self.registry.generation
+
+    def rewired(self) -> None:
+        self.origins.grad_input_watched = any(
+            bp.spec.site == "grad_input" for bp in self.registry.enabled()
+        )
+
+    def listen_to_steps(self) -> None:
+        if not self._step_listeners:
+            self._step_listeners = [
+                STEPS.listen("pre", self._before_optimizer_step),
+                STEPS.listen("post", self._after_optimizer_step),
+            ]
+
+    def stop_listening(self) -> None:
+        for listener in self._step_listeners:
+            listener.remove()
+        self._step_listeners = []
+
+    def table_for(self, module: torch.nn.Module, path: str) -> Table:
+        table: Table = {}
+        for bp in self.registry.enabled():
+            if bp.matches(module, path):
+                table.setdefault(bp.spec.site, []).append(bp)
+                # bad data entering the root is an origin at ("", "input") for output watchers too
+                origin_mode = bp.condition.nonfinite_family and not bp.spec.propagated
+                if origin_mode and bp.spec.site == "output" and path == "":
+                    table.setdefault("input", []).append(bp)
+        return table
+
+    def on_root_forward(self, root: torch.nn.Module) -> None:
+        self.flush()
+        self.origins.new_pass()
+        for listener in list(self.registry.root_listeners):
+            listener()
+        self.compile_warnings.root_forward(root)
+
+    def _before_optimizer_step(self, optimizer: torch.optim.Optimizer, step: int) -> None:
+        self.flush()
+
+    def _after_optimizer_step(self, optimizer: torch.optim.Optimizer, step: int) -> None:
+        sites = {bp.spec.site for bp in self.registry.enabled()}
+        self.compile_warnings.optimizer_step(optimizer, sites)
+        for p, module, path, pname in HOOKS.optimizer_params(optimizer):
+            table = HOOKS.table(module)[1]
+            if "param" in table:
+                grad = [p.grad] if p.grad is not None else []
+                self.on_event(
+                    Event(module, path, "param", [(pname, p)], grad, param=pname, step=step)
+                )
+
+    def on_event(self, event: Event) -> None:
+        for bp in list(self._bps_for(event)):
+            root_input_only = event.site == "input" and bp.spec.site != "input"
+            if root_input_only and (bp.spec.propagated or not bp.condition.nonfinite_family):
+                continue
+            self._check(bp, event)
+
+    def _bps_for(self, event: Event) -> list[Breakpoint]:
+        if event.module is None:
+            return []
+        return HOOKS.table(event.module)[1].get(event.site, [])
+
+    def _check(self, bp: Breakpoint, event: Event) -> None:
+        if not bp.enabled or not bp.in_steps(event.step):
+            return
+        for label, x in event.tensors:
+            if not isinstance(x, torch.Tensor):
+                continue
+            if (
+                bp.condition.nonfinite_family
+                and is_checkable(x)
+                and deferred.should_defer(x, bp.spec.exact)
+            ):
+                deferred.QUEUE.add(
+                    bp,
+                    Event(event.module, event.path, event.site, [], [], event.param, event.step),
+                    label,
+                    x,
+                )
+                continue
+            ctx = EvalContext(
+                event.step, event.site, event.module, f"{event.path}:{event.site}:{label}", bp.state
+            )
+            try:
+                fired, values = bp.condition.evaluate(x, ctx)
+            except Exception as e:  # noqa: BLE001 - any user-expression failure disables the breakpoint
+                bp.fail(e, event)
+                return
+            history.record(event.path, event.site, event.step, values)
+            if not fired:
+                continue
+            if not bp.condition.nonfinite_family:
+                self._fire(bp, event, label, x, origin=True)
+                return
+            origin = self.origins.is_origin(event, x)
+            if origin or bp.spec.propagated or self._first_bad_input(bp, event):
+                self._fire(bp, event, label, x, origin=origin)
+                return
+
+    def _first_bad_input(self, bp: Breakpoint, event: Event) -> bool:
+        if event.site != "input" or bp.spec.site != "input":
+            return False
+        return self.origins.first_bad_input(bp.id, event)
+
+    def flush(self) -> None:
+        """Read the deferred checks queued since the last flush and fire their hits."""
+        seen: set[int] = set()
+        for p, _confirmed in deferred.QUEUE.flush():
+            bp: Breakpoint = p.breakpoint
+            if not bp.enabled or (not bp.spec.propagated and id(bp) in seen):
+                continue
+            seen.add(id(bp))
+            x = p.tensor()
+            self._fire(bp, p.event, p.label, x, origin=True, deferred_meta=p)
+
+    def _fire(
+        self,
+        bp: Breakpoint,
+        event: Event,
+        label: str,
+        x: torch.Tensor | None,
+        origin: bool,
+        deferred_meta: Any = None,
+    ) -> None:
+        bp.hit_count += 1
+        module = event.module
+        if x is not None:
+            summary = summary_dict(x)
+        else:
+            m = deferred_meta
+            summary = {"shape": list(m.shape), "dtype": m.dtype, "device": m.device, "freed": True}
+        inputs = [
+            summary_dict(t)
+            for t in event.inputs[:MAX_INPUT_SUMMARIES]
+            if isinstance(t, torch.Tensor)
+        ]
+        hit = Hit(
+            breakpoint_id=bp.id,
+            spec=bp.spec.to_dict(),
+            module=event.path,
+            module_class=type(module).__name__ if module is not None else "?",
+            site=event.site,
+            step=event.step,
+            condition=bp.spec.condition,
+            origin=origin,
+            param=event.param,
+            label=label,
+            summary=summary,
+            input_summaries=[s for s in inputs if s is not None],
+            deferred=deferred_meta is not None,
+            _tensor=x,
+            _module=module,
+        )
+        self.registry.record_hit(hit)
+        if bp.spec.once:
+            bp.disable()
+        pause.deliver(hit, bp.spec.action)
+
+
+DISPATCHER = Dispatcher(REGISTRY)
+
+
+def rewire(registry: Registry) -> None:
+    """Install the hooks while anything is armed; remove every one with the last breakpoint."""
+    DISPATCHER.rewired()
+    HOOKS.invalidate()
+    if registry.active:
+        HOOKS.install(DISPATCHER)
+        DISPATCHER.listen_to_steps()
+    else:
+        DISPATCHER.stop_listening()
+        HOOKS.uninstall()
+        deferred.QUEUE.clear()

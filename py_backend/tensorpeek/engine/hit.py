@@ -1,0 +1,146 @@
+"""``Hit``: why a tensor breakpoint fired, and the error raised for ``action="raise"``.
+
+Imports no torch: the agent reads hits at every debugger stop.
+
+A hit keeps a reference to the offending tensor and module (never a copy) while it is the
+latest hit; older hits in the ring buffer drop to weak references so that a long run does not
+keep old activations alive.
+"""
+
+from __future__ import annotations
+
+import weakref
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from tensorpeek.summary.text import histogram_lines, stats_table, summary_line
+
+if TYPE_CHECKING:
+    import torch
+
+MAX_INPUT_SUMMARIES = 4
+
+
+class TensorBreakpointError(RuntimeError):
+    """Raised by a breakpoint with ``action="raise"``; the message is the hit report and
+    ``.hit`` is the ``Hit``."""
+
+    def __init__(self, hit: Hit) -> None:
+        super().__init__(hit.report())
+        self.hit = hit
+
+
+def summary_dict(x: torch.Tensor | None) -> dict[str, Any] | None:
+    """The full summary of a tensor (computed once per hit, so cost does not matter much)."""
+    if x is None:
+        return None
+    from tensorpeek.summary.tensor_summary import summarize
+
+    return summarize(x).to_dict()
+
+
+@dataclass
+class Hit:
+    """One firing of a breakpoint: where (module path and class, site, parameter), when (step),
+    why (condition, origin or propagated), and what (tensor summary, input summaries)."""
+
+    breakpoint_id: int
+    spec: dict[str, Any]
+    module: str
+    module_class: str
+    site: str
+    step: int
+    condition: str
+    origin: bool
+    param: str | None
+    label: str
+    summary: dict[str, Any] | None
+    input_summaries: list[dict[str, Any]] = field(default_factory=list)
+    deferred: bool = False
+    _tensor: Any = field(default=None, repr=False)
+    _module: Any = field(default=None, repr=False)
+
+    @property
+    def tensor(self) -> torch.Tensor | None:
+        """The offending tensor (``None`` once an older hit's tensor has been freed)."""
+        t = self._tensor
+        return t() if isinstance(t, weakref.ref) else t
+
+    @property
+    def module_object(self) -> torch.nn.Module | None:
+        m = self._module
+        return m() if isinstance(m, weakref.ref) else m
+
+    def weaken(self) -> None:
+        """Drop the strong references (the hit is no longer the latest one)."""
+        for name in ("_tensor", "_module"):
+            value = getattr(self, name)
+            if value is not None and not isinstance(value, weakref.ref):
+                try:
+                    setattr(self, name, weakref.ref(value))
+                except TypeError:
+                    setattr(self, name, None)
+
+    def where(self) -> str:
+        return where_text(self.to_dict())
+
+    def report(self) -> str:
+        """The text printed for a hit (terminals, ``action="log"``, exception messages)."""
+        return hit_text(self.to_dict())
+
+    def spec_text(self) -> str:
+        return f"{self.spec.get('target')}:{self.spec.get('site')}:{self.spec.get('condition')}"
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-safe form (the agent's snapshot and the CLI's report use it)."""
+        return {
+            "breakpoint": self.breakpoint_id,
+            "spec": dict(self.spec),
+            "module": self.module,
+            "module_class": self.module_class,
+            "site": self.site,
+            "step": self.step,
+            "condition": self.condition,
+            "origin": self.origin,
+            "param": self.param,
+            "label": self.label,
+            "deferred": self.deferred,
+            "summary": self.summary,
+            "inputs": list(self.input_summaries),
+        }
+
+    def __str__(self) -> str:
+        return self.report()
+
+
+def where_text(hit: dict[str, Any]) -> str:
+    """``blocks.0.fc.weight (Linear) param_grad at step 12``, from a hit's JSON form."""
+    module = hit.get("module") or "<root>"
+    param = f".{hit['param']}" if hit.get("param") else ""
+    label = hit.get("label")
+    label = f"[{label}]" if label and label != hit.get("param") else ""
+    return f"{module}{param} ({hit.get('module_class')}) {hit['site']}{label} at step {hit['step']}"
+
+
+def hit_text(hit: dict[str, Any]) -> str:
+    """The one readable text of a hit, from its JSON form (``Hit.to_dict()``): where, why, a
+    statistics table, a histogram and the inputs' summaries."""
+    spec = hit.get("spec") or {}
+    spec_text = f"{spec.get('target')}:{spec.get('site')}:{spec.get('condition')}"
+    kind = "origin" if hit.get("origin") else "propagated"
+    if hit.get("deferred"):
+        kind += ", deferred check"
+    lines = [
+        f"━━ tensorpeek: breakpoint #{hit.get('breakpoint')} '{spec_text}' hit at "
+        + where_text(hit),
+        f"  condition: {hit['condition']} ({kind})",
+    ]
+    summary = hit.get("summary")
+    if summary:
+        lines.append("  tensor:")
+        lines.extend("  " + line for line in stats_table(summary))
+        lines.append("  histogram:")
+        lines.extend("  " + line for line in histogram_lines(summary))
+    for i, s in enumerate(hit.get("inputs") or []):
+        lines.append(f"  input {i}: {summary_line(s)}")
+    return "\n".join(lines)

@@ -1,0 +1,167 @@
+"""From breakpoint hits to ``doctor`` findings: what kind of problem a hit shows, how severe it
+is, a one-line message, and one finding per place (the first step it was seen, plus a count).
+
+Non-finite values spread: once a NaN has appeared, the loss, every gradient behind it and
+(after the optimizer step) the weights go bad too. Only the first non-finite place is the
+problem; later non-finite hits elsewhere are counted as its consequences, not reported as
+findings of their own.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tensorpeek.common.numbers import format_number
+from tensorpeek.common.vocabulary import FORWARD_SITES, NONFINITE_CONDITIONS
+from tensorpeek.report.model import Finding
+
+NARROW_FLOATS = ("float16", "bfloat16")  # plus every float8 variant (prefix "float8")
+
+
+def _is_narrow(dtype: str | None) -> bool:
+    return bool(dtype) and (dtype in NARROW_FLOATS or str(dtype).startswith("float8"))
+
+
+def _num(value: Any) -> str:
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return format_number(value)
+    return str(value)
+
+
+def _counts(summary: dict[str, Any]) -> str:
+    parts = []
+    for key, label in (("nan", "NaN"), ("posinf", "+Inf"), ("neginf", "-Inf")):
+        n = summary.get(key)
+        if n:
+            parts.append(f"{label}×{n}")
+    return " ".join(parts) or "non-finite values"
+
+
+def _place(hit: dict[str, Any]) -> str:
+    module = hit["module"] or '"" (the root module)'
+    cls = hit.get("module_class")
+    param = f".{hit['param']}" if hit.get("param") else ""
+    return f"{module}{param} ({cls})" if cls and cls != "?" else f"{module}{param}"
+
+
+def classify(hit: dict[str, Any]) -> tuple[str, str, str]:
+    """``(kind, severity, message)`` for a hit's JSON form (``Hit.to_dict()``)."""
+    condition = hit["condition"]
+    site = hit["site"]
+    summary = hit.get("summary") or {}
+    place, step = _place(hit), hit["step"]
+    if condition in NONFINITE_CONDITIONS:
+        if hit["module"] == "" and site == "input":
+            return (
+                "nonfinite",
+                "error",
+                f"non-finite values arrive in the data at step {step}: the model's input holds "
+                f'{_counts(summary)} (module "", site input)',
+            )
+        dtype = summary.get("dtype")
+        overflow = (
+            site in FORWARD_SITES
+            and _is_narrow(dtype)
+            and not summary.get("nan")
+            and (summary.get("posinf") or summary.get("neginf"))
+        )
+        if overflow:
+            return (
+                "saturated",
+                "error",
+                f"{dtype} overflow at step {step}: {place} {site} has {_counts(summary)} "
+                f"from finite inputs (values beyond the {dtype} range)",
+            )
+        if site in FORWARD_SITES:
+            return (
+                "nonfinite",
+                "error",
+                f"{_counts(summary)} first appear in the {site} of {place} at step {step}; "
+                "its inputs were finite",
+            )
+        return (
+            "nonfinite",
+            "error",
+            f"{_counts(summary)} first appear in the backward pass at {place} {site} at step "
+            f"{step}; the gradient flowing into it was finite",
+        )
+    if condition == "exploding":
+        return (
+            "exploding",
+            "warning",
+            f"exploding gradient at {place} {site}, step {step}: norm {_num(summary.get('norm'))}, "
+            f"|x|max {_num(summary.get('absmax'))} (still finite)",
+        )
+    if condition == "vanishing":
+        return (
+            "vanishing",
+            "warning",
+            f"vanishing gradient at {place} {site}, step {step}: norm "
+            f"{_num(summary.get('norm'))}, no learning signal reaches it",
+        )
+    if condition == "dead":
+        numel, zeros = summary.get("numel") or 0, summary.get("zeros") or 0
+        frac = f"{zeros / numel:.1%}" if numel else "all"
+        return (
+            "dead",
+            "warning",
+            f"dead activations at {place} {site}, step {step}: {frac} of its values are zero",
+        )
+    if condition == "saturated":
+        return (
+            "saturated",
+            "warning",
+            f"{summary.get('dtype')} saturation at {place} {site}, step {step}: "
+            f"{summary.get('saturated') or 'some'} values at the largest finite value",
+        )
+    raise ValueError(f"doctor does not know condition {condition!r}")
+
+
+class FindingSet:
+    """Findings in the order they were first seen, one per (kind, module, site, param)."""
+
+    def __init__(self) -> None:
+        self._by_key: dict[tuple[str, str, str, str | None], Finding] = {}
+        self.consequences = 0  # non-finite hits after the first one, elsewhere
+
+    def add(self, hit: dict[str, Any]) -> Finding | None:
+        """Fold a hit in; return the finding when it is a new one."""
+        kind, severity, message = classify(hit)
+        key = (kind, hit["module"], hit["site"], hit.get("param"))
+        known = self._by_key.get(key)
+        if known is not None:
+            known.count += 1
+            known.last_step = hit["step"]
+            return None
+        if hit["condition"] in NONFINITE_CONDITIONS and self.first_nonfinite() is not None:
+            self.consequences += 1
+            return None
+        finding = Finding(
+            kind=kind,
+            module=hit["module"],
+            site=hit["site"],
+            step=hit["step"],
+            severity=severity,
+            message=message,
+            summary=hit.get("summary"),
+            param=hit.get("param"),
+            module_class=hit.get("module_class"),
+            origin=bool(hit.get("origin", True)),
+            last_step=hit["step"],
+        )
+        self._by_key[key] = finding
+        return finding
+
+    def first_nonfinite(self) -> Finding | None:
+        for f in self._by_key.values():
+            if f.severity == "error" and f.kind in ("nonfinite", "saturated"):
+                return f
+        return None
+
+    def all(self) -> list[Finding]:
+        return list(self._by_key.values())
+
+    def counts(self) -> tuple[int, int]:
+        """(errors, warnings)."""
+        errors = sum(1 for f in self._by_key.values() if f.severity == "error")
+        return errors, len(self._by_key) - errors

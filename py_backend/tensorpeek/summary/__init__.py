@@ -1,0 +1,1 @@
+"""tensorpeek.summary.tensor_summary."""

@@ -1,0 +1,181 @@
+"""The fused reduction kernel (``csrc/reduce.c``), loaded with ctypes when it was built.
+
+One call reads each value of a flat CPU block once and returns the whole row of partials
+that :mod:`tensorpeek.summary.reductions` otherwise assembles from about eight torch reductions
+(see ``reductions.FIELDS`` for the layout, which the kernel's ``tp_abi`` version pins);
+another counts values per histogram bin with ``histogram.Binning``'s arithmetic.
+ctypes releases the GIL for the call; the kernel splits large blocks over
+``torch.get_num_threads()`` threads of its own, joined before it returns, and never changes
+that setting.
+
+Absent (no C compiler at install, ``TENSORPEEK_NO_NATIVE=1`` at install or at run time, an
+ABI mismatch), :func:`can_read` is False and the torch path runs: the same numbers,
+slower. :func:`status` says which, for ``tensorpeek --version``.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import math
+import os
+import threading
+from pathlib import Path
+
+import torch
+
+from tensorpeek.summary.dtypes import DtypeInfo
+
+__all__ = ["available", "bin_counts", "can_read", "reduce_row", "status"]
+
+ABI = 4  # tp_abi() of a kernel whose output layout matches reductions.FIELDS
+_FIELDS = 14
+_KINDS = {torch.float32: 0, torch.float64: 1, torch.bfloat16: 2, torch.float16: 3}
+# Below this many values one thread does the block (starting one costs tens of µs).
+THREAD_GRAIN = 1 << 18
+
+_lib: ctypes.CDLL | None = None
+_why: str = "not loaded yet"
+_loaded = False
+_lock = threading.Lock()
+
+
+def _load() -> ctypes.CDLL | None:
+    if _loaded:
+        return _lib
+    with _lock:  # summaries may start on several threads at once (backward hooks)
+        return _load_once()
+
+
+def _load_once() -> ctypes.CDLL | None:
+    global _lib, _why, _loaded
+    if not _loaded:
+        _lib, _why = _open()
+        _loaded = True  # last: other threads read _lib without the lock once this is set
+    return _lib
+
+
+def _open() -> tuple[ctypes.CDLL | None, str]:
+    """The library and its state line, or None and why it is not used."""
+    if os.environ.get("TENSORPEEK_NO_NATIVE") == "1":
+        return None, "disabled by TENSORPEEK_NO_NATIVE=1"
+    path = Path(__file__).with_name("_reduce.so")
+    if not path.is_file():
+        return None, f"not built ({path.name} missing: no C compiler at install time?)"
+    try:
+        lib = ctypes.CDLL(str(path))
+    except OSError as exc:
+        return None, f"cannot be loaded: {exc}"
+    try:
+        lib.tp_abi.restype = ctypes.c_int
+        if lib.tp_abi() != ABI:
+            return None, f"stale build (ABI {lib.tp_abi()}, expected {ABI}): reinstall tensorpeek"
+        lib.tp_reduce.restype = ctypes.c_int
+        lib.tp_bin.restype = ctypes.c_int
+    except AttributeError as exc:  # a symbol is missing
+        return None, f"is not tensorpeek's kernel ({exc}): reinstall tensorpeek"
+    lib.tp_reduce.argtypes = [
+        ctypes.c_int, ctypes.c_void_p, ctypes.c_int64, ctypes.c_double, ctypes.c_double,
+        ctypes.c_double, ctypes.c_int, ctypes.POINTER(ctypes.c_double),
+    ]  # fmt: skip
+    lib.tp_bin.argtypes = [
+        ctypes.c_int, ctypes.c_void_p, ctypes.c_int64, ctypes.c_double, ctypes.c_double,
+        ctypes.c_int64, ctypes.c_int, ctypes.POINTER(ctypes.c_int64),
+    ]  # fmt: skip
+    return lib, f"loaded from {path}"
+
+
+def available() -> bool:
+    return _load() is not None
+
+
+def status() -> str:
+    """One line: whether the kernel is in use, and why not."""
+    _load()
+    return f"fused reduction kernel {_why}"
+
+
+def can_read(x: torch.Tensor) -> bool:
+    """True when :func:`reduce_row` can take blocks of ``x``: a plain CPU tensor of a dtype
+    the kernel reads, backed by real memory (not a fake, functorch-wrapped or Python
+    subclass tensor, whose "data pointer" may point nowhere: the kernel would crash the
+    process reading it)."""
+    return x.dtype in _KINDS and _plain(x) and _load() is not None
+
+
+# dispatch keys of tensors whose storage is not (only) their values: wrapper subclasses,
+# fake tensors, functorch transforms, functionalization, sparse/quantized/mkldnn layouts
+_WRAPPER_KEYS = (
+    "Python", "PythonTLSSnapshot", "FuncTorchBatched", "BatchedNestedTensor",
+    "FuncTorchGradWrapper", "Functionalize", "Meta", "SparseCPU", "SparseCsrCPU",
+    "QuantizedCPU", "MkldnnCPU", "Conjugate", "Negative", "NestedTensorCPU",
+)  # fmt: skip
+
+
+_plain_keysets: dict[int, bool] = {}  # raw key set -> plain? (a handful ever occur)
+
+
+def _plain_keys(keys: torch._C.DispatchKeySet) -> bool:
+    raw = keys.raw_repr()
+    known = _plain_keysets.get(raw)
+    if known is None:  # (key names this torch does not have are skipped)
+        found = (getattr(torch._C.DispatchKey, name, None) for name in _WRAPPER_KEYS)
+        wrapped = any(keys.has(key) for key in found if key is not None)
+        known = _plain_keysets[raw] = keys.has(torch._C.DispatchKey.CPU) and not wrapped
+    return known
+
+
+def _plain(t: torch.Tensor) -> bool:
+    if type(t) is not torch.Tensor or t.device.type != "cpu" or t.layout != torch.strided:
+        return False
+    if not _plain_keys(torch._C._dispatch_keys(t)):
+        return False
+    try:
+        storage = t.untyped_storage()
+        return storage.device.type == "cpu" and (storage.data_ptr() != 0 or t.numel() == 0)
+    except (RuntimeError, NotImplementedError):
+        return False
+
+
+def _address(flat: torch.Tensor) -> int:
+    """Where a contiguous block's first value is, checked to lie within its storage."""
+    if not (_plain(flat) and flat.is_contiguous() and flat.dtype in _KINDS):
+        raise ValueError(f"the fused kernel cannot read this block ({flat.dtype}, {flat.device})")
+    storage = flat.untyped_storage()
+    start = int(flat.storage_offset()) * flat.element_size()
+    if start + flat.numel() * flat.element_size() > storage.nbytes():
+        raise ValueError("the block reaches past its storage")
+    return storage.data_ptr() + start
+
+
+def reduce_row(flat: torch.Tensor, info: DtypeInfo, center: float = 0.0) -> list[float]:
+    """The partials row of a flat, contiguous CPU block whose tensor passed :func:`can_read`,
+    its sums taken of ``x - center`` (see ``stats._second_pass``)."""
+    lib = _load()
+    if lib is None:
+        raise ValueError(f"the {status()}")
+    address, kind, n = _address(flat), _KINDS[flat.dtype], flat.numel()
+    threads = max(1, min(torch.get_num_threads(), n // THREAD_GRAIN))
+    top = info.max_finite if info.max_finite is not None else math.inf
+    tiny = info.smallest_normal if info.smallest_normal is not None else 0.0
+    if flat.dtype in (torch.float32, torch.float64):
+        top, tiny = math.inf, 0.0  # the narrow-float counts do not apply
+    out = (ctypes.c_double * _FIELDS)()
+    # flat stays referenced (and its storage alive) until the call returns
+    if lib.tp_reduce(kind, address, n, center, top, tiny, threads, out) != 0:
+        raise ValueError(f"the fused kernel refused a block of {flat.dtype}")
+    return list(out)
+
+
+def bin_counts(flat: torch.Tensor, a: float, scale: float, nbins: int) -> torch.Tensor:
+    """int64 counts per bin of the finite values of a flat, contiguous CPU block whose
+    tensor passed :func:`can_read`: bin ``clamp((x - a) * scale, 0, nbins - 1)``, truncated,
+    in float64 (what ``histogram.Binning.count`` computes for the linear scale)."""
+    lib = _load()
+    if lib is None:
+        raise ValueError(f"the {status()}")
+    address, kind, n = _address(flat), _KINDS[flat.dtype], flat.numel()
+    threads = max(1, min(torch.get_num_threads(), n // THREAD_GRAIN))
+    counts = (ctypes.c_int64 * nbins)()
+    if lib.tp_bin(kind, address, n, a, scale, nbins, threads, counts) != 0:
+        raise ValueError(f"the fused kernel refused to bin {n} values into {nbins} bins")
+    return torch.tensor(list(counts), dtype=torch.int64)
