@@ -14,10 +14,11 @@ echo "== setup"
 bash scripts/setup-system.sh
 bash scripts/setup-python.sh test
 
-echo "== lint and types (python)"
+echo "== lint, types and import boundaries (python)"
 .venv/bin/ruff check .
 .venv/bin/ruff format --check .
 .venv/bin/mypy
+.venv/bin/lint-imports --no-cache
 
 if [ -f vscode-extension/scripts/ci.sh ]; then
   echo "== extension (lint, unit, webview, package, end to end)"

@@ -20,7 +20,7 @@ from typing import Any
 import torch
 
 from tensorpeek.agent.protocol import Channel, ChannelsPayload, HeatmapPayload
-from tensorpeek.summary.tensor_summary import readable_tensor, unreadable_reason
+from tensorpeek.summary.readable import readable_tensor, unreadable_reason
 
 MAX_SIZE = 256  # cells per side, the renderer's contract
 BAND_ELEMENTS = 1 << 22  # elements reduced at a time (bounds the float64 temporary)

@@ -2,8 +2,9 @@
 holds, whether the value starts here (``origin.OriginRules``), and firing: recording the
 ``Hit`` and carrying out the breakpoint's action (``pause.deliver``).
 
-``rewire(registry)`` is called by ``Registry.changed()``: it installs PyTorch's hooks while
-anything is armed and removes every one of them with the last breakpoint.
+``rewire(registry)`` is the registry's ``wiring``, called by ``Registry.changed()``: it
+installs PyTorch's hooks while anything is armed and removes every one of them with the last
+breakpoint.
 """
 
 from __future__ import annotations
@@ -211,3 +212,6 @@ def rewire(registry: Registry) -> None:
         DISPATCHER.stop_listening()
         HOOKS.uninstall()
         deferred.QUEUE.clear()
+
+
+REGISTRY.wiring = rewire

@@ -3,8 +3,8 @@ state, readable without torch.
 
 The agent reads it at every debugger stop, in a process that may never have imported torch,
 so nothing here imports torch. Arming and disarming change it through ``Registry`` methods
-only; ``changed()`` then re-wires PyTorch's hooks (``tensorpeek.engine.dispatch``, imported at
-that moment: whoever arms a breakpoint needs torch anyway).
+only; ``changed()`` then calls ``wiring``, which ``tensorpeek.engine.dispatch`` sets when it is
+imported (the API that arms breakpoints imports it): it re-wires PyTorch's hooks.
 """
 
 from __future__ import annotations
@@ -31,6 +31,7 @@ class Registry:
         self.hits: deque[Hit] = deque(maxlen=MAX_HITS)
         self.paused: list[Hit] = []  # the hits being paused at, innermost last
         self.root_listeners: list[Callable[[], None]] = []  # called at each root forward
+        self.wiring: Callable[[Registry], None] | None = None  # set by engine.dispatch
         self.lock = threading.RLock()
 
     def enabled(self) -> list[Breakpoint]:
@@ -93,11 +94,10 @@ class Registry:
 
     def changed(self) -> None:
         """Breakpoints were added, removed, enabled or disabled: re-wire the hooks."""
-        from tensorpeek.engine import dispatch  # arming needs torch; reading this does not
-
         with self.lock:
             self.generation += 1
-            dispatch.rewire(self)
+            if self.wiring is not None:
+                self.wiring(self)
 
 
 REGISTRY = Registry()

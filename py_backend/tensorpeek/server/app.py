@@ -3,12 +3,12 @@ feature module. It never talks to the debuggee; it draws pictures and reads sour
 
 from __future__ import annotations
 
+from importlib.metadata import version
 from typing import Any
 
 from lsprotocol import types
 from pygls.lsp.server import LanguageServer
 
-from tensorpeek import __version__
 from tensorpeek.server.code_lens import code_lenses
 from tensorpeek.server.inline_values import inline_values
 from tensorpeek.server.render_request import METHOD as RENDER
@@ -16,7 +16,7 @@ from tensorpeek.server.render_request import handle_render
 
 
 def build_server() -> LanguageServer:
-    server = LanguageServer("tensorpeek", __version__)
+    server = LanguageServer("tensorpeek", version("tensorpeek"))
 
     @server.feature(types.TEXT_DOCUMENT_CODE_LENS)
     def _code_lens(ls: LanguageServer, params: types.CodeLensParams) -> list[types.CodeLens]:

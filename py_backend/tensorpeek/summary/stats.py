@@ -23,6 +23,7 @@ from tensorpeek.summary.blocks import block_values, flat_block, iter_blocks, uni
 from tensorpeek.summary.dtypes import DtypeInfo, ValueKind, dtype_info
 from tensorpeek.summary.histogram import Binning, Sampler
 from tensorpeek.summary.names import STAT_NAMES
+from tensorpeek.summary.readable import readable_tensor
 from tensorpeek.summary.reductions import (
     FIELDS,
     Partials,
@@ -292,7 +293,6 @@ def compute(x: Any, names: Iterable[str]) -> dict[str, float | int | None]:
     Counts are ints; value statistics are over finite values and ``None`` when there are
     none. Unknown names raise ``ValueError`` listing the valid ones.
     """
-    from tensorpeek.summary.tensor_summary import readable_tensor
 
     wanted = list(names)
     unknown = sorted(set(wanted) - set(STAT_NAMES))
