@@ -63,17 +63,26 @@ def timed(fn: Callable[[], object]) -> float:
     return time.perf_counter() - t0
 
 
-def bench_speed(n: int, dtype_name: str, repeats: int, lovely_repeats: int) -> dict[str, float]:
-    from lovely_tensors import lovely
+def lovely_or_none() -> Callable[[object], object] | None:
+    """lovely-tensors' ``lovely`` (an optional comparator: ``pip install -e '.[dev]'``)."""
+    try:
+        from lovely_tensors import lovely
+    except ImportError:
+        return None
+    return lovely  # type: ignore[no-any-return]
 
+
+def bench_speed(n: int, dtype_name: str, repeats: int, lovely_repeats: int) -> dict[str, float]:
     x = make_tensor(n, dtype_name)
     contenders: dict[str, Callable[[], object]] = {
         "sum": lambda: x.sum(),
         "summarize": lambda: summarize(x),
         "quick": lambda: summarize(x, mode="quick"),
         "torch_path": lambda: summarize_on_torch_path(x),
-        "lovely": lambda: str(lovely(x)),
     }
+    lovely = lovely_or_none()
+    if lovely is not None:
+        contenders["lovely"] = lambda: str(lovely(x))
     for fn in contenders.values():  # warm-up: first calls pay for imports and allocator growth
         fn()
     times: dict[str, list[float]] = {k: [] for k in contenders}
@@ -135,6 +144,9 @@ def main() -> None:
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads; medians of "
           f"{args.repeats} interleaved repeats (lovely: {args.lovely_repeats}); "
           f"{native.status()}")  # fmt: skip
+    if lovely_or_none() is None:
+        print("note: lovely-tensors is not installed, so its columns are empty "
+              "(pip install -e '.[dev]' adds it)")  # fmt: skip
     _print_load("start")
     header = (
         f"{'tensor':>12} {'x.sum()':>9} {'summarize':>10} {'/sum':>6} {'quick':>8} "
@@ -154,11 +166,14 @@ def main() -> None:
         mem = memory.get((dtype_name, n), "")
         ms = {k: v * 1e3 for k, v in t.items()}
         label = f"{n / 1e6:g}M {dtype_name}"
+        if "lovely" in t:
+            lovely_cells = f"{ms['lovely']:7.0f}ms {t['lovely'] / t['summarize']:10.1f}x"
+        else:
+            lovely_cells = f"{'—':>9} {'—':>11}"
         print(
             f"{label:>12} {ms['sum']:7.2f}ms {ms['summarize']:8.1f}ms "
-            f"{t['summarize'] / t['sum']:5.1f}x {ms['quick']:6.1f}ms {ms['lovely']:7.0f}ms "
-            f"{t['lovely'] / t['summarize']:10.1f}x {ms['torch_path']:9.1f}ms "
-            f"{t['torch_path'] / t['summarize']:5.1f}x {mem:>20}"
+            f"{t['summarize'] / t['sum']:5.1f}x {ms['quick']:6.1f}ms {lovely_cells} "
+            f"{ms['torch_path']:9.1f}ms {t['torch_path'] / t['summarize']:5.1f}x {mem:>20}"
         )
     _print_load("end")
 
