@@ -12,6 +12,9 @@ server's ``tensorpeek/render`` request all use these; see docs/architecture.md):
 
 Only matplotlib's object API is used (no pyplot state), so rendering is safe from several
 threads; results are cached by content.
+
+May import: matplotlib and numpy. Never torch or any other part of tensorpeek: payloads are
+plain dicts.
 """
 
 from __future__ import annotations
