@@ -55,12 +55,12 @@ class Reply(_ReplyBase, total=False):
 # -- summaries -------------------------------------------------------------------------------
 
 
-class _HistogramBase(TypedDict):
+class _HistogramInfoBase(TypedDict):
     edges: list[Number]  # len(counts) + 1 bin edges (empty when there are no finite values)
     counts: list[int]
 
 
-class Histogram(_HistogramBase, total=False):
+class HistogramInfo(_HistogramInfoBase, total=False):
     sampled: bool  # counts come from a uniform sample of sample_size elements
     sample_size: int | None
     scale: Literal["linear", "symlog"]
@@ -84,7 +84,7 @@ class _SummaryBase(TypedDict):
     std: Number | None
     norm: Number | None
     absmean: Number | None
-    hist: Histogram | None
+    hist: HistogramInfo | None
 
 
 class Summary(_SummaryBase, total=False):
@@ -101,7 +101,7 @@ class Summary(_SummaryBase, total=False):
 # -- snapshot --------------------------------------------------------------------------------
 
 
-class Hit(TypedDict):
+class HitInfo(TypedDict):
     """Why a tensor breakpoint paused the program (``tensorpeek.Hit.to_dict()``)."""
 
     breakpoint: int | None
@@ -157,7 +157,7 @@ class BreakpointInfo(_BreakpointInfoBase, total=False):
 
 class _SnapshotBase(TypedDict):
     version: int
-    hit: Hit | None  # null: stopped by an ordinary (line) breakpoint or a step
+    hit: HitInfo | None  # null: stopped by an ordinary (line) breakpoint or a step
     tensors: list[FrameTensor]
     layers: list[Layer]  # in the model's named_modules() order when known
     breakpoints: list[BreakpointInfo]

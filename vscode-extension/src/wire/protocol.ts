@@ -119,9 +119,9 @@ export const modulesResultCodec = object({ modules: array(str), source: literal(
 
 /** The codecs the schema test checks, by the schema's `$defs` name. */
 export const codecsBySchemaName = {
-  Histogram: histogramCodec,
+  HistogramInfo: histogramCodec,
   Summary: summaryCodec,
-  Hit: hitCodec,
+  HitInfo: hitCodec,
   FrameTensor: frameTensorCodec,
   HistoryPoint: historyPointCodec,
   Layer: layerCodec,
