@@ -49,9 +49,29 @@ def import_revision(ref: str, into: Path) -> Callable[..., object]:
     pattern = re.compile(r"\btensorpeek(?=[.\s]|$)", re.MULTILINE)
     for path in package.rglob("*.py"):
         path.write_text(pattern.sub(ALIAS, path.read_text()))
+    for source in package.rglob("csrc/reduce.c"):
+        build_kernel(source, source.parent.parent / "_reduce.so")
     sys.path.insert(0, str(into))
     module = __import__(ALIAS, fromlist=["summarize"])
     return module.summarize  # type: ignore[no-any-return]
+
+
+def build_kernel(source: Path, target: Path) -> None:
+    """Compile the revision's fused kernel the way ``hatch_build.py`` does, beside its
+    ``native`` module, so both sides run their kernel (not one of them the torch path)."""
+    sys.path.insert(0, str(ROOT))
+    from hatch_build import ATTEMPTS, FLAGS, _compiler
+
+    sys.path.remove(str(ROOT))
+    cc = _compiler()
+    if cc is None:
+        print(f"note: no C compiler; {source} not built, the reference runs its torch path")
+        return
+    for extra in ATTEMPTS:
+        cmd = [cc, *FLAGS, *extra, "-o", str(target), str(source), "-lpthread", "-lm"]
+        if subprocess.run(cmd, capture_output=True, check=False).returncode == 0:
+            return
+    print(f"note: {source} did not compile; the reference runs its torch path")
 
 
 def cases(n: int) -> dict[str, Callable[[], torch.Tensor]]:
@@ -98,6 +118,11 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory() as tmp:
         reference = import_revision(args.ref, Path(tmp))
+        ref_native = sys.modules.get(f"{ALIAS}.native") or sys.modules.get(
+            f"{ALIAS}.summary.native"
+        )
+        if ref_native is not None:
+            print(f"{args.ref}: {ref_native.status()}")  # type: ignore[attr-defined]
         n = int(float(args.size))
         print(f"torch {torch.__version__}, {torch.get_num_threads()} threads; "
               f"medians of {args.repeats} interleaved repeats; {n / 1e6:g}M elements")  # fmt: skip
