@@ -25,7 +25,13 @@ from tensorpeek.engine.breakpoint import Breakpoint
 from tensorpeek.engine.compile_warnings import warn_if_compiled_in_place
 from tensorpeek.engine.hit import Hit, TensorBreakpointError
 from tensorpeek.engine.registry import REGISTRY
-from tensorpeek.engine.spec import SpecError, parse_spec
+from tensorpeek.engine.spec import (
+    LIST_SEPARATOR,
+    BreakpointSpec,
+    SpecError,
+    parse_spec,
+    parse_spec_list,
+)
 
 __all__ = [
     "Breakpoint",
@@ -83,6 +89,11 @@ def break_on(
         scope = target
     elif isinstance(target, tuple) and len(target) == 2 and isinstance(target[0], torch.nn.Module):
         scope, glob = target[0], str(target[1])
+    elif isinstance(target, str) and LIST_SEPARATOR in target:
+        raise SpecError(
+            f"break_on arms one breakpoint; for the ';'-separated list {target!r} use "
+            "tensorpeek.breakpoints(...)"
+        )
     elif isinstance(target, str) and ":" in target:
         base = parse_spec(target)
         glob = base.target
@@ -119,7 +130,8 @@ def breakpoints(*specs: Any, **options: Any) -> Iterator[list[Breakpoint]]:
     """Arm breakpoints for the duration of a ``with`` block and remove them afterwards.
 
     Either ``breakpoints(model, "output", "nonfinite", action="raise")`` (``break_on``'s
-    arguments) or several specs: ``breakpoints("*:output:nonfinite", "fc*:grad_output:norm > 10")``.
+    arguments) or several specs: ``breakpoints("*:output:nonfinite", "fc*:grad_output:norm > 10")``,
+    each a spec, a JSON object or a ``;``-separated list (as in ``TENSORPEEK_BREAKPOINTS``).
     """
     if specs and (
         isinstance(specs[0], (torch.nn.Module, tuple))
@@ -127,7 +139,7 @@ def breakpoints(*specs: Any, **options: Any) -> Iterator[list[Breakpoint]]:
     ):
         armed = [break_on(*specs, **options)]
     else:
-        parsed = [parse_spec(s) for s in specs] or [parse_spec("*:output:nonfinite")]
+        parsed = [p for s in specs for p in _specs_of(s)] or [parse_spec("*:output:nonfinite")]
         parsed = [replace(p, **_spec_options(options)) for p in parsed]
         armed = [_arm(Breakpoint(p)) for p in parsed]
     try:
@@ -138,7 +150,14 @@ def breakpoints(*specs: Any, **options: Any) -> Iterator[list[Breakpoint]]:
 
 def _looks_like_call(args: tuple[Any, ...]) -> bool:
     # ("fc*", "output", "nonfinite") is break_on's positional form; specs always contain ':'
-    return all(isinstance(a, str) and ":" not in a for a in args)
+    # and lists ';'
+    return all(isinstance(a, str) and ":" not in a and LIST_SEPARATOR not in a for a in args)
+
+
+def _specs_of(spec: Any) -> list[BreakpointSpec]:
+    if isinstance(spec, str) and LIST_SEPARATOR in spec:
+        return parse_spec_list(spec)
+    return [parse_spec(spec)]
 
 
 def _spec_options(options: dict[str, Any]) -> dict[str, Any]:

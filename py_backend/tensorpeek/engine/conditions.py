@@ -4,20 +4,39 @@ Evaluating a condition computes only the statistics it names: ``nonfinite`` is o
 ``x.sum()`` (a sum is finite only if every element is; the exact count runs only when that
 screen trips), and ``absmax > 1e4 or std < 1e-6`` asks ``tensorpeek.summary.stats.compute`` for
 exactly ``absmax`` and ``std``. Expressions are checked against a whitelist of AST nodes and
-names when the breakpoint is set, so a typo fails at once with the list of valid names.
+names when the breakpoint is set, so a typo fails at once with the list of valid names, and
+evaluated in bounded time (``tensorpeek.engine.expression``).
+
+The presets other than ``nonfinite``/``nan``/``inf`` never fire on a tensor holding NaN or Inf
+(that is the non-finite presets' job, with their origin rules), and judge a tensor against
+its own history (one per module, site and tensor):
+- ``exploding``: ``|x|max`` above ``EXPLODING_ABSMAX``, or a norm more than
+  ``EXPLODING_JUMP`` times a robust baseline on ``EXPLODING_PERSIST`` consecutive events. The
+  baseline is the larger of the median of the last ``EXPLODING_WINDOW`` norms and the median
+  of the medians of the windows before them (``EXPLODING_HISTORY`` windows): a warm-up or
+  learning-rate decay cannot pull it down quickly, so the norm rising again afterwards (by a
+  few times) is not a jump, while a norm growing geometrically is. No jump is judged before
+  one whole window is seen (initialisation transients), and one outlier batch is not a jump.
+- ``vanishing``: a finite norm below ``VANISHING_NORM``, except a gradient that receives no
+  signal by construction, which is ``no_gradient``'s.
+- ``no_gradient``: a parameter gradient that is exactly zero at every event since its first,
+  or negligible (below ``NO_GRADIENT_RELATIVE`` times) beside the gradients of its module's
+  other parameters (an attention key bias: softmax ignores a shift shared by all keys, so its
+  gradient is zero up to rounding). ``doctor`` reports it as an ``info`` finding.
 """
 
 from __future__ import annotations
 
-import ast
-import bisect
 import functools
 import math
+import statistics
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from tensorpeek.common.vocabulary import NONFINITE_CONDITIONS
+from tensorpeek.engine.expression import FUNCTIONS, ConditionError, Expression, compile_expression
 from tensorpeek.summary.names import STAT_NAMES as SUMMARY_STAT_NAMES
 
 if TYPE_CHECKING:
@@ -26,48 +45,37 @@ if TYPE_CHECKING:
 CONTEXT_NAMES: tuple[str, ...] = ("step", "numel")
 # the statistics a condition may read: every one ``stats.compute`` knows (numel is context)
 STAT_NAMES: tuple[str, ...] = tuple(n for n in SUMMARY_STAT_NAMES if n not in CONTEXT_NAMES)
-FUNCTIONS: dict[str, Callable[..., Any]] = {
-    "abs": abs, "min": min, "max": max, "sqrt": math.sqrt, "log": math.log, "log10": math.log10,
-}  # fmt: skip
 PRESETS: tuple[str, ...] = (
     "nonfinite",
     "nan",
     "inf",
     "exploding",
     "vanishing",
+    "no_gradient",
     "dead",
     "saturated",
 )
 
 EXPLODING_ABSMAX = 1e4  # |x|max above this is "exploding" for activations and gradients alike
-EXPLODING_JUMP = 10.0  # ... or a norm more than this many times its running median
-EXPLODING_WINDOW = 20  # events kept per (module, site) for the running median
-EXPLODING_MIN_EVENTS = 5  # no jump verdict before this many events
+EXPLODING_JUMP = 10.0  # ... or a norm more than this many times its baseline
+EXPLODING_WINDOW = 20  # norms in the recent window (its median is one side of the baseline)
+EXPLODING_HISTORY = 10  # earlier windows' medians kept (their median is the other side)
+EXPLODING_PERSIST = 2  # consecutive events over the jump before it counts
 VANISHING_NORM = 1e-7
+NO_GRADIENT_RELATIVE = 1e-6  # a gradient this many times below its module's largest is none
 DEAD_ZEROS_FRAC = 0.99
-
-_ALLOWED_NODES = (
-    ast.Expression, ast.BoolOp, ast.And, ast.Or, ast.UnaryOp, ast.Not, ast.USub, ast.UAdd,
-    ast.BinOp, ast.Add, ast.Sub, ast.Mult, ast.Div, ast.Pow, ast.Mod, ast.FloorDiv,
-    ast.Compare, ast.Lt, ast.LtE, ast.Gt, ast.GtE, ast.Eq, ast.NotEq, ast.Name, ast.Load,
-    ast.Constant, ast.Call, ast.IfExp,
-)  # fmt: skip
-
-
-class ConditionError(ValueError):
-    """A condition that cannot be compiled; the message names the valid presets and names."""
 
 
 @dataclass
 class EvalContext:
     """What a condition may need besides the tensor: the step, where the tensor comes from,
-    and the breakpoint's own running state (``exploding`` keeps a window of recent norms)."""
+    and the breakpoint's own running state by ``key`` (``exploding`` keeps recent norms)."""
 
     step: int
     site: str
     module: Any = None
     key: str = ""
-    state: dict[str, list[float]] = field(default_factory=dict)
+    state: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -77,7 +85,7 @@ class Condition:
     text: str
     kind: str  # a preset name, or "expr"
     names: frozenset[str]
-    code: Any = None
+    expression: Expression | None = None
 
     @property
     def nonfinite_family(self) -> bool:
@@ -93,7 +101,10 @@ class Condition:
         if self.kind == "expr":
             if any(values.get(n) is None for n in self.names):
                 return False, values  # e.g. max of a tensor without finite values: no verdict
-            return bool(eval(self.code, {"__builtins__": {}}, {**FUNCTIONS, **values})), values
+            assert self.expression is not None
+            return self.expression.evaluate(values), values
+        if values.get("nonfinite"):
+            return False, values  # NaN/Inf are the non-finite presets' (and their origin rules')
         return _PRESET_VERDICTS[self.kind](x, values, ctx), values
 
 
@@ -169,27 +180,109 @@ def has_nonfinite(x: torch.Tensor, kind: str = "nonfinite") -> bool:
     return check_nonfinite(x, kind)[0]
 
 
+@dataclass
+class NormBaseline:
+    """One tensor's recent norms, for ``exploding`` (see the module docstring)."""
+
+    recent: deque[float] = field(default_factory=lambda: deque(maxlen=EXPLODING_WINDOW))
+    medians: deque[float] = field(default_factory=lambda: deque(maxlen=EXPLODING_HISTORY))
+    seen: int = 0
+    over: int = 0  # consecutive events over the jump
+
+    def baseline(self) -> float | None:
+        if self.seen < EXPLODING_WINDOW:
+            return None
+        current = statistics.median(self.recent)
+        return max(current, statistics.median(self.medians)) if self.medians else current
+
+    def add(self, norm: float) -> bool:
+        """Take one norm in; whether it (and the ones before it) jumped over the baseline."""
+        base = self.baseline()
+        self.over = self.over + 1 if base is not None and norm > EXPLODING_JUMP * base else 0
+        self.recent.append(norm)
+        self.seen += 1
+        if self.seen % EXPLODING_WINDOW == 0:
+            self.medians.append(statistics.median(self.recent))
+        return self.over >= EXPLODING_PERSIST
+
+
 def _exploding(x: torch.Tensor, v: dict[str, Any], ctx: EvalContext) -> bool:
     absmax, norm = v.get("absmax"), v.get("norm")
     if absmax is not None and absmax > EXPLODING_ABSMAX:
         return True
     if norm is None:
         return False
-    window = ctx.state.setdefault(ctx.key, [])  # kept sorted, for the median
-    jumped = (
-        len(window) >= EXPLODING_MIN_EVENTS
-        and window[len(window) // 2] > 0
-        and norm > EXPLODING_JUMP * window[len(window) // 2]
-    )
-    bisect.insort(window, norm)
-    if len(window) > EXPLODING_WINDOW:
-        window.pop(0 if len(window) % 2 else -1)  # trim from alternating ends, stays centred
-    return jumped
+    history = ctx.state.setdefault(ctx.key, NormBaseline())
+    return bool(history.add(norm))
+
+
+@dataclass
+class GradientRecord:
+    """One tensor's gradient history for ``vanishing`` and ``no_gradient``: whether it was
+    exactly zero at every event so far, and its module's other gradients' last norms."""
+
+    always_zero: bool = True
+
+
+def _sibling_scale(x: torch.Tensor, ctx: EvalContext) -> tuple[bool, float]:
+    """For a parameter gradient: (whether its module has other gradients, the largest norm
+    known among them: this pass's ``.grad`` or the one recorded at their last event)."""
+    import torch
+
+    module = ctx.module
+    if ctx.site != "param_grad" or not isinstance(module, torch.nn.Module):
+        return False, 0.0
+    prefix = ctx.key.rsplit(":", 1)[0]
+    norms = ctx.state.setdefault("<norms>", {})
+    has_siblings, largest = False, 0.0
+    for pname, p in module.named_parameters(recurse=False):
+        if p.grad is x or not p.requires_grad:
+            continue
+        has_siblings = True
+        known = norms.get(f"{prefix}:{pname}")
+        if known is None and p.grad is not None and is_checkable(p.grad):
+            with torch.no_grad():
+                known = float(torch.linalg.vector_norm(p.grad.detach(), dtype=torch.float64))
+        if known is not None and math.isfinite(known):
+            largest = max(largest, known)
+    return has_siblings, largest
+
+
+def _record(v: dict[str, Any], ctx: EvalContext) -> GradientRecord:
+    norm = v["norm"]
+    record: GradientRecord = ctx.state.setdefault(ctx.key, GradientRecord())
+    record.always_zero = record.always_zero and norm == 0
+    if ctx.site == "param_grad":
+        ctx.state.setdefault("<norms>", {})[ctx.key] = norm
+    return record
+
+
+def _negligible(x: torch.Tensor, norm: float, ctx: EvalContext) -> bool | None:
+    """Whether a parameter gradient is negligible beside its module's other gradients (None:
+    none of them is known yet, so no verdict either way)."""
+    has_siblings, largest = _sibling_scale(x, ctx)
+    if not has_siblings:
+        return False
+    if largest == 0:
+        return None
+    return norm < NO_GRADIENT_RELATIVE * largest
 
 
 def _vanishing(x: torch.Tensor, v: dict[str, Any], ctx: EvalContext) -> bool:
-    norm = v.get("norm")
-    return norm is not None and norm < VANISHING_NORM
+    if v.get("norm") is None:
+        return False
+    record = _record(v, ctx)
+    if v["norm"] >= VANISHING_NORM or record.always_zero:
+        return False
+    return _negligible(x, v["norm"], ctx) is False
+
+
+def _no_gradient(x: torch.Tensor, v: dict[str, Any], ctx: EvalContext) -> bool:
+    if v.get("norm") is None:
+        return False
+    if _record(v, ctx).always_zero:
+        return True
+    return _negligible(x, v["norm"], ctx) is True
 
 
 def _dead(x: torch.Tensor, v: dict[str, Any], ctx: EvalContext) -> bool:
@@ -211,6 +304,7 @@ def _saturated(x: torch.Tensor, v: dict[str, Any], ctx: EvalContext) -> bool:
 _PRESET_VERDICTS: dict[str, Callable[[Any, dict[str, Any], EvalContext], bool]] = {
     "exploding": _exploding,
     "vanishing": _vanishing,
+    "no_gradient": _no_gradient,
     "dead": _dead,
     "saturated": _saturated,
 }
@@ -218,10 +312,12 @@ _PRESET_NAMES: dict[str, frozenset[str]] = {
     "nonfinite": frozenset({"nonfinite"}),
     "nan": frozenset({"nan"}),
     "inf": frozenset({"posinf", "neginf"}),
-    "exploding": frozenset({"absmax", "norm"}),
-    "vanishing": frozenset({"norm"}),
-    "dead": frozenset({"zeros_frac"}),
-    "saturated": frozenset({"absmax"}),
+    # every other preset reads nonfinite too: it never fires on a tensor holding NaN/Inf
+    "exploding": frozenset({"absmax", "norm", "nonfinite"}),
+    "vanishing": frozenset({"norm", "nonfinite"}),
+    "no_gradient": frozenset({"norm", "nonfinite"}),
+    "dead": frozenset({"zeros_frac", "nonfinite"}),
+    "saturated": frozenset({"absmax", "nonfinite"}),
 }
 
 
@@ -245,43 +341,5 @@ def compile_condition(text: str) -> Condition:
         return Condition(text, text, _PRESET_NAMES[text])
     if not text:
         raise ConditionError(f"empty condition; valid {_valid_names_message()}")
-    try:
-        tree = ast.parse(text, mode="eval")
-    except SyntaxError as e:
-        raise ConditionError(
-            f"condition {text!r} is not a valid expression ({e.msg}); "
-            f"valid {_valid_names_message()}"
-        ) from None
-    names: set[str] = set()
-    for node in ast.walk(tree):
-        if not isinstance(node, _ALLOWED_NODES):
-            raise ConditionError(
-                f"condition {text!r} uses {type(node).__name__}, which is not allowed; "
-                f"use comparisons, arithmetic, and/or/not over {_valid_names_message()}"
-            )
-        if isinstance(node, ast.Call):
-            if (
-                not isinstance(node.func, ast.Name)
-                or node.func.id not in FUNCTIONS
-                or node.keywords
-            ):
-                raise ConditionError(
-                    f"condition {text!r} makes a call that is not allowed; "
-                    f"valid {_valid_names_message()}"
-                )
-        elif isinstance(node, ast.Name) and node.id not in FUNCTIONS:
-            if node.id not in STAT_NAMES and node.id not in CONTEXT_NAMES:
-                raise ConditionError(
-                    f"unknown name {node.id!r} in condition {text!r}; "
-                    f"valid {_valid_names_message()}"
-                )
-            names.add(node.id)
-        elif isinstance(node, ast.Constant) and not isinstance(node.value, (int, float, bool)):
-            raise ConditionError(
-                f"condition {text!r} may only use numbers as constants, not {node.value!r}"
-            )
-    if not names:
-        raise ConditionError(
-            f"condition {text!r} reads no statistic; valid {_valid_names_message()}"
-        )
-    return Condition(text, "expr", frozenset(names), compile(tree, f"<condition {text}>", "eval"))
+    expression = compile_expression(text, STAT_NAMES + CONTEXT_NAMES, _valid_names_message())
+    return Condition(text, "expr", expression.names, expression)

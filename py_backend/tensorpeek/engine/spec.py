@@ -4,7 +4,13 @@ the ``TENSORPEEK_BREAKPOINTS`` file and the VS Code extension.
 A spec is written ``TARGET:SITE:CONDITION`` (``*:output:nonfinite``,
 ``encoder.layers.*.attn:grad_output:norm > 1e3``) or as a JSON object with the same keys plus
 options. ``parse_spec`` validates everything (including compiling the condition), so a bad
-spec is rejected when it is set, never half-way through a training run.
+spec is rejected when it is set, never half-way through a training run. A part left empty
+(``fc2:output:``) is refused, not defaulted; only an omitted one takes its default (``fc2``
+is ``fc2:output:nonfinite``). An empty TARGET is the root module's path ``""``.
+
+Several specs in one string are separated by ``;`` (``*:output:nonfinite;fc*:param:nan``):
+``parse_spec_list`` is the one reader of such lists (``TENSORPEEK_BREAKPOINTS`` and
+``tensorpeek.breakpoints("a;b")`` use it).
 """
 
 from __future__ import annotations
@@ -72,7 +78,15 @@ class BreakpointSpec:
         return out
 
 
+LIST_SEPARATOR = ";"
+
+
 def _split(text: str) -> dict[str, Any]:
+    if LIST_SEPARATOR in text:
+        raise SpecError(
+            f"{text!r} holds several specs separated by ';'; give one spec here, or pass the "
+            "list to tensorpeek.breakpoints(...) / TENSORPEEK_BREAKPOINTS"
+        )
     # the condition may itself contain ':' (never in practice, but do not break on it)
     parts = text.strip().split(":", 2)
     if not parts[0].strip() and len(parts) == 1:
@@ -81,6 +95,39 @@ def _split(text: str) -> dict[str, Any]:
         )
     keys = ("target", "site", "condition")
     return {k: p.strip() for k, p in zip(keys, parts, strict=False)}
+
+
+def parse_spec_list(text: str) -> list[BreakpointSpec]:
+    """Parse a ``;``-separated list of specs (empty items, e.g. a trailing ``;``, are skipped);
+    raise ``SpecError`` naming the bad item, or saying that the list holds no spec."""
+    items = [item.strip() for item in text.split(LIST_SEPARATOR)]
+    specs = []
+    for item in items:
+        if not item:
+            continue
+        try:
+            specs.append(parse_spec(item))
+        except SpecError as e:
+            raise SpecError(f"in {item!r}: {e}") from None
+    if not specs:
+        raise SpecError(
+            f"{text!r} holds no breakpoint spec; expected TARGET:SITE:CONDITION items separated "
+            "by ';', e.g. '*:output:nonfinite;fc*:grad_output:norm > 1e3'"
+        )
+    return specs
+
+
+def _required_text(raw: dict[str, Any], key: str, default: str, example: str) -> Any:
+    """The value of ``key``: its default when absent (or null), refused when given empty."""
+    value = raw.get(key)
+    if value is None:
+        return default
+    if isinstance(value, str) and not value.strip():
+        raise SpecError(
+            f"the {key} of the breakpoint spec is empty; give one (e.g. {example}) or leave the "
+            f"part out for the default ({default})"
+        )
+    return value
 
 
 def _as_bool(name: str, value: Any) -> bool:
@@ -127,7 +174,8 @@ def parse_spec(spec: str | dict[str, Any] | BreakpointSpec) -> BreakpointSpec:
 
     # "id", "hit_count", "error", "scope": Breakpoint.to_dict() output read back (ignored)
     informational = {"id", "hit_count", "error", "scope"}
-    unknown = sorted(set(raw) - {"target", "site", "condition", *_OPTION_KEYS, *informational})
+    known = {"target", "site", "condition", *_OPTION_KEYS, *informational}
+    unknown = sorted(str(k) for k in raw if k not in known)
     if unknown:
         valid = ", ".join(("target", "site", "condition", *_OPTION_KEYS))
         raise SpecError(
@@ -137,10 +185,10 @@ def parse_spec(spec: str | dict[str, Any] | BreakpointSpec) -> BreakpointSpec:
     target = raw.get("target", "*")
     if not isinstance(target, str):
         raise SpecError(f"target must be a string (module-path glob or class name), got {target!r}")
-    site = raw.get("site") or "output"
+    site = _required_text(raw, "site", "output", "'grad_output'")
     if site not in SITES:
         raise SpecError(f"unknown site {site!r}; valid sites: {', '.join(SITES)}")
-    condition = raw.get("condition") or "nonfinite"
+    condition = _required_text(raw, "condition", "nonfinite", "'nan' or 'norm > 1e3'")
     if not isinstance(condition, str):
         raise SpecError(f"condition must be a string, got {condition!r}")
     try:
@@ -151,7 +199,7 @@ def parse_spec(spec: str | dict[str, Any] | BreakpointSpec) -> BreakpointSpec:
     allow = raw.get("allow") or ()
     if isinstance(allow, str):
         allow = (allow,)
-    if not all(isinstance(a, str) for a in allow):
+    if not isinstance(allow, (list, tuple)) or not all(isinstance(a, str) for a in allow):
         raise SpecError(f"'allow' must be a list of module-path globs, got {allow!r}")
     every = raw.get("every")
     if every is not None and (not isinstance(every, int) or isinstance(every, bool) or every < 1):
