@@ -22,7 +22,9 @@ class ValueKind(Enum):
     INTEGER = "integer"  # ints and bool: widened to float64 for sums, exact extremes kept
     COMPLEX = "complex"  # stats of |z|, plus ranges of the real and imaginary parts
     QUANTIZED = "quantized"  # dequantized per block
-    UNREADABLE = "unreadable"  # packed formats torch cannot convert (float4): metadata only
+    # formats torch has no conversion kernels for (float4, the sub-byte int1..int7 and
+    # uint1..uint7 placeholders, the raw bits1x8..bits16): metadata only
+    UNREADABLE = "unreadable"
 
 
 @dataclass(frozen=True)
@@ -42,6 +44,7 @@ _SHORT: dict[str, str] = {
     "int8": "i8", "int16": "i16", "int32": "i32", "int64": "i64",
     "uint8": "u8", "uint16": "u16", "uint32": "u32", "uint64": "u64", "bool": "bool",
     "complex32": "c32", "complex64": "c64", "complex128": "c128",
+    **{f"int{b}": f"i{b}" for b in range(1, 8)}, **{f"uint{b}": f"u{b}" for b in range(1, 8)},
     "qint8": "qi8", "quint8": "qu8", "qint32": "qi32", "quint4x2": "qu4x2", "quint2x4": "qu2x4",
 }  # fmt: skip
 
@@ -67,10 +70,24 @@ def dtype_info(dtype: torch.dtype) -> DtypeInfo:
     if dtype.is_floating_point:
         try:
             info = torch.finfo(dtype)
-            torch.empty(1, dtype=dtype).to(torch.float32)
-        except (TypeError, RuntimeError):
+        except TypeError:
+            return DtypeInfo(short, ValueKind.UNREADABLE)
+        if not _converts(dtype, torch.float32):
             return DtypeInfo(short, ValueKind.UNREADABLE)
         return DtypeInfo(
             short, ValueKind.NARROW_FLOAT, float(info.max), float(info.smallest_normal)
         )
+    if not _converts(dtype, torch.float64):  # int1..int7, uint1..uint7, bits8, ...
+        return DtypeInfo(short, ValueKind.UNREADABLE)
     return DtypeInfo(short, ValueKind.INTEGER)  # bool, int8..int64, uint8..uint64
+
+
+def _converts(dtype: torch.dtype, to: torch.dtype) -> bool:
+    """Whether torch can convert values of ``dtype`` on the CPU (a one-element probe, made
+    on the CPU whatever the default device: on "meta" every conversion would succeed, and
+    the answer is cached)."""
+    try:
+        torch.empty(1, dtype=dtype, device="cpu").to(to)
+    except (TypeError, RuntimeError, NotImplementedError):
+        return False
+    return True

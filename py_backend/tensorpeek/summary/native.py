@@ -178,4 +178,4 @@ def bin_counts(flat: torch.Tensor, a: float, scale: float, nbins: int) -> torch.
     counts = (ctypes.c_int64 * nbins)()
     if lib.tp_bin(kind, address, n, a, scale, nbins, threads, counts) != 0:
         raise ValueError(f"the fused kernel refused to bin {n} values into {nbins} bins")
-    return torch.tensor(list(counts), dtype=torch.int64)
+    return torch.tensor(list(counts), dtype=torch.int64, device=flat.device)

@@ -13,9 +13,10 @@ while several of them read it. So the tensor is walked in blocks of at most ``bl
 mean all are finite, since NaN and Inf propagate), and only blocks that fail pay for counts.
 
 Accuracy: ``torch.sum`` on float32 uses cascade summation: measured errors are ~1e-8 of
-sum|x| on random data and at worst ~5e-7 relative (equal values, some lengths), so a sum
-of |x| (positive terms) stays within the 1e-6 target. Sums that can cancel, and the sums
-of squares (whose error ``E[x^2] - mean^2`` would amplify), are taken in float64
+sum|x| on random data and at worst ~5e-7 relative (equal values, some lengths). So every
+sum is taken in float64, as the fused kernel takes them: the signed sums (which can
+cancel), the sums of squares (whose error ``E[x^2] - mean^2`` would amplify) and the sums
+of |x|
 (:func:`moment_sums`: float32 slices copied into a float64 buffer, then ``sum`` and a BLAS
 ``dot`` while the slice is in cache; a float32 ``dot`` drifts by ~1e-5 on long runs of
 positive values, a float64 one does not). Block partials are added in float64. The variance
@@ -37,7 +38,6 @@ import torch
 
 from tensorpeek.summary.dtypes import DtypeInfo
 
-F32_SAFE_MAX = 1e30  # |x| above this: a float32 sum of |x| over a block could overflow
 RESCALE_ABOVE = 1e150  # |x|max beyond these: float64 squares overflow or vanish,
 RESCALE_BELOW = 1e-150  # so sums of squares are taken of x / |x|max in a second pass
 CANCELLATION_LIMIT = 16.0  # E[x^2]/var above this: recompute the variance around the mean
@@ -111,27 +111,33 @@ def finite_row(
     itself when the caller no longer needs the values (they are read first). ``wide``: a
     float64 buffer for the signed sums; ``spare``: one more buffer like ``scratch`` for the
     saturation and subnormal counts of narrow floats. Sums of x and x^2 are taken in
-    float64 (:func:`moment_sums`); sums of |x| (positive terms) in the block's precision.
+    float64 (:func:`moment_sums`), the sum of |x| too (as the fused kernel does).
     Counts are branch-free (:func:`_nonzeros`, :func:`_count_above`): ``count_nonzero``
     mispredicts a branch per element on randomly placed zeros (1.6 ns per element on ReLU
     outputs here, against 0.2 for the sign-and-dot count).
     """
     n = v.numel()
     absmax = max(-lo, hi)
-    if v.dtype == torch.float32 and not absmax <= F32_SAFE_MAX:
-        return finite_row(v.to(torch.float64), lo, hi, info, want, None)
     row = [0.0] * len(FIELDS)
     row[_I["finite"]] = n
     row[_I["min"]], row[_I["max"]], row[_I["absmax"]] = lo, hi, absmax
-    total, sumsq = 0.0, 0.0
-    if want.moments or want.abs:
-        total, sumsq = moment_sums(v, wide, squares=want.moments)
+    sums = want.moments or want.abs
+    # float32 blocks of both signs: |x| from the float64 copy the sums are taken of
+    fold = sums and (want.abs or want.zeros) and lo < 0.0 < hi and v.dtype != torch.float64
+    total = sumsq = folded_sum = 0.0
+    folded_min = math.inf
+    if sums:
+        total, sumsq, folded_sum, folded_min = moment_sums(
+            v, wide, squares=want.moments, magnitudes=fold
+        )
     mag: torch.Tensor | None = None  # |x| when it is at hand
     if lo >= 0.0:  # one sign: |x| is x (or -x), no pass needed
         absmin, abssum, mag = lo, total, v
     elif hi <= 0.0:
         absmin, abssum = -hi, -total
-    elif want.abs or want.zeros or want.narrow:
+    elif fold:
+        absmin, abssum = folded_min, folded_sum
+    elif want.abs or want.zeros or want.narrow:  # (v is float64 here when want.abs)
         mag = _into(torch.abs, v, scratch)
         abssum = float(mag.sum()) if want.abs else 0.0
         absmin = float(mag.amin())
@@ -187,31 +193,40 @@ def _count_above(v: torch.Tensor, threshold: float, spare: torch.Tensor | None) 
 
 
 def moment_sums(
-    v: torch.Tensor, wide: torch.Tensor | None, *, squares: bool
-) -> tuple[float, float]:
-    """``(sum(x), sum(x^2))`` of a flat block in float64 (the squares only if ``squares``,
-    else 0).
+    v: torch.Tensor, wide: torch.Tensor | None, *, squares: bool, magnitudes: bool = False
+) -> tuple[float, float, float, float]:
+    """``(sum(x), sum(x^2), sum(|x|), min(|x|))`` of a flat block, the sums in float64 (the
+    squares only if ``squares``, the magnitudes only if ``magnitudes`` and ``v`` is not
+    float64 already; else 0 and inf).
 
     A float32 cascade sum is off by up to ~5e-7 of sum|x| on repetitive data, far more
     than 1e-6 of a mean that cancels; ``sum(dtype=float64)`` allocates a float64 copy of
     its whole input and costs ~8x a float32 sum here. So float32 values are copied into
     the float64 buffer ``wide`` (in slices of its size, at most :data:`WIDE_SLICE` when
     none is given), summed there, and their squares taken as a float64 ``dot`` of the slice
-    while it is in cache (no float32 square can overflow or vanish either)."""
-    if v.dtype == torch.float64:
-        return float(v.sum()), float(torch.dot(v, v)) if squares else 0.0
+    while it is in cache (no float32 square can overflow or vanish either); then, when
+    asked, |x| in place in that private copy, summed and its minimum taken. Every sum is
+    float64, as in the fused kernel, so both paths give the same numbers to float64
+    rounding (a float32 sum of |x| was ~1e-8 relative off the kernel's)."""
+    if v.dtype == torch.float64:  # (callers take float64 magnitudes in their own scratch)
+        return float(v.sum()), float(torch.dot(v, v)) if squares else 0.0, 0.0, math.inf
     n = v.numel()
     if wide is None:
         wide = torch.empty(min(n, WIDE_SLICE), dtype=torch.float64, device=v.device)
     step = wide.numel()
-    total = sq = 0.0
+    total = sq = mag_sum = 0.0
+    mag_min = math.inf
     for start in range(0, n, step):
         part = v[start : start + step]
         d = wide[: part.numel()].copy_(part)
         total += float(d.sum())
         if squares:
             sq += float(torch.dot(d, d))
-    return total, sq
+        if magnitudes:  # d is a private copy, still in cache
+            d.abs_()
+            mag_sum += float(d.sum())
+            mag_min = min(mag_min, float(d.amin()))
+    return total, sq, mag_sum, mag_min
 
 
 def _into(
@@ -296,16 +311,18 @@ def nonfinite_row(
         row[_I["saturated"]] = posinf + neginf if want.narrow else 0
         return row
     lo, hi = (float(t) for t in torch.aminmax(z))  # over the finite values and 0
-    if max(-lo, hi) > F32_SAFE_MAX and z.dtype == torch.float32:
-        return nonfinite_row(v.double(), info, want, None, None, None)
+    fold = want.abs and z.dtype != torch.float64  # |x| of float32 from the float64 copy
     if want.moments or want.abs:
-        row[_I["sum"]], row[_I["sumsq"]] = moment_sums(z, wide, squares=want.moments)
+        sums = moment_sums(z, wide, squares=want.moments, magnitudes=fold)
+        row[_I["sum"]], row[_I["sumsq"]] = sums[:2]
+        row[_I["abssum"]] = sums[2]
     top, tiny = info.max_finite, info.smallest_normal
     narrow = want.narrow and top is not None and tiny is not None
     zeros: int | None = None  # (unknown unless counted)
     if want.abs or want.zeros or narrow:
         mag = z.abs_()  # z is not needed any more
-        row[_I["abssum"]] = float(mag.sum()) if want.abs else 0.0
+        if want.abs and not fold:
+            row[_I["abssum"]] = float(mag.sum())
         # (below counts the zeros and the replaced values too: they are zeros of mag)
         above, below = _narrow_counts(mag, info, spare, narrow, narrow)
         zeros = n - _nonzeros(mag, mag) - nonfinite
@@ -375,7 +392,11 @@ def centered_moments(
 def needs_rescaling(total: dict[str, float]) -> bool:
     """True when float64 squares of these magnitudes overflow or underflow."""
     top = total["absmax"]
-    return total["finite"] > 0 and (top > RESCALE_ABOVE or 0.0 < top < RESCALE_BELOW)
+    if total["finite"] == 0:
+        return False
+    # (many squares below 1e150 can still add up past float64's range: 2e8 of 1e150)
+    overflowed = not (math.isfinite(total["sumsq"]) and math.isfinite(total["sum"]))
+    return overflowed or top > RESCALE_ABOVE or 0.0 < top < RESCALE_BELOW
 
 
 def needs_centering(total: dict[str, float]) -> bool:

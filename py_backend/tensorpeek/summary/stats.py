@@ -32,7 +32,7 @@ from tensorpeek.summary.reductions import (
     needs_centering,
     needs_rescaling,
 )
-from tensorpeek.summary.torch_pass import torch_pass
+from tensorpeek.summary.torch_pass import UINT64_SHIFT, torch_pass
 
 __all__ = ["compute"]
 
@@ -182,7 +182,7 @@ def _finish(walk: _Walk, bins: int, scale: str) -> Measurement:
     for name in ("saturated", "subnormal"):
         total[name] *= weight
     m = Measurement(total, weight, distinct)
-    _read_ranges(m, partials)
+    _read_ranges(m, partials, UINT64_SHIFT if y.dtype == torch.uint64 else 0)
 
     has_finite = total["finite"] > 0
     rescale = want.moments and needs_rescaling(total)
@@ -205,10 +205,10 @@ def _finish(walk: _Walk, bins: int, scale: str) -> Measurement:
     return m
 
 
-def _read_ranges(m: Measurement, partials: Partials) -> None:
+def _read_ranges(m: Measurement, partials: Partials, int_shift: int) -> None:
     if partials.int_extremes:
         ext = torch.stack(partials.int_extremes).tolist()
-        m.int_range = (min(e[0] for e in ext), max(e[1] for e in ext))
+        m.int_range = (min(e[0] for e in ext) + int_shift, max(e[1] for e in ext) + int_shift)
     if partials.complex_ranges:
         r = torch.stack(partials.complex_ranges).tolist()
         re = (min(e[0] for e in r), max(e[1] for e in r))
@@ -268,9 +268,7 @@ def moments(m: Measurement) -> dict[str, float | None]:
         return dict.fromkeys(("mean", "std", "std_sample", "norm", "absmean"))
     k = m.scale  # statistics below are of x / k, scaled back at the end
     mean, norm, absmean = t["sum"] / n, math.sqrt(t["sumsq"]), t["abssum"] / n
-    if t["min"] == t["max"]:  # constant: exactly, whatever the rounding of the sums
-        mean, std = t["min"], 0.0
-    elif m.centered is not None:
+    if m.centered is not None:
         s1, s2, s_abs = m.centered
         std = k * math.sqrt(max(s2 / n - (s1 / n) * (s1 / n), 0.0))
         mean = m.center + k * (s1 / n)
@@ -278,6 +276,9 @@ def moments(m: Measurement) -> dict[str, float | None]:
             norm, absmean = k * math.sqrt(s2), k * (s_abs / n)
     else:
         std = math.sqrt(max(t["sumsq"] / n - mean * mean, 0.0))
+    if t["min"] == t["max"]:  # constant: exactly, whatever the rounding (or range) of the sums
+        c = abs(t["min"])
+        mean, std, absmean, norm = t["min"], 0.0, c, c * math.sqrt(n)
     return {
         "mean": mean,
         "std": std,

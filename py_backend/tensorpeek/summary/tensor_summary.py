@@ -20,7 +20,14 @@ from tensorpeek.common.json_safe import json_safe
 from tensorpeek.summary import native
 from tensorpeek.summary.dtypes import ValueKind, dtype_info, dtype_name
 from tensorpeek.summary.histogram import Histogram
-from tensorpeek.summary.readable import as_tensor, readable_tensor, unreadable_reason
+from tensorpeek.summary.readable import (
+    MKLDNN,
+    as_tensor,
+    nested_layout,
+    nested_shape,
+    read_values,
+    readable_tensor,
+)
 from tensorpeek.summary.reductions import Wanted
 from tensorpeek.summary.stats import Measurement, derived, measure, moments
 from tensorpeek.summary.text import format_line, sparkline
@@ -39,13 +46,13 @@ class TensorSummary:
     values (``None`` when there are none, or for meta tensors); counts are over all."""
 
     # metadata
-    shape: tuple[int, ...]
+    shape: tuple[int, ...]  # nested tensors: -1 for each ragged dimension
     dtype: str  # "float32", "bfloat16", ... (numpy arrays: the matching torch name)
     dtype_short: str  # "f32", "bf16", ...
     device: str
     numel: int
     nbytes: int
-    layout: str  # "strided", "sparse_coo", "sparse_csr", ...
+    layout: str  # "strided", "sparse_coo", "sparse_csr", "jagged", "nested_strided", ...
     requires_grad: bool
     is_leaf: bool
     grad_fn: str | None
@@ -75,7 +82,9 @@ class TensorSummary:
     imag_range: tuple[float, float] | None = None
     quick: bool = False  # computed in quick mode
     estimated: tuple[str, ...] = ()  # fields estimated from a sample (quick mode)
-    note: str | None = None  # why values are missing, when they are
+    # why values are missing, when they are; or how they were read, when the statistics
+    # are not simply over the tensor's elements (uncoalesced sparse, nested buffers)
+    note: str | None = None
 
     @property
     def nonfinite(self) -> int | None:
@@ -127,10 +136,12 @@ def summarize(
     original, container = as_tensor(x)
     meta = _metadata(original, container)
     with torch.no_grad():
-        values, info = readable_tensor(x)
+        readable = read_values(x)
+        values, info = readable.values, readable.info
+        meta["note"] = readable.note
         if values is None:
-            return TensorSummary(**meta, note=unreadable_reason(original, info))
-        if original.layout != torch.strided:
+            return TensorSummary(**meta)
+        if original.layout not in (torch.strided, torch.jagged):
             meta["nnz"] = values.numel()
         if values.numel() == 0:
             return TensorSummary(
@@ -173,7 +184,11 @@ def summarize(
 
 def _metadata(t: torch.Tensor, container: str) -> dict[str, Any]:
     info = dtype_info(t.dtype)
-    if t.layout == torch.strided or t.is_meta:
+    shape = tuple(t.shape) if not t.is_nested else nested_shape(t)
+    layout = str(t.layout).removeprefix("torch.").lstrip("_")  # (torch._mkldnn: "mkldnn")
+    if t.is_nested:
+        layout = nested_layout(t)
+    if t.layout in (torch.strided, torch.jagged, MKLDNN) or t.is_meta:
         nbytes = t.numel() * t.element_size()
     elif t.layout == torch.sparse_coo:
         nbytes = t._values().numel() * t.element_size() + t._indices().numel() * 8
@@ -187,13 +202,13 @@ def _metadata(t: torch.Tensor, container: str) -> dict[str, Any]:
         nbytes += sum(i.numel() * i.element_size() for i in (compressed, plain))
     grad_fn = type(t.grad_fn).__name__ if t.grad_fn is not None else None
     return {
-        "shape": tuple(t.shape),
+        "shape": shape,
         "dtype": dtype_name(t.dtype),
         "dtype_short": info.short,
         "device": str(t.device),
         "numel": t.numel(),
         "nbytes": nbytes,
-        "layout": str(t.layout).removeprefix("torch."),
+        "layout": layout,
         "requires_grad": t.requires_grad,
         "is_leaf": t.is_leaf,
         "grad_fn": grad_fn,
@@ -232,6 +247,8 @@ def _histogram(m: Measurement, scale: str) -> Histogram:
     if m.hist_counts is not None:
         counts = m.hist_counts
         return Histogram(b.edges(), tuple(counts), False, int(m.total["finite"]), scale, linthresh)
-    sample = m.sample if m.sample is not None else torch.empty(0)
+    sample = m.sample
+    if sample is None:  # (neither exact nor sampled: nothing was binned)
+        return Histogram((), (), sampled=False, sample_size=0, scale=scale)
     counts = b.count(sample, all_finite=True).tolist()  # the sample holds finite values only
     return Histogram(b.edges(), tuple(counts), True, sample.numel(), scale, linthresh)

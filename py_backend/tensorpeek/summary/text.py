@@ -59,7 +59,7 @@ def format_line(s: TensorSummary) -> str:
     head.append(f"n={s.numel}")
     if s.requires_grad:
         head.append("grad")
-    if s.note is not None:
+    if s.note is not None and s.nan is None:  # no values read: the note says why
         return " ".join([*head, s.note])[:MAX_LINE]
     if s.numel == 0 or (s.nnz == 0):
         return " ".join([*head, "empty"])

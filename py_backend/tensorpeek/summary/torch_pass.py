@@ -23,7 +23,9 @@ from tensorpeek.summary.reductions import (
     nonfinite_row,
 )
 
-__all__ = ["torch_pass"]
+__all__ = ["UINT64_SHIFT", "torch_pass"]
+
+UINT64_SHIFT = 1 << 63  # uint64 extremes are read as int64 values this much lower
 
 
 def torch_pass(
@@ -69,8 +71,7 @@ def torch_pass(
             continue
         v, _ = block_values(piece, info, gathered)
         if info.kind is ValueKind.INTEGER:
-            ints = piece.to(torch.float64 if piece.dtype == torch.uint64 else torch.int64)
-            partials.int_extremes.append(torch.stack(list(torch.aminmax(ints))))
+            partials.int_extremes.append(torch.stack(list(torch.aminmax(_as_int64(piece)))))
         elif info.kind is ValueKind.COMPLEX:
             partials.complex_ranges.append(complex_ranges(piece))
         if owned:  # v is a fresh copy: sample it first, then it doubles as the scratch
@@ -114,6 +115,15 @@ def narrow_rows(
         else:
             rows.append(nonfinite_row(d, info, want, other, spare, None))
     return rows
+
+
+def _as_int64(piece: torch.Tensor) -> torch.Tensor:
+    """Integer values as int64 in the same order, for exact extremes: uint64 values beyond
+    2^63 do not fit (nor round-trip through float64), so their bits are read as int64 with
+    the top bit flipped, i.e. ``x - 2^63`` (``stats`` adds :data:`UINT64_SHIFT` back)."""
+    if piece.dtype == torch.uint64:
+        return torch.bitwise_xor(piece.view(torch.int64), -UINT64_SHIFT)
+    return piece.to(torch.int64)
 
 
 def complex_ranges(piece: torch.Tensor) -> torch.Tensor:
