@@ -80,6 +80,79 @@ def test_json_file_is_reread_when_it_changes_and_bad_content_keeps_the_old_set(
     assert in_code in api.list_breakpoints()
 
 
+def test_a_spec_list_whose_condition_divides_is_a_spec_list_not_a_path(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv(autoarm.ENV_VAR, "*:output:nonfinite;*:output:norm / numel > 3")
+    autoarm.arm()
+    assert [str(bp.spec) for bp in api.list_breakpoints()] == [
+        "*:output:nonfinite",
+        "*:output:norm / numel > 3",
+    ]
+    assert capsys.readouterr().err == ""
+
+
+@pytest.mark.parametrize(
+    ("value", "says"),
+    [
+        ("{tmp}/missing.json", ["missing.json does not exist", "nothing armed"]),
+        ("{tmp}/bps.jsno", ["looks like a file path", "must end in .json"]),
+        ("{tmp}/empty.json", ["empty.json holds no breakpoints"]),
+        ("{tmp}/garbage.json", ["cannot read breakpoints file", "garbage.json"]),
+        ("{tmp}/list.json", ['must hold {"breakpoints"']),
+        ("{tmp}/deep.json", ["cannot read breakpoints file"]),
+        ("{tmp}", ["cannot read breakpoints file"]),
+        (" ; ;", ["holds no breakpoint spec"]),
+        ("   ", ["is blank"]),
+        ("*:output:nonfinite;fc2:output:", ["not applied", "condition", "empty"]),
+        ("*:output:norm >\n 3", ["not applied", "not a valid expression"]),
+    ],
+)
+def test_every_value_that_arms_nothing_says_why_in_exactly_one_line(
+    value: str,
+    says: list[str],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    watcher_cleanup: object,
+) -> None:
+    write_specs(tmp_path / "empty.json", [])
+    (tmp_path / "garbage.json").write_text("{not json")
+    (tmp_path / "list.json").write_text('["*:output:nan"]')
+    (tmp_path / "deep.json").write_text("[" * 100_000)
+    if value == "{tmp}":
+        value = str(tmp_path / "dir.json")
+        (tmp_path / "dir.json").mkdir()
+    monkeypatch.setenv(autoarm.ENV_VAR, value.replace("{tmp}", str(tmp_path)))
+    autoarm.arm()
+    assert api.list_breakpoints() == []
+    lines = capsys.readouterr().err.splitlines()
+    assert len(lines) == 1, lines
+    assert lines[0].startswith("tensorpeek: TENSORPEEK_BREAKPOINTS ")
+    for words in says:
+        assert words in lines[0], lines[0]
+
+
+def test_a_missing_file_is_armed_once_it_appears(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    watcher_cleanup: object,
+) -> None:
+    path = tmp_path / "later.json"
+    monkeypatch.setenv(autoarm.ENV_VAR, str(path))
+    monkeypatch.setattr(autoarm, "POLL_INTERVAL_S", 0.0)
+    autoarm.arm()
+    model = MLP()
+    model(torch.randn(2, 4))
+    assert len(capsys.readouterr().err.splitlines()) == 1, "said once, not at every check"
+    write_specs(path, [{"target": "fc2", "condition": "absmax >= 0", "action": "record"}])
+    model(torch.randn(2, 4))
+    assert [str(bp.spec) for bp in api.list_breakpoints()] == ["fc2:output:absmax >= 0"]
+    assert [(h.module, h.site) for h in api.hits()] == [("fc2", "output")]
+    assert capsys.readouterr().err == ""
+
+
 @pytest.mark.slow
 def test_pth_arms_a_script_that_never_imports_tensorpeek(tmp_path: Path) -> None:
     script = tmp_path / "train.py"
