@@ -87,3 +87,44 @@ def test_unreadable_files_are_clear_errors(cli, tmp_path):
     torch.save({"step": 3}, empty)
     proc = cli("inspect", empty)
     assert proc.returncode == 2 and "holds no tensors" in proc.stderr
+
+
+CONTROL = frozenset(range(0x20)) | {0x7F} | frozenset(range(0x80, 0xA0))
+
+
+def test_escape_sequences_in_keys_are_shown_escaped_and_cannot_hide_a_nan_flag(cli, tmp_path):
+    sd = state_dict()
+    sd["fc.weight"][0, 0] = float("nan")
+    # erase the two lines above (the NaN flag), set the window title, a C1 CSI, DEL, a newline
+    evil = "x\x1b[2A\x1b[2K\x1b]0;owned\x07\x9b2J\x7f\nfake ok"
+    sd[evil] = torch.ones(2, 2) * torch.arange(2.0)
+    path = tmp_path / "model.pt"
+    torch.save(sd, path)
+    proc = cli("inspect", path)
+    assert proc.returncode == 1
+    assert not CONTROL & {ord(c) for c in proc.stdout} - {ord("\n")}, "no raw control characters"
+    assert len(proc.stdout.splitlines()) == 2 + len(sd) + 1, "the key adds no line of its own"
+    shown = r"x\x1b[2A\x1b[2K\x1b]0;owned\x07\x9b2J\x7f\nfake ok"
+    assert any(line.startswith(f"  {shown}") for line in proc.stdout.splitlines())
+    out = proc.stdout.splitlines()
+    i = next(k for k, line in enumerate(out) if line.startswith("✗ fc.weight"))
+    assert "^ error: non-finite: 1 NaN" in out[i + 1], "the flag is still there, intact"
+
+
+def test_a_checkpoint_nested_thousands_of_levels_deep_is_a_clear_error(cli, tmp_path):
+    import sys
+
+    nested: object = torch.zeros(2)
+    for _ in range(2000):
+        nested = {"k": nested}
+    path = tmp_path / "deep.pt"
+    limit = sys.getrecursionlimit()
+    sys.setrecursionlimit(20_000)  # torch.save pickles recursively
+    try:
+        torch.save(nested, path)
+    finally:
+        sys.setrecursionlimit(limit)
+    proc = cli("inspect", path)
+    assert proc.returncode == 2, proc.stderr
+    assert "nested more than 64 levels deep" in proc.stderr
+    assert "Traceback" not in proc.stderr and "RecursionError" not in proc.stderr

@@ -12,6 +12,11 @@ Flags:
   or all zeros, values saturating a narrow float type.
 Exit code: 1 when any tensor has an error flag, 0 otherwise (warnings do not fail), 2 when
 the file cannot be read.
+
+Keys come from an untrusted file: they are printed through ``terminal_safe`` (an ESC
+sequence in a key shows as ``\x1b[...``, it cannot erase the lines flagging another tensor),
+and containers nested deeper than ``MAX_DEPTH`` are refused with a message (the walk is
+iterative and bounded: no RecursionError).
 """
 
 from __future__ import annotations
@@ -24,9 +29,11 @@ from typing import Any
 
 import torch
 
+from tensorpeek.common.terminal_text import terminal_safe
 from tensorpeek.summary.tensor_summary import TensorSummary, summarize
 
 HUGE_ABSMAX = 1e4
+MAX_DEPTH = 64  # containers nested deeper than this are refused (state dicts are 2-3 deep)
 
 
 class CheckpointError(ValueError):
@@ -69,14 +76,26 @@ def load_tensors(path: Path) -> dict[str, torch.Tensor]:
 
 
 def _flatten(obj: Any, prefix: str) -> Iterator[tuple[str, torch.Tensor]]:
-    if isinstance(obj, torch.Tensor):
-        yield prefix or "<tensor>", obj
-    elif isinstance(obj, dict):
-        for k, v in obj.items():
-            yield from _flatten(v, f"{prefix}.{k}" if prefix else str(k))
-    elif isinstance(obj, (list, tuple)):
-        for i, v in enumerate(obj):
-            yield from _flatten(v, f"{prefix}.{i}" if prefix else str(i))
+    """(dotted name, tensor) in file order, walking containers with an explicit stack."""
+    stack: list[tuple[Any, str, int]] = [(obj, prefix, 0)]
+    while stack:
+        item, name, depth = stack.pop()
+        if isinstance(item, torch.Tensor):
+            yield name or "<tensor>", item
+            continue
+        if isinstance(item, dict):
+            children = [(str(k), v) for k, v in item.items()]
+        elif isinstance(item, (list, tuple)):
+            children = [(str(i), v) for i, v in enumerate(item)]
+        else:
+            continue
+        if depth >= MAX_DEPTH:
+            raise CheckpointError(
+                f"containers are nested more than {MAX_DEPTH} levels deep (at "
+                f"{name[:80]!r}...); not a checkpoint this command inspects"
+            )
+        for key, value in reversed(children):
+            stack.append((value, f"{name}.{key}" if name else key, depth + 1))
 
 
 def judge(name: str, x: torch.Tensor, s: TensorSummary) -> TensorFlag:
@@ -106,10 +125,12 @@ _MARK = {"error": "✗", "warning": "?", None: " "}
 
 
 def format_flags(path: Path, flags: list[TensorFlag]) -> str:
-    width = min(max((len(f.name) for f in flags), default=0), 48)
-    lines = [f"{path}: {len(flags)} tensor(s)"]
-    for f in flags:
-        lines.append(f"{_MARK[f.severity]} {f.name:<{width}}  {f.summary}")
+    """The report; every key is printed through ``terminal_safe``."""
+    names = [terminal_safe(f.name) for f in flags]
+    width = min(max((len(n) for n in names), default=0), 48)
+    lines = [f"{terminal_safe(path)}: {len(flags)} tensor(s)"]
+    for f, name in zip(flags, names, strict=True):
+        lines.append(f"{_MARK[f.severity]} {name:<{width}}  {f.summary}")
         if f.severity:
             lines.append(f"  {'':<{width}}  ^ {f.severity}: {f.reason}")
     errors = sum(1 for f in flags if f.severity == "error")
@@ -127,7 +148,7 @@ def inspect_main(path: Path) -> int:
     try:
         flags = inspect_checkpoint(path)
     except CheckpointError as e:
-        print(f"tensorpeek inspect: {e}", file=sys.stderr)
+        print(f"tensorpeek inspect: {terminal_safe(e)}", file=sys.stderr)
         return 2
     print(format_flags(path, flags))
     return 1 if any(f.severity == "error" for f in flags) else 0

@@ -20,6 +20,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from tensorpeek import __version__
+from tensorpeek.common.terminal_text import terminal_safe
 from tensorpeek.engine.autoarm import ENV_VAR
 
 EXIT_USAGE = 2
@@ -214,10 +215,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             )
         )
     except ScriptNotFound as e:
-        print(f"tensorpeek {ns.command}: {e}", file=sys.stderr)
+        print(f"tensorpeek {ns.command}: {terminal_safe(e)}", file=sys.stderr)
         return EXIT_USAGE
     except SpecError as e:
-        print(f"tensorpeek {ns.command}: bad --break spec: {e}", file=sys.stderr)
+        print(f"tensorpeek {ns.command}: bad --break spec: {terminal_safe(e)}", file=sys.stderr)
         return EXIT_USAGE
 
 

@@ -21,6 +21,7 @@ from typing import Any
 
 from tensorpeek.cli.script import run_script
 from tensorpeek.cli.session import RunSession
+from tensorpeek.common.terminal_text import terminal_safe
 from tensorpeek.engine.hit import Hit
 from tensorpeek.engine.registry import REGISTRY
 from tensorpeek.engine.spec import parse_spec
@@ -66,7 +67,8 @@ class _HitPrinter:
         if self.count <= FULL_REPORTS:
             print(hit.report(), file=sys.stderr, flush=True)
         else:
-            print(f"tensorpeek: {hit.where()} ({hit.condition})", file=sys.stderr, flush=True)
+            condition = terminal_safe(hit.condition)
+            print(f"tensorpeek: {hit.where()} ({condition})", file=sys.stderr, flush=True)
 
 
 def _pdb_hook(printer: _HitPrinter) -> Callable[..., None]:

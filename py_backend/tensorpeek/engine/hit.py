@@ -13,6 +13,7 @@ import weakref
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from tensorpeek.common.terminal_text import terminal_safe
 from tensorpeek.summary.text import histogram_lines, stats_table, summary_line
 
 if TYPE_CHECKING:
@@ -114,26 +115,30 @@ class Hit:
 
 
 def where_text(hit: dict[str, Any]) -> str:
-    """``blocks.0.fc.weight (Linear) param_grad at step 12``, from a hit's JSON form."""
+    """``blocks.0.fc.weight (Linear) param_grad at step 12``, from a hit's JSON form. Module
+    paths, parameter names, labels and class names come from user code: they are escaped
+    (``terminal_safe``), so the text is safe to print."""
     module = hit.get("module") or "<root>"
     param = f".{hit['param']}" if hit.get("param") else ""
     label = hit.get("label")
     label = f"[{label}]" if label and label != hit.get("param") else ""
-    return f"{module}{param} ({hit.get('module_class')}) {hit['site']}{label} at step {hit['step']}"
+    return terminal_safe(
+        f"{module}{param} ({hit.get('module_class')}) {hit['site']}{label} at step {hit['step']}"
+    )
 
 
 def hit_text(hit: dict[str, Any]) -> str:
     """The one readable text of a hit, from its JSON form (``Hit.to_dict()``): where, why, a
     statistics table, a histogram and the inputs' summaries."""
     spec = hit.get("spec") or {}
-    spec_text = f"{spec.get('target')}:{spec.get('site')}:{spec.get('condition')}"
+    spec_text = terminal_safe(f"{spec.get('target')}:{spec.get('site')}:{spec.get('condition')}")
     kind = "origin" if hit.get("origin") else "propagated"
     if hit.get("deferred"):
         kind += ", deferred check"
     lines = [
         f"━━ tensorpeek: breakpoint #{hit.get('breakpoint')} '{spec_text}' hit at "
         + where_text(hit),
-        f"  condition: {hit['condition']} ({kind})",
+        f"  condition: {terminal_safe(hit['condition'])} ({kind})",
     ]
     summary = hit.get("summary")
     if summary:
