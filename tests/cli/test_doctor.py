@@ -25,8 +25,15 @@ def check_contract(report: dict) -> None:
     assert steps == sorted(steps), "findings are sorted by step"
     for f in report["findings"]:
         assert set(f) >= FINDING_KEYS
-        assert f["kind"] in {"nonfinite", "exploding", "vanishing", "dead", "saturated"}
-        assert f["severity"] in {"error", "warning"}
+        assert f["kind"] in {
+            "nonfinite",
+            "exploding",
+            "vanishing",
+            "dead",
+            "saturated",
+            "no_gradient",
+        }
+        assert f["severity"] in {"error", "warning", "info"}
         assert f["message"] and "\n" not in f["message"]
 
 
@@ -111,6 +118,19 @@ def test_healthy_run_reports_no_findings_and_records_gradient_norms(doctor):
     assert set(series) == {"0", "1", "3", "5"}  # every layer with parameters
     assert series["0"]["steps"] == list(range(12))
     assert all(v is not None and v > 0 for v in series["0"]["values"])
+
+
+def test_attention_key_bias_is_an_info_finding_not_vanishing(doctor):
+    proc, report = doctor("attention_key_bias.py")
+    check_contract(report)
+    assert proc.returncode == 0 and report["status"] == "completed", proc.stderr
+    kinds = [(f["kind"], f["severity"], f["module"], f["param"]) for f in report["findings"]]
+    assert kinds == [("no_gradient", "info", "attn.key", "bias")]
+    assert "receives no gradient" in report["findings"][0]["message"]
+    assert "0 error(s), 0 warning(s), 1 info" in proc.stdout
+    # the chart shows the norms before clip_grad_norm_(max_norm=1.0), as the findings do
+    series = {s["module"]: s for s in report["gradient_norms"]["series"]}
+    assert set(series) == {"attn.query", "attn.key", "attn.value", "head"}
 
 
 def test_max_steps_stops_the_script_cleanly(doctor):

@@ -7,7 +7,8 @@ The diagnostic preset (``DOCTOR_SPECS``) watches every module for
   (``grad_input``: a module whose incoming gradient is finite but whose outgoing one is not)
   and in parameter gradients;
 - exploding and vanishing parameter gradients (the ``exploding`` preset fires on a jump of
-  the norm or a huge ``|x|max``, i.e. before the values turn into Inf);
+  the norm or a huge ``|x|max``, i.e. before the values turn into Inf), and, as ``info``,
+  parameters that receive no gradient at all (``no_gradient``: zero by construction);
 - dead activations (an activation module whose output is ≥ 99 % zeros) and narrow-float
   saturation.
 Nothing pauses: every hit is recorded, folded into findings (``tensorpeek.report.findings``) and the
@@ -39,6 +40,7 @@ DOCTOR_SPECS: list[dict[str, Any]] = [
     {"target": "*", "site": "param_grad", "condition": "nonfinite"},
     {"target": "*", "site": "param_grad", "condition": "exploding"},
     {"target": "*", "site": "param_grad", "condition": "vanishing"},
+    {"target": "*", "site": "param_grad", "condition": "no_gradient"},
     {"target": "*", "site": "output", "condition": "dead"},
     {"target": "*", "site": "output", "condition": "saturated"},
 ]

@@ -99,6 +99,14 @@ def classify(hit: dict[str, Any]) -> tuple[str, str, str]:
             f"vanishing gradient at {place} {site}, step {step}: norm "
             f"{_num(summary.get('norm'))}, no learning signal reaches it",
         )
+    if condition == "no_gradient":
+        return (
+            "no_gradient",
+            "info",
+            f"{place} receives no gradient ({site} norm {_num(summary.get('norm'))} at step "
+            f"{step}): zero by construction, e.g. an attention key bias, or a parameter the "
+            "loss does not depend on",
+        )
     if condition == "dead":
         numel, zeros = summary.get("numel") or 0, summary.get("zeros") or 0
         frac = f"{zeros / numel:.1%}" if numel else "all"
@@ -162,6 +170,7 @@ class FindingSet:
         return list(self._by_key.values())
 
     def counts(self) -> tuple[int, int]:
-        """(errors, warnings)."""
+        """(errors, warnings); ``info`` findings are neither."""
         errors = sum(1 for f in self._by_key.values() if f.severity == "error")
-        return errors, len(self._by_key) - errors
+        warnings = sum(1 for f in self._by_key.values() if f.severity == "warning")
+        return errors, warnings

@@ -16,8 +16,15 @@ from typing import Any
 from tensorpeek.common.json_safe import json_safe
 
 REPORT_VERSION = 1
-KINDS: tuple[str, ...] = ("nonfinite", "exploding", "vanishing", "dead", "saturated")
-SEVERITIES: tuple[str, ...] = ("error", "warning")
+KINDS: tuple[str, ...] = (
+    "nonfinite",
+    "exploding",
+    "vanishing",
+    "dead",
+    "saturated",
+    "no_gradient",  # a parameter that receives no gradient (zero by construction): info
+)
+SEVERITIES: tuple[str, ...] = ("error", "warning", "info")
 STATUSES: tuple[str, ...] = ("completed", "failed", "stopped", "interrupted")
 
 
@@ -105,6 +112,11 @@ class Report:
     @property
     def warnings(self) -> list[Finding]:
         return [f for f in self.findings if f.severity == "warning"]
+
+    @property
+    def infos(self) -> list[Finding]:
+        """Facts worth knowing that are no problem (``no_gradient``)."""
+        return [f for f in self.findings if f.severity == "info"]
 
     def to_dict(self) -> dict[str, Any]:
         return json_safe(

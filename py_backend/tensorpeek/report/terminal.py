@@ -17,9 +17,10 @@ def format_findings(report: Report) -> str:
     """The summary ``doctor`` prints at the end: one line per finding, sorted by step."""
     findings = report.sorted_findings()
     errors, warnings = len(report.errors), len(report.warnings)
+    infos = f", {len(report.infos)} info" if report.infos else ""
     head = (
         f"tensorpeek doctor: {report.steps} step(s), {report.status}: "
-        f"{errors} error(s), {warnings} warning(s)"
+        f"{errors} error(s), {warnings} warning(s){infos}"
     )
     lines = [head]
     for f in findings:
