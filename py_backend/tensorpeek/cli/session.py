@@ -85,6 +85,8 @@ class RunSession:
             STEPS.listen("pre", self._before_step),
             STEPS.listen("counted", self._after_step),
         ]
+        if self.norms is not None:
+            self.norms.start()
         return self
 
     def __exit__(
@@ -98,6 +100,8 @@ class RunSession:
         for listener in self._listeners:
             listener.remove()
         self._listeners = []
+        if self.norms is not None:
+            self.norms.stop()
         REGISTRY.remove_root_listener(self._at_root_forward)
         api.set_breakpoints([])  # removes every hook tensorpeek installed
         STEPS.release()
