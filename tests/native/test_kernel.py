@@ -304,3 +304,56 @@ def test_scattered_nan_in_every_chunk_takes_the_masked_loop(dtype: torch.dtype) 
     t[11::50] = 0.0
     assert_row_matches(t)
     assert_row_matches(t, center=0.25)
+
+
+def _bits(t: torch.Tensor) -> torch.Tensor:
+    """The stored bits of ``t`` (so that NaN compares equal to itself)."""
+    return t.contiguous().view({2: torch.int16, 4: torch.int32, 8: torch.int64}[t.element_size()])
+
+
+def _strided_row(view: torch.Tensor, into: torch.Tensor | None = None) -> dict[str, float]:
+    row = native.reduce_strided(view, dtype_info(view.dtype), 0.0, into)
+    assert row is not None
+    return dict(zip(FIELDS, row, strict=True))
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=str)
+@pytest.mark.parametrize(
+    ("rows", "total_cols", "cols", "step"),
+    [(7, 40, 1, 1), (5, 40, 15, 1), (300, 33, 16, 1), (3, 9000, 4097, 1), (2000, 300, 17, 3),
+     (1, 30_000, 9000, 3), (700, 800, 777, 1)],
+    ids=["one_column", "under_a_lane", "one_lane", "over_a_chunk", "stepped", "one_row",
+         "threads"],
+)  # fmt: skip
+def test_strided_views_are_read_in_place_like_their_contiguous_copy(
+    rows: int, total_cols: int, cols: int, step: int, dtype: torch.dtype
+) -> None:
+    """Column and stepped slices, read by tp_reduce_strided at lane, chunk, row and thread
+    boundaries, with NaN/Inf planted: the same row as the oracle, and the values left in
+    ``into`` row-major (what the sampler reads)."""
+    base = _values(rows * total_cols, dtype, rows + cols).view(rows, total_cols)
+    base[0, 0], base[-1, (cols - 1) * step] = math.nan, -math.inf
+    base[rows // 2, 0] = math.inf
+    view = base[:, 1 : 1 + cols * step : step] if cols > 1 else base[:, :1]
+    assert not view.is_contiguous()
+    want = oracle_row(view)
+    into = torch.full((view.numel() + 5,), 9.0, dtype=dtype)
+    for buffer in (None, into):
+        got = _strided_row(view, buffer)
+        for name in ("finite", "nan", "posinf", "neginf", "zeros", "saturated", "subnormal",
+                     "min", "max", "absmin", "absmax"):  # fmt: skip
+            assert got[name] == want[name], (name, got[name], want[name])
+        for name in ("sum", "sumsq", "abssum"):
+            allowance = 1e-13 * (want["abssum"] if name == "sum" else abs(want[name]))
+            assert abs(got[name] - want[name]) <= allowance, (name, got[name], want[name])
+    assert torch.equal(_bits(into[: view.numel()]), _bits(view).reshape(-1))  # NaN included
+    assert torch.equal(into[view.numel() :], torch.full((5,), 9.0, dtype=dtype))
+
+
+def test_views_of_more_than_two_dimensions_are_left_to_the_caller() -> None:
+    base = torch.randn(6, 7, 8)
+    assert native.reduce_strided(base[:, ::2, ::3], dtype_info(base.dtype)) is None
+    # mergeable dimensions are merged: a 3-D slice of whole rows is a 2-D view
+    merged = base[:, :, :5]
+    row = native.reduce_strided(merged.transpose(0, 0), dtype_info(base.dtype))
+    assert row is not None and row[0] == merged.numel()

@@ -3,7 +3,8 @@
 One call reads each value of a flat CPU block once and returns the whole row of partials
 that :mod:`tensorpeek.summary.reductions` otherwise assembles from about eight torch reductions
 (see ``reductions.FIELDS`` for the layout, which the kernel's ``tp_abi`` version pins);
-another counts values per histogram bin with ``histogram.Binning``'s arithmetic.
+another counts values per histogram bin with ``histogram.Binning``'s arithmetic; a third
+computes the row of a 2-D strided view (column and stepped slices) read in place.
 ctypes releases the GIL for the call; the kernel splits large blocks over
 ``torch.get_num_threads()`` threads of its own, joined before it returns, and never changes
 that setting.
@@ -25,9 +26,9 @@ import torch
 
 from tensorpeek.summary.dtypes import DtypeInfo
 
-__all__ = ["available", "bin_counts", "can_read", "reduce_row", "status"]
+__all__ = ["available", "bin_counts", "can_read", "reduce_row", "reduce_strided", "status"]
 
-ABI = 4  # tp_abi() of a kernel whose output layout matches reductions.FIELDS
+ABI = 5  # tp_abi() of a kernel whose row layout matches reductions.FIELDS (5: tp_reduce_strided)
 _FIELDS = 14
 _KINDS = {torch.float32: 0, torch.float64: 1, torch.bfloat16: 2, torch.float16: 3}
 # Below this many values one thread does the block (starting one costs tens of µs).
@@ -71,6 +72,7 @@ def _open() -> tuple[ctypes.CDLL | None, str]:
             return None, f"stale build (ABI {lib.tp_abi()}, expected {ABI}): reinstall tensorpeek"
         lib.tp_reduce.restype = ctypes.c_int
         lib.tp_bin.restype = ctypes.c_int
+        lib.tp_reduce_strided.restype = ctypes.c_int
     except AttributeError as exc:  # a symbol is missing
         return None, f"is not tensorpeek's kernel ({exc}): reinstall tensorpeek"
     lib.tp_reduce.argtypes = [
@@ -80,6 +82,11 @@ def _open() -> tuple[ctypes.CDLL | None, str]:
     lib.tp_bin.argtypes = [
         ctypes.c_int, ctypes.c_void_p, ctypes.c_int64, ctypes.c_double, ctypes.c_double,
         ctypes.c_int64, ctypes.c_int, ctypes.POINTER(ctypes.c_int64),
+    ]  # fmt: skip
+    lib.tp_reduce_strided.argtypes = [
+        ctypes.c_int, ctypes.c_void_p, ctypes.c_int64, ctypes.c_int64, ctypes.c_int64,
+        ctypes.c_int64, ctypes.c_double, ctypes.c_double, ctypes.c_double, ctypes.c_int,
+        ctypes.c_void_p, ctypes.POINTER(ctypes.c_double),
     ]  # fmt: skip
     return lib, f"loaded from {path}"
 
@@ -155,10 +162,7 @@ def reduce_row(flat: torch.Tensor, info: DtypeInfo, center: float = 0.0) -> list
         raise ValueError(f"the {status()}")
     address, kind, n = _address(flat), _KINDS[flat.dtype], flat.numel()
     threads = max(1, min(torch.get_num_threads(), n // THREAD_GRAIN))
-    top = info.max_finite if info.max_finite is not None else math.inf
-    tiny = info.smallest_normal if info.smallest_normal is not None else 0.0
-    if flat.dtype in (torch.float32, torch.float64):
-        top, tiny = math.inf, 0.0  # the narrow-float counts do not apply
+    top, tiny = _narrow_bounds(flat.dtype, info)
     out = (ctypes.c_double * _FIELDS)()
     # flat stays referenced (and its storage alive) until the call returns
     if lib.tp_reduce(kind, address, n, center, top, tiny, threads, out) != 0:
@@ -179,3 +183,72 @@ def bin_counts(flat: torch.Tensor, a: float, scale: float, nbins: int) -> torch.
     if lib.tp_bin(kind, address, n, a, scale, nbins, threads, counts) != 0:
         raise ValueError(f"the fused kernel refused to bin {n} values into {nbins} bins")
     return torch.tensor(list(counts), dtype=torch.int64, device=flat.device)
+
+
+def reduce_strided(
+    piece: torch.Tensor, info: DtypeInfo, center: float = 0.0, into: torch.Tensor | None = None
+) -> list[float] | None:
+    """:func:`reduce_row` of a strided block (a view of a tensor that passed
+    :func:`can_read`) read in place, without a copy of it; with ``into`` (a contiguous
+    buffer of its dtype and at least its size) its values are also left there, row-major,
+    for the caller to sample. ``None`` when ``piece`` is not a 2-D view once mergeable
+    dimensions are merged (nothing was read: the caller gathers it with torch)."""
+    lib = _load()
+    if lib is None:
+        raise ValueError(f"the {status()}")
+    rows = _as_rows(piece)
+    if rows is None:
+        return None
+    n, (nrows, ncols, row_stride, col_stride) = piece.numel(), rows
+    if not (_plain(piece) and piece.dtype in _KINDS) or n == 0:
+        raise ValueError(f"the fused kernel cannot read this block ({piece.dtype})")
+    dst = None
+    if into is not None:
+        if not (into.dtype == piece.dtype and into.numel() >= n):
+            raise ValueError("the buffer does not fit the block")
+        dst = _address(into[:n])
+    storage, size, offset = piece.untyped_storage(), piece.element_size(), piece.storage_offset()
+    last = offset + (nrows - 1) * row_stride + (ncols - 1) * col_stride
+    if offset < 0 or (last + 1) * size > storage.nbytes():
+        raise ValueError("the block reaches past its storage")
+    top, tiny = _narrow_bounds(piece.dtype, info)
+    threads = max(1, min(torch.get_num_threads(), n // THREAD_GRAIN))
+    out = (ctypes.c_double * _FIELDS)()
+    src = storage.data_ptr() + offset * size
+    kind = _KINDS[piece.dtype]
+    # piece (and into) stay referenced, their storage alive, until the call returns
+    if lib.tp_reduce_strided(kind, src, nrows, ncols, row_stride, col_stride, center, top,
+                             tiny, threads, dst, out) != 0:  # fmt: skip
+        raise ValueError(f"the fused kernel refused a strided block of {piece.dtype}")
+    return list(out)
+
+
+def _narrow_bounds(dtype: torch.dtype, info: DtypeInfo) -> tuple[float, float]:
+    """The saturation and subnormal bounds the kernel counts against (none for f32/f64)."""
+    if dtype in (torch.float32, torch.float64):
+        return math.inf, 0.0
+    top = info.max_finite if info.max_finite is not None else math.inf
+    tiny = info.smallest_normal if info.smallest_normal is not None else 0.0
+    return top, tiny
+
+
+def _as_rows(piece: torch.Tensor) -> tuple[int, int, int, int] | None:
+    """``(rows, cols, row_stride, col_stride)`` of ``piece`` seen as a 2-D view (strides in
+    elements, dimensions of size 1 dropped, neighbours merged where their strides allow),
+    or ``None`` when it needs more than two dimensions."""
+    dims: list[list[int]] = []  # [size, stride], outermost first
+    for size, stride in zip(piece.shape, piece.stride(), strict=True):
+        if size == 1:
+            continue
+        if stride < 0:
+            return None
+        if dims and dims[-1][1] == size * stride:  # the previous dimension continues this one
+            dims[-1] = [dims[-1][0] * size, stride]
+        else:
+            dims.append([size, stride])
+    if len(dims) > 2:
+        return None
+    while len(dims) < 2:
+        dims.insert(0, [1, 0])
+    (rows, row_stride), (cols, col_stride) = dims
+    return rows, cols, row_stride, col_stride

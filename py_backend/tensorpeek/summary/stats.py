@@ -163,12 +163,37 @@ def _fused_pass(walk: _Walk) -> None:
                 for at in range(0, part.numel(), block):
                     sampler.take(part[at : at + block])
         return
-    gathered = torch.empty(min(block, y.numel()), dtype=y.dtype, device=y.device)
-    for piece in iter_blocks(y, block):
-        flat, _ = flat_block(piece, gathered)
-        walk.partials.add(native.reduce_row(flat, info))
-        if sampler is not None:
-            sampler.take(flat)
+    # strided: read in place by the kernel (several blocks a call when nothing is sampled,
+    # else one, its values left in a buffer for the sampler)
+    gathered = None
+    if sampler is not None:
+        gathered = torch.empty(min(block, y.numel()), dtype=y.dtype, device=y.device)
+    for piece in iter_blocks(y, block if sampler is not None else block * FUSED_BLOCKS):
+        row, values = _strided_row(piece, info, 0.0, gathered)
+        walk.partials.add(row)
+        if sampler is not None and values is not None:
+            sampler.take(values)
+
+
+def _strided_row(
+    piece: torch.Tensor, info: DtypeInfo, center: float, into: torch.Tensor | None
+) -> tuple[list[float], torch.Tensor | None]:
+    """The kernel's row of a strided block, and its values flat in ``into`` when given.
+    Views of more than two dimensions (once merged) are gathered by torch, one buffer-sized
+    block at a time (``into``, or a fresh buffer when none is given)."""
+    row = native.reduce_strided(piece, info, center, into)
+    if row is not None:
+        return row, None if into is None else into[: piece.numel()]
+    rows: list[list[float]] = []
+    buffer = into
+    if buffer is None:
+        buffer = torch.empty(min(BLOCK, piece.numel()), dtype=piece.dtype, device=piece.device)
+    flat = None  # (with ``into``, the piece fits it: one part)
+    for part in iter_blocks(piece, buffer.numel()):
+        flat, _ = flat_block(part, buffer)
+        rows.append(native.reduce_row(flat, info, center))
+    total = Partials(rows=rows).total()
+    return [total[name] for name in FIELDS], flat
 
 
 def _finish(walk: _Walk, bins: int, scale: str) -> Measurement:
@@ -232,15 +257,30 @@ def _second_pass(
     nonfinite = t["nan"] + t["posinf"] + t["neginf"] > 0
     # sums around the mean by the fused kernel where it reads y (not when rescaling, which
     # only float64 values beyond 1e+-150 need)
-    fused = center_pass and m.scale == 1.0 and not branchless and native.can_read(y)
+    readable = not branchless and native.can_read(y)
+    fused = center_pass and m.scale == 1.0 and readable
+    # strided blocks are read in place by the kernel where it reads y (their values left
+    # in one buffer when they are binned), else gathered into one buffer for the pass;
+    # never copied into a fresh tensor per block
+    strided = not y.is_contiguous()
+    buffer = None
+    if strided and (readable or info.kind in (ValueKind.FLOAT, ValueKind.NARROW_FLOAT)):
+        dtype = y.dtype if readable else _compute_dtype(info, y)
+        buffer = torch.empty(min(block, y.numel()), dtype=dtype, device=y.device)
     for piece in iter_blocks(y, block):
+        if readable and strided and (fused or exact_hist):
+            row, flat = _strided_row(piece, info, m.center, buffer if exact_hist else None)
+            piece = flat if flat is not None else piece
+        elif fused:
+            row = native.reduce_row(piece.reshape(-1), info, m.center)
         if fused:
-            flat, _ = flat_block(piece, None)
-            row = native.reduce_row(flat, info, m.center)
             centered.append([row[_SUM], row[_SUMSQ], row[_ABSSUM]])
             if not exact_hist:
                 continue
-        v, _ = block_values(piece, info, None)
+        if readable:  # the kernel bins the block in its own dtype (see Binning.count)
+            v = piece.reshape(-1)
+        else:
+            v, _ = block_values(piece, info, buffer)
         if center_pass and not fused:
             centered.append(
                 centered_moments(

@@ -1,8 +1,10 @@
 /* Runs tp_reduce over exactly-sized heap blocks of every kind, length and thread count
  * that exercises its lane, chunk and thread splits, with NaN/Inf planted at both ends;
  * built with AddressSanitizer and UBSan by test_kernel_sanitized.py, so any read outside
- * the block or undefined behaviour aborts. Bins them too (tp_bin). Prints how many blocks
- * it checked. */
+ * the block or undefined behaviour aborts. Bins them too (tp_bin), and reads them as 2-D
+ * strided views (tp_reduce_strided: every other column of n/2 x 2, stepped by 3 in one row,
+ * into an exactly-sized copy and through the stack chunks). Prints how many blocks it
+ * checked. */
 #include <math.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -13,6 +15,9 @@ int tp_reduce(int kind, const void *p, int64_t n, double center, double top, dou
               int threads, double *out);
 int tp_bin(int kind, const void *p, int64_t n, double a, double scale, int64_t nbins,
            int threads, int64_t *counts);
+int tp_reduce_strided(int kind, const void *p, int64_t rows, int64_t cols, int64_t row_stride,
+                      int64_t col_stride, double center, double top, double tiny,
+                      int threads, void *dst, double *out);
 
 static const int64_t lengths[] = {0, 1, 15, 16, 17, 4095, 4096, 4097, 12293, 262147, 524305};
 
@@ -45,6 +50,22 @@ int main(void) {
                     fprintf(stderr, "kind %d n %lld: finite %f\n", kind, (long long)n, out[0]);
                     return 1;
                 }
+                int64_t half = n / 2; /* rows of 2 values: the first column is read */
+                unsigned char *copy = malloc(half ? (size_t)half * size : 1);
+                if (tp_reduce_strided(kind, buf, half, 1, 2, 1, 0.0, 65504.0, 6.1e-5, threads,
+                                      copy, out) != 0 ||
+                    tp_reduce_strided(kind, buf, half, 1, 2, 1, 0.0, 65504.0, 6.1e-5, threads,
+                                      NULL, out) != 0)
+                    return 8;
+                if (half && memcmp(copy, buf, size) != 0) return 9;
+                free(copy);
+                int64_t thirds = (n + 2) / 3; /* one row, every third value */
+                if (tp_reduce_strided(kind, buf, 1, thirds, 0, 3, 0.0, 65504.0, 6.1e-5, threads,
+                                      NULL, out) != 0)
+                    return 10;
+                /* (float32/64, bfloat16: NaN at 0, Inf at n - 1 when read) */
+                int64_t read_specials = n > 0 ? 1 + (n > 1 && (n - 1) % 3 == 0) : 0;
+                if (kind != 3 && (int64_t)out[0] != thirds - read_specials) return 11;
                 for (int64_t nbins = 1; nbins <= 7; nbins += 6) {
                     int64_t counts[7] = {0}, total = 0;
                     if (tp_bin(kind, buf, n, -5.0, nbins / 10.0, nbins, threads, counts) != 0)
@@ -60,6 +81,7 @@ int main(void) {
     if (tp_reduce(7, NULL, 0, 0, 0, 0, 1, out) != -1) return 3; /* unknown kind refused */
     if (tp_bin(7, NULL, 0, 0, 1, 4, 1, NULL) != -1) return 6;
     if (tp_bin(0, NULL, 0, 0, 1, 0, 1, NULL) != -1) return 7; /* no bins refused */
+    if (tp_reduce_strided(0, NULL, 1, 1, -1, 1, 0, 0, 0, 1, NULL, out) != -1) return 12;
     printf("%ld\n", checks);
     return 0;
 }
