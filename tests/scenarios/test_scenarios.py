@@ -7,8 +7,8 @@ Two independent answers are checked against each other before tensorpeek is aske
 - the reference detector (``scenario_oracle``), which runs the same script under hooks of its
   own written from issue 13's rules, none of tensorpeek's engine.
 ``test_doctor_*`` then checks tensorpeek's report against that answer: for a planted script,
-the first error finding's (module, site, step); for a healthy one, no error finding, a
-completed run and the script's own step count.
+the first error finding's (module, site, step); for a healthy one, no error or warning
+finding (info is allowed), a completed run and the script's own step count.
 
 Cases the engine gets wrong today are strict xfails naming the rule (``KNOWN_WRONG``): fixing
 the engine turns one into an XPASS failure, and its entry must then be removed.
@@ -71,6 +71,8 @@ KNOWN_WRONG: dict[str, str] = {
     "(reports ('', grad_output, 3) with no word of the loss)",
     "planted_lstm_manual_steps": "issue 13: steps: without an optimizer, backward() calls "
     "(reports ('rnn', output, 8): the NLLLoss module's calls counted)",
+    "planted_mask_nan_keyword": "issue 13: data = the root's keyword inputs too; only -inf is "
+    "a mask (reports ('', grad_output, 1))",
     "planted_pixel_values_keyword": "issue 13: data = the root's keyword inputs too "
     "(reports ('', grad_output, 2))",
     "planted_transformer_mask_posenc": "issue 13: an additive causal mask passed positionally "
@@ -135,7 +137,8 @@ def test_doctor_reports_the_origin_or_nothing(
     errors = [f for f in findings if f["severity"] == "error"]
     listing = "\n".join(map(finding_line, findings)) or "(no findings)"
     if scenario.healthy:
-        assert errors == [], f"false alarm on a healthy run:\n{listing}"
+        alarms = [f for f in findings if f["severity"] in ("error", "warning")]
+        assert alarms == [], f"false alarm on a healthy run:\n{listing}"
         assert d["status"] == "completed", d["stop_reason"] or d["error"]
         assert d["steps"] == printed(stdout, "steps")
         kinds = {f["kind"] for f in findings}

@@ -11,7 +11,9 @@ EXPECTED = None
 ORACLE = "full"
 
 torch.manual_seed(0)
-config = GPT2Config(n_layer=2, n_embd=32, n_head=2, vocab_size=100, n_positions=32)
+config = GPT2Config(
+    n_layer=2, n_embd=32, n_head=2, vocab_size=100, n_positions=32, bos_token_id=0, eos_token_id=0
+)
 model = GPT2LMHeadModel(config)
 opt = torch.optim.AdamW(model.parameters(), lr=1e-3)
 steps = 0
