@@ -1,33 +1,46 @@
 """The one step counter: every hit, finding, history entry, report and ``watch()`` record is
 stamped with ``STEPS.current()``.
 
-DESIGN.md: the step is the number of ``optimizer.step()`` calls completed before the event; in
-a run with no optimizer steps, the index of the latest forward call of a root module (a
-forward with autograd on, when there was one, so that a validation pass does not count as a
-training step). Optimizer steps are counted per optimizer and the largest count is used (a
-GAN's two optimizers stepping once each is one training step). Before the first optimizer
-step we cannot know an optimizer exists, so the fallback is "index of the latest root
-forward": it equals the number of completed root forwards during the forward and stays on the
-same value during the backward of that iteration, matching what the optimizer count will say.
+The step of an event is, in this order of preference:
+1. the number of ``optimizer.step()`` calls completed before it (counted per optimizer, the
+   largest count: a GAN's two optimizers stepping once each is one training step);
+2. in a run with no optimizer step yet, the number of ``backward()`` calls completed before
+   the current iteration began (an iteration begins at the first root forward after a
+   backward), so a model called several times per iteration (a decoder per time step, a
+   GAN's generator twice) is still one step per ``backward()`` (manual SGD, gradient-only
+   loops);
+3. with neither, the index of the latest forward call of the *first* root module (a forward
+   with autograd on, when there was one, so that a validation pass does not count).
+Loss modules (``nn.CrossEntropyLoss()`` called as a module) and other roots never advance it:
+the caller reports only real roots, and only the first root's forwards count. Before the first
+optimizer step we cannot know an optimizer exists; the fallbacks are chosen so that the
+numbers agree: the forward index equals the number of completed iterations during the
+forward and stays on that value during the backward of the same iteration.
 
-One pair of PyTorch's global optimizer hooks feeds the counter, installed while anyone uses it
-(``acquire`` / ``release``: the breakpoint engine, ``tensorpeek run`` / ``doctor``, ``watch``);
-they hand each step to the listeners in three phases:
-- ``"pre"``: before ``optimizer.step()`` runs (deferred checks are read, gradient norms taken);
-- ``"post"``: after it ran, before it is counted (``param`` checks are stamped with its step);
-- ``"counted"``: after it is counted (progress lines, ``--max-steps``).
+What feeds it, installed while anyone uses the counter (``acquire`` / ``release``: the
+breakpoint engine, ``tensorpeek run`` / ``doctor``, ``watch``):
+- one pair of PyTorch's global optimizer hooks, which hand each step to listeners in three
+  phases: ``"pre"`` (before ``optimizer.step()`` runs: deferred checks are read, gradient norms
+  taken), ``"post"`` (after it ran, before it is counted: ``param`` checks are stamped with its
+  step) and ``"counted"`` (after it is counted: progress lines, ``--max-steps``);
+- ``torch.autograd.backward`` (which ``Tensor.backward`` calls) wrapped while counting, so that
+  ``backward()`` calls are counted and the ``"backward"`` listeners see the tensors backward
+  starts from (the loss) before it runs. PyTorch has no global hook for this. The wrapper only
+  observes: it calls the original with the same arguments, and it is removed with the last user
+  (only if nobody wrapped it again since).
 The counter starts from zero each time its first user acquires it.
 """
 
 from __future__ import annotations
 
+import functools
 import threading
 import weakref
 from collections.abc import Callable
 from typing import Any
 
-PHASES = ("pre", "post", "counted")
-Listener = Callable[[Any, int], None]  # (optimizer, step) -> None
+PHASES = ("pre", "post", "counted", "backward")
+Listener = Callable[[Any, int], None]  # (optimizer, or backward's tensors, step) -> None
 
 
 class ListenerHandle:
@@ -50,6 +63,8 @@ class StepCounter:
         self._lock = threading.Lock()
         self._users = 0
         self._handles: list[Any] = []
+        self._original_backward: Any = None
+        self._backward_wrapper: Any = None
         self._listeners: dict[str, list[Listener]] = {phase: [] for phase in PHASES}
         self.reset()
 
@@ -59,6 +74,10 @@ class StepCounter:
         self._optimizer_steps = 0
         self.root_forwards_started = 0
         self._grad_forwards_started = 0
+        self.backward_calls = 0
+        self._iteration_backwards = 0  # backward_calls when the current iteration began
+        self._backward_depth = 0
+        self._first_root: weakref.ref[Any] | None = None
         self._in_forward: set[int] = set()  # roots whose forward is running (counted once)
         self.global_hooks = False  # the engine's global module hooks report root forwards
 
@@ -78,6 +97,7 @@ class StepCounter:
                 register_optimizer_step_pre_hook(self._before_step),
                 register_optimizer_step_post_hook(self._after_step),
             ]
+            self._wrap_backward()
 
     def release(self) -> None:
         """Stop counting for one user; the last one removes the optimizer hooks."""
@@ -90,6 +110,42 @@ class StepCounter:
             for h in self._handles:
                 h.remove()
             self._handles = []
+            self._unwrap_backward()
+
+    def _wrap_backward(self) -> None:
+        import torch.autograd
+
+        original = torch.autograd.backward
+        counter = self
+
+        @functools.wraps(original)
+        def backward(tensors: Any, *args: Any, **kwargs: Any) -> Any:
+            outermost = counter._backward_depth == 0
+            counter._backward_depth += 1
+            try:
+                if outermost:
+                    counter._backward_starts(tensors)
+                return original(tensors, *args, **kwargs)
+            finally:
+                counter._backward_depth -= 1
+                if outermost:
+                    counter.backward_calls += 1
+
+        self._original_backward = original
+        self._backward_wrapper = backward
+        torch.autograd.backward = backward
+
+    def _unwrap_backward(self) -> None:
+        import torch.autograd
+
+        if self._backward_wrapper is not None and torch.autograd.backward is self._backward_wrapper:
+            torch.autograd.backward = self._original_backward
+        self._backward_wrapper = None
+
+    def _backward_starts(self, tensors: Any) -> None:
+        step = self.current()
+        for fn in list(self._listeners["backward"]):
+            fn(tensors, step)
 
     @property
     def counting(self) -> bool:
@@ -98,7 +154,8 @@ class StepCounter:
     def listen(self, phase: str, fn: Listener) -> ListenerHandle:
         """Call ``fn(optimizer, step)`` at each optimizer step, in ``phase`` (see the module
         docstring); ``step`` is the count before the step in ``pre``/``post``, after it in
-        ``counted``."""
+        ``counted``. In the ``backward`` phase ``fn(tensors, step)`` runs as ``backward()``
+        starts, with the tensors it starts from."""
         listeners = self._listeners[phase]
         listeners.append(fn)
         return ListenerHandle(listeners, fn)
@@ -133,7 +190,13 @@ class StepCounter:
             return
         if id(root) in self._in_forward:
             return
+        first = self._first_root() if self._first_root is not None else None
+        if first is None:
+            self._first_root = weakref.ref(root)
+        elif first is not root:
+            return  # a second model (a GAN's discriminator, a teacher): not a new step
         self._in_forward.add(id(root))
+        self._iteration_backwards = self.backward_calls
         self.root_forwards_started += 1
         self._grad_forwards_started += bool(grad_enabled)
 
@@ -147,6 +210,8 @@ class StepCounter:
     def current(self) -> int:
         if self._optimizer_steps:
             return self._optimizer_steps
+        if self.backward_calls:
+            return self._iteration_backwards
         return max((self._grad_forwards_started or self.root_forwards_started) - 1, 0)
 
 

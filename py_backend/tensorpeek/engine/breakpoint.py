@@ -31,6 +31,9 @@ class Breakpoint:
         self.condition: Condition = compile_condition(spec.condition)
         self.hit_count = 0
         self.error: str | None = None
+        self.skipped = 0  # tensors the condition could not read (skipped, never disabling)
+        self.skip_reason: str | None = None
+        self._skip_kinds: set[str] = set()
         self.state: dict[str, list[float]] = {}  # condition's running state (exploding's window)
         self._enabled = spec.enabled
         self._scope = weakref.ref(scope) if scope is not None else None
@@ -93,6 +96,24 @@ class Breakpoint:
             stacklevel=2,
         )
         self.disable()
+
+    def skip(self, error: Exception, event: Event, x: Any) -> None:
+        """A tensor this condition cannot read here (a nested tensor, one batched inside vmap,
+        a functorch or subclass wrapper): skip it and count it, say so once per kind of
+        tensor, and stay armed for every tensor that can be read."""
+        self.skipped += 1
+        kind = f"{type(x).__name__}/{getattr(x, 'layout', '?')}/{type(error).__name__}"
+        if kind in self._skip_kinds:
+            return
+        self._skip_kinds.add(kind)
+        self.skip_reason = f"{type(error).__name__}: {error}"[:300]
+        warnings.warn(
+            f"tensorpeek: breakpoint #{self.id} '{self.spec}' cannot read a tensor at "
+            f"{event.path or '<root>'} {event.site} step {event.step} ({self.skip_reason}); "
+            "such tensors are skipped and counted, the breakpoint stays armed",
+            RuntimeWarning,
+            stacklevel=2,
+        )
 
     def to_dict(self) -> dict[str, Any]:
         d = self.spec.to_dict()

@@ -9,6 +9,7 @@ breakpoint.
 
 from __future__ import annotations
 
+import warnings
 from typing import TYPE_CHECKING, Any
 
 import torch
@@ -50,6 +51,7 @@ class Dispatcher:
             self._step_listeners = [
                 STEPS.listen("pre", self._before_optimizer_step),
                 STEPS.listen("post", self._after_optimizer_step),
+                STEPS.listen("backward", self._backward_starts),
             ]
 
     def stop_listening(self) -> None:
@@ -74,6 +76,17 @@ class Dispatcher:
         for listener in list(self.registry.root_listeners):
             listener()
         self.compile_warnings.root_forward(root)
+
+    def on_root_output(self, root: torch.nn.Module, outputs: list[torch.Tensor]) -> None:
+        """The root's forward returned ``outputs`` (what a loss is computed from)."""
+        self.origins.set_root_outputs(outputs)
+
+    def _backward_starts(self, tensors: Any, step: int) -> None:
+        if isinstance(tensors, torch.Tensor):
+            tensors = [tensors]
+        elif not isinstance(tensors, (list, tuple)):
+            tensors = []
+        self.origins.backward_started([t for t in tensors[:4] if isinstance(t, torch.Tensor)], step)
 
     def _before_optimizer_step(self, optimizer: torch.optim.Optimizer, step: int) -> None:
         self.flush()
@@ -124,7 +137,10 @@ class Dispatcher:
             )
             try:
                 fired, values = bp.condition.evaluate(x, ctx)
-            except Exception as e:  # noqa: BLE001 - any user-expression failure disables the breakpoint
+            except (RuntimeError, NotImplementedError) as e:
+                bp.skip(e, event, x)  # torch cannot read this tensor here (nested, vmap, ...)
+                continue
+            except Exception as e:  # noqa: BLE001 - the user's expression failed: say so once
                 bp.fail(e, event)
                 return
             history.record(event.path, event.site, event.step, values)
@@ -165,13 +181,14 @@ class Dispatcher:
     ) -> None:
         bp.hit_count += 1
         module = event.module
+        note = self.origins.note if origin else None
         if x is not None:
-            summary = summary_dict(x)
+            summary = _summary_or_note(x)
         else:
             m = deferred_meta
             summary = {"shape": list(m.shape), "dtype": m.dtype, "device": m.device, "freed": True}
         inputs = [
-            summary_dict(t)
+            _summary_or_note(t)
             for t in event.inputs[:MAX_INPUT_SUMMARIES]
             if isinstance(t, torch.Tensor)
         ]
@@ -189,6 +206,7 @@ class Dispatcher:
             summary=summary,
             input_summaries=[s for s in inputs if s is not None],
             deferred=deferred_meta is not None,
+            note=note,
             _tensor=x,
             _module=module,
         )
@@ -196,6 +214,27 @@ class Dispatcher:
         if bp.spec.once:
             bp.disable()
         pause.deliver(hit, bp.spec.action)
+
+
+def _summary_or_note(x: torch.Tensor) -> dict[str, Any] | None:
+    """The tensor's full summary, or its metadata and why it could not be summarised: a hit
+    must be recorded whatever the tensor is (nested, jagged, wrapped)."""
+    try:
+        return summary_dict(x)
+    except Exception as err:  # noqa: BLE001 - an odd tensor must not turn a hit into a crash
+        warnings.warn(
+            f"tensorpeek: a {type(x).__name__} in a hit could not be summarised "
+            f"({type(err).__name__}: {err})",
+            RuntimeWarning,
+            stacklevel=2,
+        )
+        shape = list(getattr(x, "shape", ())) if x.layout == torch.strided else []
+        return {
+            "shape": shape,
+            "dtype": str(x.dtype).removeprefix("torch."),
+            "device": str(x.device),
+            "note": f"not summarised: {type(err).__name__}: {err}",
+        }
 
 
 DISPATCHER = Dispatcher(REGISTRY)

@@ -1,28 +1,47 @@
-"""PyTorch's global hooks, installed only while a breakpoint is armed.
+"""PyTorch's hooks, installed only while a breakpoint is armed, and what they report.
 
 Why these mechanisms:
-- forward: ``register_module_forward_pre_hook`` / ``register_module_forward_hook`` see every
-  module of every model without touching the model, so ``torch.save``/``deepcopy``/pickle of
-  the model are unaffected and no code change is needed.
-- backward: ``Tensor.register_hook`` on a module's outputs (grad_output) and inputs
-  (grad_input). Unlike ``register_full_backward_hook`` this wraps nothing in an autograd
-  Function, so an in-place op after the module (``ReLU(inplace=True)``) still works; a hook
-  registered before an in-place op receives the gradient for the pre-modification value,
-  i.e. exactly the module's grad_output.
-- param_grad: ``register_post_accumulate_grad_hook`` on the parameters of watched modules.
-- param: the step counter's optimizer post-step listener (``tensorpeek.common.steps``).
+- forward: ``register_module_forward_pre_hook`` / ``register_module_forward_hook`` (with
+  keyword arguments, called even when the forward raises) see every module of every model
+  without touching the model, so ``torch.save``/``deepcopy``/pickle of the model are
+  unaffected and no code change is needed.
+- grad_output: a pre-hook on the autograd node that produced each output
+  (``output.grad_fn.register_prehook``): it receives the gradient arriving at the module's
+  output. Hooks on nodes, unlike ``Tensor.register_hook``, leave the tensor itself untouched
+  (``torch.save`` of a live activation does not warn that a hook will not be serialised), and
+  unlike ``register_full_backward_hook`` wrap nothing in an autograd Function, so an in-place
+  op after the module (``ReLU(inplace=True)``) still works. A node hooked before an in-place
+  op still receives the gradient of the pre-modification value: exactly the module's
+  grad_output.
+- grad_input, the module's *own* contribution: for a leaf module (no children), a post-hook on
+  each autograd node inside the module that has an edge to one of its inputs
+  (``node.register_hook``: ``grad_inputs[i]`` is what flows along edge ``i``). That is the
+  gradient this module's backward sends to that input, before it is summed with what other
+  consumers send (fan-out: residual connections, shared inputs, tied weights). The nodes are
+  found by walking the module's part of the graph from its outputs to its inputs, at most
+  ``MAX_WALK`` nodes; a module whose part is larger (or that reads tensors from outside its
+  inputs), and every parent module, gets the accumulated gradient of its inputs instead.
+- param_grad: ``register_post_accumulate_grad_hook`` on the (leaf) parameters of watched
+  modules; param: the step counter's optimizer post-step listener.
 
-The root module is the outermost module whose forward is running; a module that is already
-part of the current root's tree and is called on its own (activation checkpointing
-recomputation) keeps its path instead of becoming a new root.
+Roots and module paths are per thread: the root is the outermost module whose forward is
+running on this thread; a module that is already part of the current root's tree and is
+called on its own (activation checkpointing recomputation) keeps its path instead of becoming
+a new root. Loss modules (``nn.CrossEntropyLoss()`` called on the model's output) are roots of
+their own but auxiliary ones: they start no new pass, count no step, and their inputs are not
+the data. Hooks on persistent leaf tensors (a Parameter passed to a submodule, a latent
+returned by a module) are registered once per module and site, never once per step. Nothing
+here raises into the user's code except on purpose (``action="raise"``, ``tensorpeek run``
+stopping the script): an internal failure is said once and training goes on.
 """
 
 from __future__ import annotations
 
 import sys
 import threading
+import warnings
 import weakref
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -32,12 +51,14 @@ from tensorpeek.common.flatten import flatten_tensors
 from tensorpeek.common.steps import STEPS
 from tensorpeek.engine import history
 from tensorpeek.engine.compile_warnings import is_compiled_wrapper
+from tensorpeek.engine.hit import TensorBreakpointError
 
 if TYPE_CHECKING:
     from tensorpeek.engine.breakpoint import Breakpoint
 
 MAX_TENSORS_PER_EVENT = 64  # tensors flattened per output at most (10k-entry dicts stay cheap)
-MAX_ROOTS = 4  # module-path maps kept for this many recent roots (a GAN alternates two)
+MAX_ROOTS = 8  # module-path maps kept for this many recent roots (a GAN alternates two)
+MAX_WALK = 48  # autograd nodes walked per leaf module to find its own input edges
 Table = dict[str, list["Breakpoint"]]  # site -> breakpoints watching it (at one module)
 _EMPTY: Table = {}
 
@@ -54,6 +75,7 @@ class Event:
     inputs: list[torch.Tensor] = field(default_factory=list)
     param: str | None = None
     step: int = 0
+    own_contribution: bool = False  # grad_input: this module's own backward, not accumulated
 
 
 class Dispatcher(Protocol):
@@ -65,6 +87,7 @@ class Dispatcher(Protocol):
     def table_for(self, module: torch.nn.Module, path: str) -> Table: ...
     def on_event(self, event: Event) -> None: ...
     def on_root_forward(self, root: torch.nn.Module) -> None: ...
+    def on_root_output(self, root: torch.nn.Module, outputs: list[torch.Tensor]) -> None: ...
 
 
 def _bounded(value: Any) -> list[tuple[str, torch.Tensor]]:
@@ -76,23 +99,54 @@ def _bounded(value: Any) -> list[tuple[str, torch.Tensor]]:
     return out
 
 
+def is_loss_module(module: torch.nn.Module) -> bool:
+    return isinstance(module, torch.nn.modules.loss._Loss)
+
+
+class RootMap:
+    """Module paths, parameter owners and breakpoint tables under one root module."""
+
+    __slots__ = ("auxiliary", "param_names", "paths", "root", "tables")
+
+    def __init__(self, root: torch.nn.Module) -> None:
+        self.root = weakref.ref(root)
+        self.auxiliary = is_loss_module(root)
+        self.paths: dict[int, tuple[weakref.ref[torch.nn.Module], str]] = {}
+        # id(param) -> (owning module path, param name, owning module)
+        self.param_names: dict[int, tuple[str, str, weakref.ref[torch.nn.Module]]] = {}
+        self.tables: dict[int, tuple[weakref.ref[torch.nn.Module], int, str, Table]] = {}
+        # torch.compile's wrapper: paths are those of the model it wraps
+        tree = getattr(root, "_orig_mod", root) if is_compiled_wrapper(root) else root
+        self.paths[id(root)] = (weakref.ref(root), "")
+        for name, m in tree.named_modules(remove_duplicate=False):
+            self.paths.setdefault(id(m), (weakref.ref(m), name))
+            for pname, p in m.named_parameters(recurse=False):
+                self.param_names.setdefault(id(p), (name, pname, weakref.ref(m)))
+
+    def path_of(self, module: torch.nn.Module) -> str:
+        entry = self.paths.get(id(module))
+        if entry is not None and entry[0]() is module:
+            return entry[1]
+        return f"<{type(module).__name__}>"  # not registered under this root
+
+
 class HookSet:
-    """The installed global hooks plus the per-tensor and per-parameter hooks they add."""
+    """The installed global hooks plus the node, tensor and parameter hooks they add."""
 
     def __init__(self) -> None:
         self.dispatcher: Dispatcher | None = None
         self._handles: list[Any] = []
-        self._tensor_handles: list[Any] = []
+        self._grad_handles: list[Any] = []  # node / tensor hooks of recent passes
+        self._leaf_hooks: dict[tuple[int, int, str], tuple[weakref.ref[torch.Tensor], Any]] = {}
         self._param_hooks: dict[int, tuple[weakref.ref[torch.Tensor], Any]] = {}
         self._tl = threading.local()
-        self._root: weakref.ref[torch.nn.Module] | None = None
-        self._paths: dict[int, tuple[weakref.ref[torch.nn.Module], str]] = {}
-        # id(param) -> (owning module path, param name, owning module)
-        self._param_names: dict[int, tuple[str, str, weakref.ref[torch.nn.Module]]] = {}
-        self._tables: dict[int, tuple[weakref.ref[torch.nn.Module], int, str, Table]] = {}
-        self._root_maps: dict[int, tuple[weakref.ref[torch.nn.Module], Any, Any]] = {}
+        self._root_maps: dict[int, RootMap] = {}
+        self._leaf_modules: weakref.WeakKeyDictionary[torch.nn.Module, bool] = (
+            weakref.WeakKeyDictionary()
+        )
         self._install_count = 0
         self._params_hooked_for: tuple[int, int] = (0, -1)
+        self._internal_errors: set[str] = set()
 
     @property
     def installed(self) -> bool:
@@ -103,7 +157,7 @@ class HookSet:
         if self._handles:
             return
         STEPS.acquire()  # steps are counted from the moment tensorpeek starts counting
-        self._install_count += 1  # thread stacks from an earlier installation are stale
+        self._install_count += 1  # thread stacks and hooks from an earlier installation are stale
         mm = torch.nn.modules.module
         self._handles = [
             mm.register_module_forward_pre_hook(self._pre),
@@ -111,9 +165,10 @@ class HookSet:
         ]
 
     def uninstall(self) -> None:
-        """Remove every hook tensorpeek added: global, per-tensor and per-parameter."""
+        """Remove every hook tensorpeek added: global, node, tensor and per-parameter."""
         if self._handles:
-            root = self._root() if self._root is not None else None
+            current = self._current_map()
+            root = current.root() if current is not None else None
             if root is not None:
                 STEPS.root_forward_ended(root)  # uninstalled inside its forward
             STEPS.global_hooks = False
@@ -121,109 +176,164 @@ class HookSet:
         for h in self._handles:
             h.remove()
         self._handles = []
-        for h in self._tensor_handles:
+        for h in self._grad_handles:
             h.remove()
-        self._tensor_handles = []
+        self._grad_handles = []
+        for _ref, h in self._leaf_hooks.values():
+            h.remove()
+        self._leaf_hooks.clear()
         for _ref, h in self._param_hooks.values():
             h.remove()
         self._param_hooks.clear()
-        self._tables.clear()
         self._root_maps.clear()
         self._params_hooked_for = (0, -1)
-        self._paths = {}
-        self._param_names = {}
-        self._root = None
 
     def invalidate(self) -> None:
         """Breakpoints changed: forget which module watches what."""
-        self._tables.clear()
+        for m in self._root_maps.values():
+            m.tables.clear()
 
-    def _stack(self) -> list[torch.nn.Module]:
-        stack: list[torch.nn.Module] | None = getattr(self._tl, "stack", None)
-        if stack is None or self._tl.installation != self._install_count:
-            stack = self._tl.stack = []
-            self._tl.installation = self._install_count
+    def hook_count(self) -> int:
+        """Hooks tensorpeek holds on tensors, nodes and parameters right now (tests use it to
+        check that the number stays constant over a long run)."""
+        self._prune()
+        return len(self._grad_handles) + len(self._leaf_hooks) + len(self._param_hooks)
+
+    def _stack(self) -> list[tuple[torch.nn.Module, BaseException | None]]:
+        tl = self._tl
+        stack: list[tuple[torch.nn.Module, BaseException | None]] | None = getattr(
+            tl, "stack", None
+        )
+        if stack is None or tl.installation != self._install_count:
+            stack = tl.stack = []
+            tl.map = None
+            tl.installation = self._install_count
         return stack
 
+    def _current_map(self) -> RootMap | None:
+        if getattr(self._tl, "installation", None) != self._install_count:
+            return None
+        current: RootMap | None = getattr(self._tl, "map", None)
+        return current
+
     def path_of(self, module: torch.nn.Module) -> str:
-        entry = self._paths.get(id(module))
-        if entry is not None and entry[0]() is module:
-            return entry[1]
-        return f"<{type(module).__name__}>"  # not registered under the current root
+        current = self._current_map()
+        return current.path_of(module) if current is not None else f"<{type(module).__name__}>"
 
-    def _set_root(self, root: torch.nn.Module) -> None:
-        self._root = weakref.ref(root)
+    def _map_for(self, root: torch.nn.Module) -> RootMap:
         cached = self._root_maps.get(id(root))
-        if cached is not None and cached[0]() is root:
-            self._paths, self._param_names = cached[1], cached[2]
-        else:
-            self._paths, self._param_names = {}, {}
-            # torch.compile's wrapper: paths are those of the model it wraps
-            tree = getattr(root, "_orig_mod", root) if is_compiled_wrapper(root) else root
-            self._paths[id(root)] = (weakref.ref(root), "")
-            for name, m in tree.named_modules(remove_duplicate=False):
-                self._paths.setdefault(id(m), (weakref.ref(m), name))
-                for pname, p in m.named_parameters(recurse=False):
-                    self._param_names.setdefault(id(p), (name, pname, weakref.ref(m)))
-            if len(self._root_maps) >= MAX_ROOTS:  # e.g. a GAN alternates two roots
-                self._root_maps.pop(next(iter(self._root_maps)))
-            self._root_maps[id(root)] = (weakref.ref(root), self._paths, self._param_names)
-        self._tables.clear()
-        history.set_live_modules(list(dict.fromkeys(n for _, n in self._paths.values())))
+        if cached is not None and cached.root() is root:
+            return cached
+        built = RootMap(root)
+        if len(self._root_maps) >= MAX_ROOTS:
+            self._root_maps.pop(next(iter(self._root_maps)))
+        self._root_maps[id(root)] = built
+        if not built.auxiliary:
+            history.set_live_modules(list(dict.fromkeys(n for _, n in built.paths.values())))
+        return built
 
-    def _hook_all_params(self) -> None:
+    def _hook_all_params(self, current: RootMap) -> None:
         """Hook the parameters of every module watching ``param_grad``, from the root's eager
         pre-hook: inside a torch.compile'd region the modules' own pre-hooks never run."""
         d = self.dispatcher
-        key = (id(self._root() if self._root else None), d.generation if d else -1)
+        root = current.root()
+        key = (id(root), d.generation if d else -1)
         if d is None or key == self._params_hooked_for:
             return
         self._params_hooked_for = key
-        for ref, _name in list(self._paths.values()):
+        for ref, _name in list(current.paths.values()):
             m = ref()
             if m is not None:
                 path, table = self.table(m)
                 if "param_grad" in table:
                     self._hook_params(m, path)
 
-    def _enter_root(self, module: torch.nn.Module) -> None:
-        root = self._root() if self._root is not None else None
-        if root is not None and module is not root and id(module) in self._paths:
-            return  # a submodule run on its own (checkpoint recomputation): not a new pass
-        if root is not module:
-            self._set_root(module)
-        self._tensor_handles = [h for h in self._tensor_handles if h.hooks_dict_ref() is not None]
+    def _enter_root(self, module: torch.nn.Module) -> bool:
+        """A forward starts with nothing running on this thread; False when it is a
+        submodule of the current root run on its own (checkpoint recomputation)."""
+        current = self._current_map()
+        root = current.root() if current is not None else None
+        if current is not None and root is not None and module is not root:  # noqa: SIM102
+            if id(module) in current.paths:
+                return False  # a submodule run on its own (checkpoint recomputation)
+        current = self._map_for(module)
+        self._tl.map = current
+        self._prune()
+        if current.auxiliary:
+            return True
         STEPS.root_forward_started(module, torch.is_grad_enabled(), global_hooks=True)
-        self._hook_all_params()
+        self._hook_all_params(current)
         if self.dispatcher is not None:
             self.dispatcher.on_root_forward(module)
+        return True
+
+    def _prune(self) -> None:
+        """Forget hooks whose node or tensor is gone (graphs freed after their backward) and
+        leaf hooks of tensors that no longer exist."""
+        self._grad_handles = [h for h in self._grad_handles if h.hooks_dict_ref() is not None]
+        dead = [k for k, (ref, _h) in self._leaf_hooks.items() if ref() is None]
+        for k in dead:
+            del self._leaf_hooks[k]
 
     def table(self, module: torch.nn.Module) -> tuple[str, Table]:
         """The module's path under the current root and the breakpoints watching it, by site."""
         d = self.dispatcher
-        if d is None:
+        current = self._current_map()
+        if d is None or current is None:
             return "", _EMPTY
-        entry = self._tables.get(id(module))
+        entry = current.tables.get(id(module))
         if entry is not None and entry[1] == d.generation and entry[0]() is module:
             return entry[2], entry[3]
-        path = self.path_of(module)
+        path = current.path_of(module)
         table = d.table_for(module, path) or _EMPTY
-        self._tables[id(module)] = (weakref.ref(module), d.generation, path, table)
+        current.tables[id(module)] = (weakref.ref(module), d.generation, path, table)
         return path, table
+
+    def _internal_error(self, where: str, err: Exception) -> None:
+        """Say once per place and kind of failure; never raise into the user's code."""
+        key = f"{where}:{type(err).__name__}"
+        if key in self._internal_errors:
+            return
+        self._internal_errors.add(key)
+        warnings.warn(
+            f"tensorpeek: internal error in the {where} hook ({type(err).__name__}: {err}); "
+            "this check is skipped, training goes on",
+            RuntimeWarning,
+            stacklevel=3,
+        )
+
+    def _guarded(self, where: str, fn: Callable[[], None]) -> None:
+        try:
+            fn()
+        except TensorBreakpointError:
+            raise  # action="raise": on purpose
+        except Exception as err:
+            if type(err).__module__ == "bdb":
+                raise  # the user quit pdb at a hit
+            self._internal_error(where, err)
 
     def _pre(self, module: torch.nn.Module, args: tuple[Any, ...]) -> None:
         if torch.compiler.is_compiling():
             return
         stack = self._stack()
+        new_root = False
+        auxiliary = False
         if not stack:
-            self._enter_root(module)
-        stack.append(module)
+            new_root = self._enter_root(module)
+            current = self._current_map()
+            auxiliary = current is not None and current.auxiliary
+        stack.append((module, sys.exc_info()[1]))
+        if auxiliary:
+            return
+        self._guarded("forward pre", lambda: self._check_pre(module, args, new_root))
+
+    def _check_pre(self, module: torch.nn.Module, args: tuple[Any, ...], root: bool) -> None:
         path, table = self.table(module)
         if not table:
             return
         if "param_grad" in table:
             self._hook_params(module, path)
-        if "input" in table or len(stack) == 1:
+        if "input" in table or root:
             inputs = _bounded(args)
             if inputs and self.dispatcher is not None:
                 self.dispatcher.on_event(Event(module, path, "input", inputs, step=STEPS.current()))
@@ -233,88 +343,291 @@ class HookSet:
         if torch.compiler.is_compiling():
             return
         stack = self._stack()
-        if stack and stack[-1] is module:
-            stack.pop()
-        elif module in stack:  # an exception unwound past inner modules' hooks
-            del stack[stack.index(module) :]
-        if not stack:
+        entry_exc: BaseException | None = None
+        if stack and stack[-1][0] is module:
+            entry_exc = stack.pop()[1]
+        else:
+            modules = [m for m, _ in stack]
+            if module in modules:  # an exception unwound past inner modules' hooks
+                i = modules.index(module)
+                entry_exc = stack[i][1]
+                del stack[i:]
+        is_root = not stack
+        if is_root:
             STEPS.root_forward_ended(module)
-        if sys.exc_info()[0] is not None:
-            return  # forward raised: always_call hooks run from an except block; nothing to check
-        path, table = self.table(module)
-        if not table or self.dispatcher is None:
+        current = self._current_map()
+        if current is not None and current.auxiliary:
             return
-        outputs = _bounded(output)
-        if not outputs:
+        exc = sys.exc_info()[1]
+        if exc is not None and exc is not entry_exc:
+            return  # this forward raised: always_call hooks run from torch's except block
+        self._guarded(
+            "forward", lambda: self._check_post(module, args, kwargs, output, is_root=is_root)
+        )
+
+    def _check_post(
+        self,
+        module: torch.nn.Module,
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+        output: Any,
+        *,
+        is_root: bool,
+    ) -> None:
+        path, table = self.table(module)
+        d = self.dispatcher
+        if not table or d is None:
             return
         step = STEPS.current()
+        positional = _bounded(args)
+        keyword = _bounded(kwargs) if kwargs else []
+        if is_root and keyword:
+            # data passed by keyword (model(**batch)): the root's pre-hook cannot see it
+            d.on_event(Event(module, path, "input", keyword, step=step))
+        outputs = _bounded(output)
+        if is_root:
+            d.on_root_output(module, [t for _, t in outputs])
+        if not outputs:
+            return
         if "output" in table:
-            inputs = [t for _, t in _bounded(args)] + [t for _, t in _bounded(kwargs)]
-            self.dispatcher.on_event(Event(module, path, "output", outputs, inputs, step=step))
+            inputs = [t for _, t in positional] + [t for _, t in keyword]
+            d.on_event(Event(module, path, "output", outputs, inputs, step=step))
         if torch.is_grad_enabled():
             if "grad_output" in table:
-                self._hook_grads(module, path, "grad_output", outputs, step)
+                self._hook_grad_outputs(module, path, outputs)
             if "grad_input" in table:
-                self._hook_grads(
-                    module, path, "grad_input", _bounded(args) + _bounded(kwargs), step
-                )
+                self._hook_grad_inputs(module, path, positional + keyword, outputs)
 
-    def _hook_grads(
+    def _is_leaf_module(self, module: torch.nn.Module) -> bool:
+        known = self._leaf_modules.get(module)
+        if known is None:
+            known = self._leaf_modules[module] = next(module.children(), None) is None
+        return known
+
+    def _emit(self, event_of: Callable[[], Event | None]) -> None:
+        """Report a backward event (hooks run inside autograd: guarded like the others)."""
+
+        def emit() -> None:
+            d = self.dispatcher
+            event = event_of()
+            if d is not None and event is not None:
+                d.on_event(event)
+
+        self._guarded("backward", emit)
+
+    def _hook_grad_outputs(
+        self, module: torch.nn.Module, path: str, outputs: list[tuple[str, torch.Tensor]]
+    ) -> None:
+        mref = weakref.ref(module)
+        installation = self._install_count
+        for label, t in outputs:
+            if not t.requires_grad:
+                continue
+            node = t.grad_fn
+            if node is None:  # a leaf returned by the module (a latent Parameter)
+                self._hook_leaf(t, module, path, "grad_output", label)
+                continue
+            index = t.output_nr
+
+            def prehook(
+                grad_outputs: tuple[torch.Tensor | None, ...],
+                label: str = label,
+                index: int = index,
+            ) -> None:
+                if installation != self._install_count:
+                    return  # a graph kept from before the breakpoints were re-armed
+                grad = grad_outputs[index] if index < len(grad_outputs) else None
+                if grad is not None:
+                    self._emit(
+                        lambda: Event(
+                            mref(), path, "grad_output", [(label, grad)], step=STEPS.current()
+                        )
+                    )
+
+            self._grad_handles.append(node.register_prehook(prehook))
+
+    def _hook_grad_inputs(
         self,
         module: torch.nn.Module,
         path: str,
-        site: str,
-        tensors: list[tuple[str, torch.Tensor]],
-        step: int,
+        inputs: list[tuple[str, torch.Tensor]],
+        outputs: list[tuple[str, torch.Tensor]],
+    ) -> None:
+        wanted = [(label, t) for label, t in inputs if t.requires_grad]
+        if not wanted:
+            return
+        if self._is_leaf_module(module):
+            edges = _own_input_edges(wanted, outputs)
+            if edges is not None:
+                self._hook_own_contribution(module, path, edges)
+                return
+        for label, t in wanted:  # parents, and leaves whose graph part could not be walked
+            if t.grad_fn is None:
+                self._hook_leaf(t, module, path, "grad_input", label)
+            else:
+                self._hook_accumulated(t, module, path, label)
+
+    def _hook_own_contribution(
+        self,
+        module: torch.nn.Module,
+        path: str,
+        edges: dict[Any, list[tuple[int, str]]],
     ) -> None:
         mref = weakref.ref(module)
-        for label, t in tensors:
-            if not t.requires_grad:
-                continue
+        installation = self._install_count
+        for node, found in edges.items():
 
-            def hook(grad: torch.Tensor, label: str = label) -> None:
-                d = self.dispatcher
-                if d is not None and grad is not None:
-                    d.on_event(Event(mref(), path, site, [(label, grad)], step=step))
+            def posthook(
+                grad_inputs: tuple[torch.Tensor | None, ...],
+                grad_outputs: tuple[torch.Tensor | None, ...],
+                found: list[tuple[int, str]] = found,
+            ) -> None:
+                if installation != self._install_count:
+                    return
 
-            self._tensor_handles.append(t.register_hook(hook))
+                def event() -> Event | None:
+                    tensors = [
+                        (label, grad_inputs[i])
+                        for i, label in found
+                        if i < len(grad_inputs) and grad_inputs[i] is not None
+                    ]
+                    if not tensors:
+                        return None
+                    incoming = [g for g in grad_outputs if g is not None]
+                    return Event(
+                        mref(),
+                        path,
+                        "grad_input",
+                        tensors,  # type: ignore[arg-type]
+                        incoming,
+                        step=STEPS.current(),
+                        own_contribution=True,
+                    )
+
+                self._emit(event)
+
+            self._grad_handles.append(node.register_hook(posthook))
+
+    def _hook_accumulated(
+        self, t: torch.Tensor, module: torch.nn.Module, path: str, label: str
+    ) -> None:
+        mref = weakref.ref(module)
+        installation = self._install_count
+
+        def hook(grad: torch.Tensor) -> None:
+            if installation == self._install_count and grad is not None:
+                self._emit(
+                    lambda: Event(mref(), path, "grad_input", [(label, grad)], step=STEPS.current())
+                )
+
+        self._grad_handles.append(t.register_hook(hook))
+
+    def _hook_leaf(
+        self, t: torch.Tensor, module: torch.nn.Module, path: str, site: str, label: str
+    ) -> None:
+        """One hook per (leaf tensor, module, site) for as long as the tensor lives: a leaf's
+        hooks outlive the backward, so hooking it at every step would pile them up."""
+        key = (id(t), id(module), site)
+        known = self._leaf_hooks.get(key)
+        if known is not None and known[0]() is t:
+            return
+        mref = weakref.ref(module)
+        installation = self._install_count
+
+        def hook(grad: torch.Tensor) -> None:
+            if installation == self._install_count and grad is not None:
+                self._emit(lambda: Event(mref(), path, site, [(label, grad)], step=STEPS.current()))
+
+        self._leaf_hooks[key] = (weakref.ref(t), t.register_hook(hook))
 
     def _hook_params(self, module: torch.nn.Module, path: str) -> None:
         for pname, p in module.named_parameters(recurse=False):
             known = self._param_hooks.get(id(p))
             if not p.requires_grad or (known is not None and known[0]() is p):
                 continue
+            if not p.is_leaf:  # fast weights of a functional_call (MAML): no .grad to read
+                continue
             mref = weakref.ref(module)
 
             def hook(
                 param: torch.Tensor, pname: str = pname, mref: weakref.ref[torch.nn.Module] = mref
             ) -> None:
-                d = self.dispatcher
-                if d is not None and param.grad is not None:
-                    step = STEPS.current()
-                    d.on_event(
-                        Event(
-                            mref(),
-                            path,
-                            "param_grad",
-                            [(pname, param.grad)],
-                            param=pname,
-                            step=step,
-                        )
+                if param.grad is None:
+                    return
+                grad = param.grad
+                self._emit(
+                    lambda: Event(
+                        mref(),
+                        path,
+                        "param_grad",
+                        [(pname, grad)],
+                        param=pname,
+                        step=STEPS.current(),
                     )
+                )
 
-            self._param_hooks[id(p)] = (weakref.ref(p), p.register_post_accumulate_grad_hook(hook))
+            try:
+                handle = p.register_post_accumulate_grad_hook(hook)
+            except RuntimeError:  # a leaf torch still refuses (e.g. a functorch-wrapped one)
+                continue
+            self._param_hooks[id(p)] = (weakref.ref(p), handle)
 
     def optimizer_params(
         self, optimizer: torch.optim.Optimizer
     ) -> Iterator[tuple[torch.Tensor, torch.nn.Module, str, str]]:
         """(param, owning module, its path, param name) for the optimizer's params we know."""
+        maps = [m for m in self._root_maps.values() if not m.auxiliary]
         for group in optimizer.param_groups:
             for p in group["params"]:
-                owner = self._param_names.get(id(p))
-                module = owner[2]() if owner is not None else None
-                if owner is not None and module is not None:
-                    yield p, module, owner[0], owner[1]
+                for known in maps:
+                    owner = known.param_names.get(id(p))
+                    module = owner[2]() if owner is not None else None
+                    if owner is not None and module is not None:
+                        yield p, module, owner[0], owner[1]
+                        break
+
+
+def _own_input_edges(
+    inputs: list[tuple[str, torch.Tensor]], outputs: list[tuple[str, torch.Tensor]]
+) -> dict[Any, list[tuple[int, str]]] | None:
+    """The autograd nodes inside a leaf module with an edge to one of its inputs, and which
+    edge index leads to which input; None when the module's part of the graph is larger than
+    ``MAX_WALK`` nodes or reaches tensors that are not its inputs (then its contribution
+    cannot be told apart)."""
+    by_node: dict[int, str] = {}
+    by_leaf: dict[int, str] = {}
+    for name, t in inputs:
+        if t.grad_fn is not None:
+            by_node.setdefault(id(t.grad_fn), name)
+        else:
+            by_leaf.setdefault(id(t), name)
+    todo = [t.grad_fn for _, t in outputs if t.grad_fn is not None]
+    todo = [n for n in todo if id(n) not in by_node]  # an input returned as-is: nothing inside
+    seen: set[int] = set()
+    found: dict[Any, list[tuple[int, str]]] = {}
+    while todo:
+        node = todo.pop()
+        if id(node) in seen:
+            continue
+        seen.add(id(node))
+        if len(seen) > MAX_WALK:
+            return None
+        for i, (nxt, _nr) in enumerate(node.next_functions):
+            if nxt is None:
+                continue
+            label: str | None = by_node.get(id(nxt))
+            if label is None and type(nxt).__name__ == "AccumulateGrad":
+                variable = nxt.variable  # type: ignore[attr-defined]
+                label = by_leaf.get(id(variable))
+                if label is None:
+                    if isinstance(variable, torch.nn.Parameter) or not variable.requires_grad:
+                        continue  # the module's own parameter: not an input
+                    return None  # a leaf from outside its inputs
+            if label is not None:
+                found.setdefault(node, []).append((i, label))
+                continue
+            todo.append(nxt)
+    return found
 
 
 HOOKS = HookSet()

@@ -1,26 +1,39 @@
 """The origin rules: whether a non-finite value starts at this module and site or merely flows
 through it. ``docs/architecture.md`` states the rules; this is their one implementation.
 
-- forward: a module's result is the origin when its inputs are finite and it is not; or,
-  when no origin was reported yet in this pass, when it holds a kind of non-finite value
-  (NaN, +inf, -inf) that none of its inputs holds. A ``-inf`` attention mask therefore does
-  not make every attention layer an origin, but a NaN appearing after it does, while an
-  earlier origin's +inf meeting its -inf as NaN downstream is propagation. An enclosing
-  module whose child already reported the origin in this pass is not reported again.
-  Non-finite values in the root's own inputs are reported at module ``""``, site ``input``,
-  and everything downstream of them in that pass counts as propagated.
-- backward: the first non-finite gradient seen in a backward pass (hooks fire from the loss
-  backwards) is the origin; later ones are propagated. A module's ``grad_output`` is the same
-  tensor as its producer's ``grad_input`` and its hook may run first, so while any
-  ``grad_input`` site is armed a non-root ``grad_output`` is never the origin: the producer's
-  ``grad_input`` (or, for a functional op, the enclosing module's) is where it starts.
+- masks: a tensor whose only non-finite values are ``-inf`` is a mask (additive attention
+  masks and ``masked_fill(-inf)`` are built this way). Masks are non-finite by design: a mask
+  is never an origin, in the data or as a module's output, and as an input it does not count
+  against the module that consumes it. A module that turns a mask into NaN or +inf (a fully
+  masked softmax row) is the origin of that NaN.
+- forward: the origin is the innermost module during whose call the first non-finite value
+  of the pass appeared. A module is the origin when its output holds NaN or +inf (not only a
+  mask) while every input it received, positional, keyword and nested, was finite. A child
+  that received non-finite values is never the origin: if its parent's inputs were finite,
+  the value was born in the parent's own code between its children, and the parent is the
+  origin (its finding says before which child, quoting what that child received). An
+  enclosing module whose child already reported the origin in this pass, and a module
+  reported already in this pass (re-run by activation checkpointing), are not reported again.
+- data: non-finite values (not masks) in the root's own inputs, positional or keyword, are the
+  origin at module ``""``, site ``input``; everything downstream in that pass is propagated.
+- backward: the origin is the first non-finite gradient of the pass that a module's *own*
+  backward produced: a leaf module's own contribution to its inputs' gradients (see
+  ``hooks``), or a parent's accumulated input gradient when no child started it. A non-root
+  module's ``grad_output`` is the same gradient as its producer's ``grad_input``, so while any
+  ``grad_input`` site is armed it is never the origin.
+- the loss: when the first non-finite gradient of a backward appears and the tensor
+  ``backward()`` was called on is itself non-finite, the finding names the loss, its value and
+  step, and the model's output it was computed from.
 - param: a parameter that is non-finite after ``optimizer.step()`` while its gradient is
   finite is the origin (the update itself went bad).
 
-The state is per pass: ``new_pass()`` runs at every root forward.
+The state is per pass: ``new_pass()`` runs at every (non-auxiliary) root forward.
 """
 
 from __future__ import annotations
+
+import math
+import weakref
 
 import torch
 
@@ -28,9 +41,12 @@ from tensorpeek.common.vocabulary import BACKWARD_SITES
 from tensorpeek.engine.conditions import is_checkable
 from tensorpeek.engine.hooks import Event
 
+MASK = frozenset({"neginf"})
+
 
 def nonfinite_kinds(x: torch.Tensor) -> frozenset[str]:
-    """Which of nan/posinf/neginf occur in ``x`` (only called once a screen has tripped)."""
+    """Which of nan/posinf/neginf occur in ``x`` (only called once a screen has tripped, or on
+    the few tensors an origin verdict needs)."""
     if not is_checkable(x):
         return frozenset()
     with torch.no_grad():
@@ -47,11 +63,37 @@ def nonfinite_kinds(x: torch.Tensor) -> frozenset[str]:
         return frozenset(kinds)
 
 
+def bad_kinds(x: torch.Tensor) -> frozenset[str]:
+    """The non-finite kinds of ``x`` that are not a mask (see the module docstring)."""
+    kinds = nonfinite_kinds(x)
+    return frozenset() if kinds == MASK else kinds
+
+
+def describe_counts(x: torch.Tensor) -> str:
+    """``NaN×3 +Inf×2 -Inf×6`` for a tensor (read only to word a finding)."""
+    with torch.no_grad():
+        v = x.detach()
+        if v.is_complex():
+            v = torch.view_as_real(v)
+        parts = []
+        for label, count in (
+            ("NaN", torch.isnan(v).sum()),
+            ("+Inf", (v == float("inf")).sum()),
+            ("-Inf", (v == float("-inf")).sum()),
+        ):
+            n = int(count)
+            if n:
+                parts.append(f"{label}×{n}")
+    return " ".join(parts) or "finite values"
+
+
 class OriginRules:
     """What one forward/backward pass has seen so far, and the verdicts drawn from it."""
 
     def __init__(self) -> None:
         self.grad_input_watched = False  # set by the dispatcher when breakpoints change
+        self._loss: list[weakref.ref[torch.Tensor]] = []  # what the current backward() started from
+        self.loss_step = 0
         self.new_pass()
 
     def new_pass(self) -> None:
@@ -59,6 +101,19 @@ class OriginRules:
         self._backward_nonfinite_seen = False
         self._root_input_bad = False
         self._inputs_reported: set[int] = set()
+        self._fed_bad: list[tuple[str, str]] = []  # (child path, what it received)
+        self._root_outputs: list[weakref.ref[torch.Tensor]] = []
+        self.note: str | None = None  # the explanation of the latest origin verdict
+
+    def backward_started(self, tensors: list[torch.Tensor], step: int) -> None:
+        """``backward()`` starts from ``tensors`` (usually the loss): a new backward pass.
+        Held weakly, like the root's outputs: the pass state keeps nothing alive."""
+        self._loss = [weakref.ref(t) for t in tensors]
+        self.loss_step = step
+        self._backward_nonfinite_seen = False
+
+    def set_root_outputs(self, tensors: list[torch.Tensor]) -> None:
+        self._root_outputs = [weakref.ref(t) for t in tensors]
 
     def first_bad_input(self, breakpoint_id: int, event: Event) -> bool:
         """A breakpoint on a (non-root) module's *input* asks where bad values arrive: it fires,
@@ -69,33 +124,85 @@ class OriginRules:
         return True
 
     def is_origin(self, event: Event, x: torch.Tensor) -> bool:
-        """Whether a non-finite ``x`` starts here (see the module docstring for the rules)."""
+        """Whether a non-finite ``x`` starts here (see the module docstring for the rules).
+        Sets ``note`` to the explanation a finding should quote, or None."""
+        self.note = None
         if event.site in BACKWARD_SITES:
-            if self._backward_nonfinite_seen:
-                return False
-            if event.site == "grad_output" and event.path != "" and self.grad_input_watched:
-                return False  # its producer's grad_input hook sees this same tensor: the origin
-            self._backward_nonfinite_seen = True
-            return True
+            return self._backward_origin(event)
         if event.site == "param":
             return all(not is_checkable(g) or not nonfinite_kinds(g) for g in event.inputs)
         if event.site == "input":
-            if event.path != "":
+            if event.path != "" or not bad_kinds(x):
                 return False
             self._root_input_bad = True
             return True
+        return self._forward_origin(event, x)
+
+    def _forward_origin(self, event: Event, x: torch.Tensor) -> bool:
         if self._root_input_bad:
             return False  # everything downstream of bad data is propagated
-        out = nonfinite_kinds(x)
-        incoming: set[str] = set()
-        for t in event.inputs:
-            incoming |= nonfinite_kinds(t)
-        if not out - incoming:
+        if not bad_kinds(x):
+            return False  # a mask, by design
+        received = [t for t in event.inputs if bad_kinds(t)]
+        if received:
+            if not self._forward_origins:
+                shown = ", ".join(describe_counts(t) for t in received[:2])
+                self._fed_bad.append((event.path, shown))
             return False
-        if incoming and self._forward_origins:
-            return False  # e.g. +inf and -inf from an earlier origin meeting here as NaN
+        if event.path in self._forward_origins:
+            return False  # the same module again in this pass (checkpoint recomputation)
         prefix = event.path + "." if event.path else ""
-        if any(o.startswith(prefix) for o in self._forward_origins if o != event.path):
+        if any(o.startswith(prefix) for o in self._forward_origins):
             return False  # a child already reported this origin in this pass
+        fed = [(p, what) for p, what in self._fed_bad if p.startswith(prefix) and p]
+        if fed:
+            child, what = fed[0]
+            owner = event.path or '"" (the root module)'
+            self.note = (
+                f"born in {owner}'s own forward, before it called {child} "
+                f"({child} received {what}); {owner}'s own inputs were finite"
+            )
         self._forward_origins.add(event.path)
         return True
+
+    def _backward_origin(self, event: Event) -> bool:
+        if self._backward_nonfinite_seen:
+            return False
+        if event.site == "grad_output" and event.path != "" and self.grad_input_watched:
+            return False  # its producer's grad_input hook sees this same gradient: the origin
+        self._backward_nonfinite_seen = True
+        self.note = self._loss_note()
+        return True
+
+    def _loss_note(self) -> str | None:
+        """When the loss backward() started from is itself non-finite, say so."""
+        for ref in self._loss:
+            t = ref()
+            if t is None or not is_checkable(t):
+                continue
+            if not nonfinite_kinds(t):
+                continue
+            value = _scalar_text(t)
+            outputs = [o for o in (r() for r in self._root_outputs) if o is not None]
+            outputs = [o for o in outputs if is_checkable(o)]
+            came_from = ""
+            if outputs:
+                if all(not nonfinite_kinds(o) for o in outputs):
+                    came_from = "; it was computed outside the model from its finite output"
+                else:
+                    came_from = "; the model's output was already non-finite"
+            return (
+                f"the loss (the tensor backward() was called on) is {value} at step "
+                f"{self.loss_step}{came_from}"
+            )
+        return None
+
+
+def _scalar_text(t: torch.Tensor) -> str:
+    if t.numel() == 1:
+        v = float(t.detach().reshape(()).float().item())
+        return "NaN" if math.isnan(v) else ("+inf" if v > 0 else "-inf")
+    return describe_counts(t)
+
+
+__all__ = ["OriginRules", "bad_kinds", "describe_counts", "nonfinite_kinds"]
