@@ -58,6 +58,7 @@ class Hit:
     summary: dict[str, Any] | None
     input_summaries: list[dict[str, Any]] = field(default_factory=list)
     deferred: bool = False
+    note: str | None = None  # why this is the origin, when the verdict needs explaining
     _tensor: Any = field(default=None, repr=False)
     _module: Any = field(default=None, repr=False)
 
@@ -106,12 +107,23 @@ class Hit:
             "param": self.param,
             "label": self.label,
             "deferred": self.deferred,
+            "note": self.note,
             "summary": self.summary,
             "inputs": list(self.input_summaries),
         }
 
     def __str__(self) -> str:
         return self.report()
+
+    def __repr__(self) -> str:
+        """One short line for Variables, hovers and inline values (``str`` is the report)."""
+        module = self.module or "<root>"
+        param = f".{self.param}" if self.param else ""
+        kind = "origin" if self.origin else "propagated"
+        return (
+            f"<Hit #{self.breakpoint_id} {module}{param} ({self.module_class}) {self.site} "
+            f"step {self.step} {self.condition} {kind}>"
+        )
 
 
 def where_text(hit: dict[str, Any]) -> str:
@@ -140,6 +152,8 @@ def hit_text(hit: dict[str, Any]) -> str:
         + where_text(hit),
         f"  condition: {terminal_safe(hit['condition'])} ({kind})",
     ]
+    if hit.get("note"):
+        lines.append(f"  why: {terminal_safe(hit['note'])}")
     summary = hit.get("summary")
     if summary:
         lines.append("  tensor:")
