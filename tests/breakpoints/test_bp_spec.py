@@ -240,3 +240,21 @@ def test_breakpoints_accepts_the_semicolon_list_the_environment_variable_accepts
         parse_spec_list(" ; ;")
     with pytest.raises(SpecError, match=r"tensorpeek.breakpoints"):
         tensorpeek.break_on("fc1;fc2")
+
+
+@pytest.mark.parametrize("condition", ["max > 100 or norm > 1e9", "log(absmax) > 100"])
+def test_conditions_that_used_to_fail_at_run_time_stay_armed_through_training(
+    condition: str,
+) -> None:
+    import warnings
+
+    model = torch.nn.Sequential(torch.nn.Linear(4, 4), torch.nn.ReLU(), torch.nn.Linear(4, 1))
+    with torch.no_grad():
+        model[0].weight.zero_()  # absmax 0: log(0) is -inf, not a ValueError
+        model[0].bias.zero_()
+    bp = tensorpeek.break_on(f"*:output:{condition}", action="record")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        for _ in range(3):
+            model(torch.randn(2, 4)).sum().backward()
+    assert bp.enabled and bp.error is None
