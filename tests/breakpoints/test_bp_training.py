@@ -170,7 +170,7 @@ def test_armed_but_not_hit_losses_are_bitwise_equal_to_an_unarmed_run() -> None:
     assert with_bps == plain  # exact float equality, every step
     assert api.hits() == []
     assert history.layer_history()["fc1"]["output"][-1]["step"] == 19
-    assert len(HOOKS._tensor_handles) <= 2 * 6 * 2  # one step's grad hooks, not twenty
+    assert HOOKS.hook_count() <= 2 * 6 * 2 + 4  # one step's grad hooks and the params, not twenty
 
 
 def test_armed_checks_touch_neither_the_rng_nor_version_counters_nor_the_graph() -> None:
@@ -209,6 +209,7 @@ def test_model_can_be_saved_deepcopied_and_pickled_while_armed() -> None:
 def test_remove_leaves_no_hook_anywhere() -> None:
     model = MLP()
     before = global_hook_count()
+    original_backward = torch.autograd.backward
     bps = [
         tensorpeek.break_on(model, s, action="raise")
         for s in ("grad_output", "param_grad", "grad_input")
@@ -219,6 +220,8 @@ def test_remove_leaves_no_hook_anywhere() -> None:
     for bp in bps:
         bp.remove()
     assert global_hook_count() == before and not HOOKS.installed
+    assert torch.autograd.backward is original_backward, "the backward() counter is unwrapped"
+    assert HOOKS.hook_count() == 0
     assert not any(p._post_accumulate_grad_hooks for p in model.parameters())
     assert not out._backward_hooks
     out.sum().backward()  # fine, nothing fires
