@@ -4,7 +4,8 @@ Every ``scripts/*.py`` states, as module-level literals read here with ``ast`` (
 it), the answer derived by hand in its docstring:
 - ``EXPECTED``: ``None`` for a healthy run; otherwise the first error's ``module``, ``site``
   and ``step``, plus optional checks: ``message`` (words the error's message must contain),
-  ``once`` (the origin is hit once), ``warning`` (words some warning must contain),
+  ``once`` (the origin is hit once), ``warning`` (some warning finding must contain one of
+  these words),
   ``no_origin_class`` (no origin hit on a module of that class);
 - ``ORACLE``: how the reference detector (``scenario_oracle``) can follow it: ``"full"``,
   ``"forward"`` (no backward hooks: in-place ops or reentrant checkpointing) or ``"none"``;

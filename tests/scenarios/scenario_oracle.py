@@ -148,6 +148,8 @@ class ReferenceDetector:
         return stack
 
     def _call(self, original: Any, module: nn.Module, args: tuple, kwargs: dict) -> Any:
+        if torch.jit.is_tracing():  # torch.jit.trace running the model once: not training
+            return original(module, *args, **kwargs)
         stack = self._stack()
         if not stack:
             paths = {id(m): name for name, m in module.named_modules()}

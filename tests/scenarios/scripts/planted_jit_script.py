@@ -9,7 +9,7 @@ without saying so)."""
 import torch
 from torch import nn
 
-EXPECTED = {"module": "", "site": "output", "step": 2, "warning": ["script"]}
+EXPECTED = {"module": "", "site": "output", "step": 2, "warning": ["script", "jit"]}
 ORACLE = "full"
 
 
