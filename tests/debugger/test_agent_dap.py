@@ -132,3 +132,12 @@ def test_a_tensor_breakpoint_stop_reports_its_hit(marker: Path) -> None:
         assert [b["spec"] for b in snap["breakpoints"]] == ["*:output:nonfinite"]
         assert snap["breakpoints"][0]["hit_count"] == 1
         assert "tensor" in [t["name"] for t in snap["tensors"]]
+        # the user's own line the hit came from: the line in Net.forward that called poison
+        assert snap["hit_line"] == {
+            "path": str(SCRIPT.resolve()),
+            "line": marked_line(SCRIPT, "poison_call"),
+            "function": "forward",
+        }
+        # the hit local reads as one short line in Variables, hovers and inline values
+        shown = dap.evaluate("hit", frame_id, context="variables")["result"]
+        assert shown == "<Hit #1 poison (Poison) output step 0 nonfinite origin>", shown

@@ -15,8 +15,10 @@ import torch
 from torch import nn
 
 from tensorpeek.agent import request
+from tensorpeek.agent.params import dumps
 from tensorpeek.debugger.presentation import clear_cache, quick_options
 from tensorpeek.engine import api, history
+from tensorpeek.engine.registry import REGISTRY
 from tensorpeek.summary.tensor_summary import summarize
 
 
@@ -163,6 +165,73 @@ def test_hit_and_layers_come_from_the_breakpoint_engine() -> None:
         {"step": p["step"], "stats": p["summary"]} for p in recorded
     ]
     assert layer["latest"]["output"] == layer["history"]["output"][-1]
+
+
+def test_a_paused_hit_lists_its_module_parameters_with_their_gradients() -> None:
+    torch.manual_seed(0)
+    net = Net()
+    net(torch.randn(5, 4)).sum().backward()
+    api.set_breakpoints(
+        [{"target": "fc2", "site": "output", "condition": "norm > 0", "action": "record"}]
+    )
+    net(torch.randn(5, 4))
+    hit = api.hits()[-1]
+    REGISTRY.paused.append(hit)  # what engine.pause does while the debugger is stopped at it
+    try:
+        snap = result("snapshot", {})
+    finally:
+        REGISTRY.paused.remove(hit)
+    assert [p["name"] for p in snap["hit_params"]] == ["weight", "bias"]
+    weight = snap["hit_params"][0]
+    assert weight["summary"]["shape"] == list(net.fc2.weight.shape)
+    assert weight["summary"]["norm"] == pytest.approx(
+        float(net.fc2.weight.detach().norm()), rel=1e-5
+    )
+    assert net.fc2.weight.grad is not None
+    assert weight["grad"]["norm"] == pytest.approx(float(net.fc2.weight.grad.norm()), rel=1e-5)
+    assert "hit_params" not in result("snapshot", {"hit": hit}), "only while paused at the hit"
+
+
+def test_the_model_tree_reaches_every_nested_parameter_and_its_gradient() -> None:
+    torch.manual_seed(0)
+    model = nn.Sequential(
+        nn.Sequential(nn.Conv2d(3, 4, 3), nn.ReLU()), nn.Flatten(), nn.LazyLinear(2)
+    )
+    model(torch.randn(2, 3, 8, 8)).sum().backward()
+    snap = result("snapshot", {"model": model, "step": 3})
+    assert "model[0][0].weight" not in [t["name"] for t in snap["tensors"]], "deeper than depth 2"
+    tree = snap["model"]
+    assert tree["root"] == "model" and tree["module_class"] == "Sequential"
+    assert [m["path"] for m in tree["modules"]] == [p for p, _ in model.named_modules()]
+    assert [p["name"] for p in tree["params"]] == [n for n, _ in model.named_parameters()]
+    conv = tree["params"][0]
+    assert conv["name"] == "0.0.weight" and conv["module"] == "0.0"
+    assert conv["expression"] == "model[0][0].weight" and conv["shape"] == [4, 3, 3, 3]
+    weight = model[0][0].weight
+    assert weight.grad is not None
+    assert conv["stats"]["norm"] == pytest.approx(float(weight.detach().norm()), rel=1e-5)
+    assert conv["grad"]["norm"] == pytest.approx(float(weight.grad.norm()), rel=1e-5)
+    assert conv["stats"]["nonfinite"] == 0
+    # the expression is one detail accepts
+    assert result("detail", {"model": model}, expression=conv["expression"])["summary"][
+        "shape"
+    ] == [
+        4,
+        3,
+        3,
+        3,
+    ]
+
+
+def test_a_big_model_tree_is_cut_at_its_caps_and_to_the_byte_budget() -> None:
+    model = nn.Sequential(*[nn.Linear(2, 2) for _ in range(400)])  # 800 parameters
+    snap = result("snapshot", {"model": model})
+    tree = snap["model"]
+    assert len(tree["params"]) <= 500 and tree["truncated"] is True
+    assert any("model" in note for note in snap["notes"])
+    small = result("snapshot", {"model": model}, max_bytes=64 * 1024)
+    assert len(small["model"]["params"]) < len(tree["params"])
+    assert len(dumps(small)) <= 64 * 1024
 
 
 def test_set_breakpoints_validates_everything_first_and_changes_nothing_on_error() -> None:

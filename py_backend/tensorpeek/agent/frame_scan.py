@@ -274,16 +274,30 @@ def _step(value: Any, kind: str, key: Any, walked: str) -> Any:
 def scan_modules(frame_locals: Mapping[str, Any]) -> Any:
     """The ``torch.nn.Module`` with the most submodules among the locals and their stored
     attributes (``model``, ``self``, ``self.model``), or None."""
+    found = find_model(frame_locals)
+    return found[1] if found is not None else None
+
+
+def find_model(frame_locals: Mapping[str, Any]) -> tuple[str, Any] | None:
+    """``(path, module)``: the ``torch.nn.Module`` with the most submodules among the locals
+    and their stored attributes, with the path that reaches it (``model``, ``self.model``)."""
     torch = sys.modules.get("torch")
     if torch is None:
         return None
-    best, best_count = None, 0
-    candidates = [v for k, v in list(frame_locals.items()) if not _is_internal_local(k)]
-    for value in list(candidates):
-        candidates.extend(child for _, child in scan_children(value))
-    for value in candidates:
+    candidates = locals_first(frame_locals)
+    for name, value in list(candidates):
+        candidates.extend((name + step, child) for step, child in scan_children(value))
+    best: tuple[str, Any] | None = None
+    best_count = 0
+    for name, value in candidates:
         if isinstance(value, torch.nn.Module):
             count = sum(1 for _ in value.modules())
             if count > best_count:
-                best, best_count = value, count
+                best, best_count = (name, value), count
     return best
+
+
+def module_path_expression(root: str, dotted: str) -> str:
+    """The path ``resolve_path`` accepts for ``named_parameters()``'s ``dotted`` name under the
+    module at ``root``: ``features.0.weight`` -> ``model.features[0].weight``."""
+    return root + "".join(_module_step(part) for part in dotted.split("."))

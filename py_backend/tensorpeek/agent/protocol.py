@@ -96,14 +96,13 @@ class Summary(_SummaryBase, total=False):
     quick: bool  # computed in quick mode (see ``estimated``)
     estimated: list[str]  # fields estimated from a sample
     note: str | None  # why values are missing, when they are
+    label: str  # which tensor this is, in a list of summaries (e.g. "grad_output[0]")
 
 
 # -- snapshot --------------------------------------------------------------------------------
 
 
-class HitInfo(TypedDict):
-    """Why a tensor breakpoint paused the program (``tensorpeek.Hit.to_dict()``)."""
-
+class _HitInfoBase(TypedDict):
     breakpoint: int | None
     spec: dict[str, Any]  # the breakpoint's JSON form
     module: str  # module path; "" is the root
@@ -119,6 +118,20 @@ class HitInfo(TypedDict):
     inputs: list[Summary]  # what flowed into the module (or the incoming gradients)
 
 
+class HitInfo(_HitInfoBase, total=False):
+    """Why a tensor breakpoint paused the program (``tensorpeek.Hit.to_dict()``)."""
+
+    note: str | None  # why this is the origin, when the verdict needs explaining
+
+
+class SourceLine(TypedDict):
+    """A line of the user's code (``tensorpeek.engine.pause.paused_at``)."""
+
+    path: str  # absolute path in the debuggee's file system
+    line: int  # 1-based
+    function: str
+
+
 class _FrameTensorBase(TypedDict):
     name: str  # display name, e.g. "self.fc.weight", "batch['x']", "outs[0]"
     expression: str  # a path ``detail`` accepts (same text as name)
@@ -128,6 +141,55 @@ class _FrameTensorBase(TypedDict):
 class FrameTensor(_FrameTensorBase, total=False):
     aliases: list[str]  # other names reaching the same tensor
     grad: Summary | None  # summary of ``.grad`` when it is set
+
+
+class _ParamInfoBase(TypedDict):
+    name: str  # the parameter's name in the hit's module (named_parameters())
+    summary: Summary
+
+
+class ParamInfo(_ParamInfoBase, total=False):
+    grad: Summary | None  # summary of ``.grad`` when it is set
+
+
+class ParamStats(TypedDict):
+    """The few statistics a model row shows (from the quick summary)."""
+
+    min: Number | None
+    max: Number | None
+    mean: Number | None
+    std: Number | None
+    norm: Number | None
+    nonfinite: int | None  # NaN + Inf count
+
+
+class _ModelParamBase(TypedDict):
+    name: str  # named_parameters() name under the root: "features.0.weight"
+    module: str  # the module holding it: "features.0"
+    expression: str  # a path ``detail`` accepts: "model.features[0].weight"
+    shape: list[int]
+    dtype: str
+    stats: ParamStats | None  # null: left out once the time budget was spent
+
+
+class ModelParam(_ModelParamBase, total=False):
+    grad: ParamStats | None  # statistics of ``.grad`` when it is set
+
+
+class ModelModule(TypedDict):
+    path: str  # named_modules() path; "" is the root
+    module_class: str
+    params: int  # parameters held by this module itself (not its children)
+
+
+class ModelTree(TypedDict):
+    """The biggest model reachable from the frame, at every depth (bounded)."""
+
+    root: str  # the frame path that reaches it: "model", "self"
+    module_class: str
+    modules: list[ModelModule]  # named_modules() order
+    params: list[ModelParam]  # named_parameters() order, at most 500
+    truncated: bool  # parameters or modules past the caps were left out
 
 
 class HistoryPoint(TypedDict):
@@ -165,6 +227,9 @@ class _SnapshotBase(TypedDict):
 
 
 class Snapshot(_SnapshotBase, total=False):
+    hit_line: SourceLine  # the user's line the hit came from (the editor opens it)
+    hit_params: list[ParamInfo]  # the hit module's parameters and gradients (at most 32)
+    model: ModelTree  # the model in the frame as a tree, when there is one
     notes: list[str]  # what was left out or unavailable, in words
     elapsed_ms: float  # time the agent spent building this snapshot
 

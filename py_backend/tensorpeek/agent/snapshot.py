@@ -13,29 +13,33 @@ from __future__ import annotations
 
 import sys
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any, cast
 
 from tensorpeek.agent.breakpoint_methods import breakpoint_infos
 from tensorpeek.agent.frame_scan import scan_frame
+from tensorpeek.agent.model_tree import model_tree
 from tensorpeek.agent.params import dumps, int_param
 from tensorpeek.agent.protocol import (
     PROTOCOL_VERSION,
     FrameTensor,
     HistoryPoint,
     Layer,
+    ParamInfo,
     Snapshot,
     Summary,
 )
 from tensorpeek.debugger.presentation import cached_summary, grad_of, quick_summary
 from tensorpeek.engine import history
 from tensorpeek.engine.hit import Hit
+from tensorpeek.engine.pause import paused_at
 from tensorpeek.engine.registry import REGISTRY
 
 DEFAULT_MAX_TENSORS = 200
 DEFAULT_MAX_DEPTH = 2
 DEFAULT_BINS = 32
 DEFAULT_HISTORY = 16
+MAX_HIT_PARAMS = 32  # parameters of the hit's module listed in the snapshot
 DEFAULT_TIME_BUDGET_MS = 800.0  # summarising time per snapshot (cached summaries are free)
 
 
@@ -47,6 +51,33 @@ def current_hit(frame_locals: Mapping[str, Any]) -> dict[str, Any] | None:
         if isinstance(local, Hit):
             hit = local
     return dict(hit.to_dict()) if hit is not None else None
+
+
+def hit_params(hit: Hit, bins: int, notes: list[str]) -> list[ParamInfo]:
+    """The parameters of the module a hit is about (its own first, then its children's), with
+    quick summaries of their values and gradients: the cause next to the result."""
+    module = hit.module_object
+    named = getattr(module, "named_parameters", None)
+    if named is None:
+        return []
+    out: list[ParamInfo] = []
+    for name, value in named():
+        if len(out) == MAX_HIT_PARAMS:
+            notes.append(f"{hit.module or 'root'}: its first {MAX_HIT_PARAMS} parameters listed")
+            break
+        try:
+            info: ParamInfo = {
+                "name": name,
+                "summary": cast("Summary", quick_summary(value, bins=bins).to_dict()),
+            }
+            grad = grad_of(value)
+            if grad is not None:
+                info["grad"] = cast("Summary", quick_summary(grad, bins=bins).to_dict())
+        except Exception as err:  # noqa: BLE001 - one odd parameter must not hide the others
+            notes.append(f"{name}: not summarised ({type(err).__name__}: {err})"[:300])
+            continue
+        out.append(info)
+    return out
 
 
 def layers(history_points: int) -> list[Layer]:
@@ -147,13 +178,35 @@ def snapshot(
         "truncated": truncated,
         "notes": notes,
     }
+    paused = REGISTRY.current_hit()
+    where = paused_at(paused) if paused is not None else None
+    if where is not None:
+        snap["hit_line"] = {"path": where.path, "line": where.line, "function": where.function}
+    if paused is not None:
+        snap["hit_params"] = hit_params(paused, bins, notes)
+    if "torch" in sys.modules:
+        # the frame tensors' budget first; the model tree gets what is left (cached rows are free)
+        deadline = start + time_budget_ms / 1e3
+        tree = model_tree(frame_locals, bins=bins, deadline=deadline, notes=notes)
+        if tree is not None:
+            snap["model"] = tree
     snap["elapsed_ms"] = round((time.perf_counter() - start) * 1e3, 3)
     return snap
 
 
+def _trim(items: list[Any], too_big: Callable[[], bool]) -> int:
+    """Drops items from the end while ``too_big()``; returns how many were dropped."""
+    before = len(items)
+    while items and too_big():
+        # drop about a tenth at a time: serialising again after each item would be slow
+        del items[max(0, len(items) - max(1, len(items) // 10)) :]
+    return before - len(items)
+
+
 def fit(snap: Snapshot, size_of: Any, max_bytes: int) -> Snapshot:
-    """Trim ``snap`` until ``size_of(snap) <= max_bytes``: history to the latest point, then
-    tensors from the end (the shallowest names come first), then layers. Says so in notes."""
+    """Trim ``snap`` until ``size_of(snap) <= max_bytes``: history to the latest point, the
+    model tree's parameters down to a quarter of the budget, tensors from the end (the
+    shallowest names come first), the rest of the model tree, then layers. Says so in notes."""
     if size_of(snap) <= max_bytes:
         return snap
     snap["truncated"] = True
@@ -161,18 +214,39 @@ def fit(snap: Snapshot, size_of: Any, max_bytes: int) -> Snapshot:
     for layer in snap["layers"]:
         layer["history"] = {site: pts[-1:] for site, pts in layer["history"].items()}
     notes.append(f"history trimmed to the latest point to fit {max_bytes} bytes")
-    for key in ("tensors", "layers"):
-        items: list[Any] = snap[key]
+    model = snap.get("model")
+    params: list[Any] = model["params"] if model else []
+    modules: list[Any] = model["modules"] if model else []
+    total = len(params)
+
+    def over() -> bool:
+        return bool(size_of(snap) > max_bytes)
+
+    def model_over_quarter() -> bool:
+        return over() and len(dumps(model)) > max_bytes // 4
+
+    steps: list[tuple[str, list[Any], Callable[[], bool]]] = [
+        ("model parameters", params, model_over_quarter),
+        ("tensors", snap["tensors"], over),
+        ("model parameters", params, over),
+        ("model modules", modules, over),
+        ("layers", snap["layers"], over),
+    ]
+    for label, items, too_big in steps:
         before = len(items)
-        while items and size_of(snap) > max_bytes:
-            # drop about a tenth at a time: serialising again after each item would be slow
-            del items[max(0, len(items) - max(1, len(items) // 10)) :]
-        if len(items) < before:
+        if _trim(items, too_big) and label != "model parameters":
+            if label == "model modules" and model is not None:
+                model["truncated"] = True
             notes.append(
-                f"{before - len(items)} of {before} {key} left out to fit {max_bytes} bytes"
+                f"{before - len(items)} of {before} {label} left out to fit {max_bytes} bytes"
             )
-        if size_of(snap) <= max_bytes:
+        if not over():
             break
+    if model is not None and len(params) < total:
+        model["truncated"] = True
+        notes.append(
+            f"{total - len(params)} of {total} model parameters left out to fit {max_bytes} bytes"
+        )
     return snap
 
 

@@ -9,6 +9,12 @@ user code for pydevd, shows readable source in the editor, and has ``hit``, ``te
 ``module`` as locals; the user's own frames are right below it in the call stack.
 ``builtins.breakpoint()`` is called from the same frame for ``pdb``, so ``PYTHONBREAKPOINT``
 is honoured and pdb shows the same locals.
+
+While paused, ``paused_at(hit)`` is the user's own line the hit came from: the innermost
+frame outside tensorpeek, torch, the standard library and site-packages (the line that
+called the module, or ``loss.backward()``). The extension opens it in the editor, so the
+first thing on screen is the user's code while ``hit``, ``tensor`` and ``module`` stay the
+locals of the selected frame.
 """
 
 from __future__ import annotations
@@ -16,11 +22,13 @@ from __future__ import annotations
 import builtins
 import os
 import sys
+import sysconfig
 import tempfile
 import threading
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from types import FrameType
+from typing import Any, NamedTuple
 
 from tensorpeek.engine.hit import Hit, TensorBreakpointError
 from tensorpeek.engine.registry import REGISTRY
@@ -125,9 +133,55 @@ def deliver(hit: Hit, action: str | None) -> None:
     raise ValueError(f"unknown breakpoint action {action!r}")
 
 
+class SourceLine(NamedTuple):
+    """A line of the user's code: file, 1-based line number, function name."""
+
+    path: str
+    line: int
+    function: str
+
+
+_paused_at: dict[int, SourceLine] = {}  # id(hit) -> the user's line, while paused at hit
+
+
+def paused_at(hit: Hit) -> SourceLine | None:
+    """The user's line ``hit`` came from, while the program is paused at it."""
+    return _paused_at.get(id(hit))
+
+
+def _library_roots() -> tuple[str, ...]:
+    """Folders whose code is not the user's: tensorpeek, torch, the stdlib, site-packages."""
+    roots = {str(Path(__file__).resolve().parents[1])}  # the tensorpeek package
+    torch = sys.modules.get("torch")
+    if getattr(torch, "__file__", None):
+        roots.add(str(Path(torch.__file__).resolve().parent))  # type: ignore[union-attr,arg-type]
+    paths = sysconfig.get_paths()
+    for key in ("stdlib", "platstdlib", "purelib", "platlib"):
+        if paths.get(key):
+            roots.add(str(Path(paths[key]).resolve()))
+    return tuple(os.path.join(r, "") for r in roots)
+
+
+def user_line(frame: FrameType | None) -> SourceLine | None:
+    """The innermost frame from ``frame`` outwards whose file is the user's own."""
+    roots = _library_roots()
+    while frame is not None:
+        filename = frame.f_code.co_filename
+        if not filename.startswith("<") and os.path.exists(filename):
+            resolved = os.path.realpath(filename)
+            if not resolved.startswith(roots):
+                return SourceLine(resolved, frame.f_lineno, frame.f_code.co_name)
+        frame = frame.f_back
+    return None
+
+
 def _pause(hit: Hit, stop: Callable[[], None]) -> None:
     REGISTRY.paused.append(hit)
+    where = user_line(sys._getframe(1))
+    if where is not None:
+        _paused_at[id(hit)] = where
     try:
         frame_function()(hit, hit.tensor, hit.module_object, stop)
     finally:
+        _paused_at.pop(id(hit), None)
         REGISTRY.paused.remove(hit)

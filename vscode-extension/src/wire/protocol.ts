@@ -38,28 +38,33 @@ export const summaryCodec = object(
     absmax: nullable(statistic),
     estimated: array(str),
     note: nullable(str),
+    label: str,
   },
-  ["dtype_short", "nonfinite", "absmax", "estimated", "note"],
+  ["dtype_short", "nonfinite", "absmax", "estimated", "note", "label"],
 );
 export type TensorSummary = Infer<typeof summaryCodec>;
 
 export const siteCodec = literal("input", "output", "grad_input", "grad_output", "param_grad", "param");
 
-export const hitCodec = object({
-  breakpoint: nullable(int),
-  spec: record(unknownValue),
-  module: str,
-  module_class: str,
-  site: siteCodec,
-  step: int,
-  condition: str,
-  origin: bool,
-  param: nullable(str),
-  label: str,
-  deferred: bool,
-  summary: nullable(summaryCodec),
-  inputs: array(summaryCodec),
-});
+export const hitCodec = object(
+  {
+    breakpoint: nullable(int),
+    spec: record(unknownValue),
+    module: str,
+    module_class: str,
+    site: siteCodec,
+    step: int,
+    condition: str,
+    origin: bool,
+    param: nullable(str),
+    label: str,
+    deferred: bool,
+    summary: nullable(summaryCodec),
+    inputs: array(summaryCodec),
+    note: nullable(str),
+  },
+  ["note"],
+);
 export type Hit = Infer<typeof hitCodec>;
 
 export const frameTensorCodec = object(
@@ -77,6 +82,48 @@ export type LayerRow = Infer<typeof layerCodec>;
 export const breakpointInfoCodec = object({ id: int, spec: str, enabled: bool, hit_count: int, error: nullable(str) }, ["error"]);
 export type BreakpointInfo = Infer<typeof breakpointInfoCodec>;
 
+export const paramInfoCodec = object({ name: str, summary: summaryCodec, grad: nullable(summaryCodec) }, ["grad"]);
+export type ParamInfo = Infer<typeof paramInfoCodec>;
+
+export const paramStatsCodec = object({
+  min: nullable(statistic),
+  max: nullable(statistic),
+  mean: nullable(statistic),
+  std: nullable(statistic),
+  norm: nullable(statistic),
+  nonfinite: nullable(int),
+});
+export type ParamStats = Infer<typeof paramStatsCodec>;
+
+export const modelParamCodec = object(
+  {
+    name: str,
+    module: str,
+    expression: str,
+    shape: array(int),
+    dtype: str,
+    stats: nullable(paramStatsCodec),
+    grad: nullable(paramStatsCodec),
+  },
+  ["grad"],
+);
+export type ModelParam = Infer<typeof modelParamCodec>;
+
+export const modelModuleCodec = object({ path: str, module_class: str, params: int });
+export type ModelModule = Infer<typeof modelModuleCodec>;
+
+export const modelTreeCodec = object({
+  root: str,
+  module_class: str,
+  modules: array(modelModuleCodec),
+  params: array(modelParamCodec),
+  truncated: bool,
+});
+export type ModelTree = Infer<typeof modelTreeCodec>;
+
+export const sourceLineCodec = object({ path: str, line: int, function: str });
+export type SourceLine = Infer<typeof sourceLineCodec>;
+
 export const snapshotCodec = object(
   {
     version: int,
@@ -85,9 +132,12 @@ export const snapshotCodec = object(
     layers: array(layerCodec),
     breakpoints: array(breakpointInfoCodec),
     truncated: bool,
+    hit_line: sourceLineCodec,
+    hit_params: array(paramInfoCodec),
+    model: modelTreeCodec,
     notes: array(str),
   },
-  ["notes"],
+  ["hit_line", "hit_params", "model", "notes"],
 );
 export type Snapshot = Infer<typeof snapshotCodec>;
 
@@ -126,6 +176,12 @@ export const codecsBySchemaName = {
   HistoryPoint: historyPointCodec,
   Layer: layerCodec,
   BreakpointInfo: breakpointInfoCodec,
+  SourceLine: sourceLineCodec,
+  ParamInfo: paramInfoCodec,
+  ParamStats: paramStatsCodec,
+  ModelParam: modelParamCodec,
+  ModelModule: modelModuleCodec,
+  ModelTree: modelTreeCodec,
   Snapshot: snapshotCodec,
   Reply: replyCodec,
   DetailResult: detailCodec,
