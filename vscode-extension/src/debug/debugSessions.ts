@@ -1,18 +1,34 @@
 /**
  * Follows Python debug sessions: a `DebugAdapterTracker` sees every `stopped` event, the
  * focused frame comes from `vscode.debug.activeStackItem`, and each stop gets exactly one
- * snapshot request. Also the way the rest of the extension reaches the agent while paused
- * (modules, detail, live breakpoint updates).
+ * snapshot request. At a tensor-breakpoint hit it brings the Tensors view on screen and opens
+ * the user's own line the hit came from (the stopped frame is tensorpeek's pause frame, whose
+ * locals `hit`, `tensor` and `module` stay in the Variables view). Also the way the rest of the
+ * extension reaches the agent while paused (modules, detail, live breakpoint updates).
  */
+import * as path from "node:path";
 import type { DebugAdapterTracker, DebugAdapterTrackerFactory, DebugSession, Disposable } from "vscode";
 import { hitCounts } from "../breakpoints/breakpointList";
 import type { BreakpointStore } from "../breakpoints/breakpointStore";
 import type { TensorPanel } from "../panel/tensorPanel";
 import { traceError, traceInfo } from "../platform/log";
-import { debug } from "../platform/vscodeapi";
+import { debug, window } from "../platform/vscodeapi";
 import { AgentError, AgentProxy } from "../wire/agentProxy";
 import { agentSpecs, type SpecParts } from "../wire/breakpointSpecs";
-import { detailCodec, modulesResultCodec, setBreakpointsResultCodec, snapshotCodec, type Detail, type Snapshot } from "../wire/protocol";
+import {
+  detailCodec,
+  modulesResultCodec,
+  setBreakpointsResultCodec,
+  snapshotCodec,
+  type Detail,
+  type Snapshot,
+  type SourceLine,
+} from "../wire/protocol";
+
+/** The file of tensorpeek's pause frame (`tensorpeek/engine/pause.py`), which VS Code opens at a hit. */
+const PAUSE_FRAME_FILE = "tensor_breakpoint.py";
+/** How long after a hit VS Code's own opening of the pause frame's file is undone. */
+const REOPEN_WINDOW_MS = 3000;
 
 const RESUMING = new Set(["continue", "next", "stepIn", "stepOut", "stepBack", "reverseContinue", "goto", "restartFrame"]);
 
@@ -21,6 +37,7 @@ interface Paused {
   proxy: AgentProxy;
   frameId: number | undefined;
   threadId: number | undefined;
+  stoppedAt: number; // Date.now() at the stopped event
   snapshot?: Snapshot;
 }
 
@@ -28,6 +45,7 @@ export class DebugSessions implements DebugAdapterTrackerFactory {
   private paused: Paused | undefined;
   private stopEpoch = 0;
   private snapshottedEpoch = -1;
+  private revealedEpoch = -1;
 
   constructor(
     private readonly panel: TensorPanel,
@@ -56,7 +74,7 @@ export class DebugSessions implements DebugAdapterTrackerFactory {
         if (m.type !== "event") return;
         if (m.event === "stopped") {
           this.stopEpoch++;
-          this.paused = { session, proxy: new AgentProxy(session), frameId: undefined, threadId: m.body?.threadId };
+          this.paused = { session, proxy: new AgentProxy(session), frameId: undefined, threadId: m.body?.threadId, stoppedAt: Date.now() };
           // VS Code focuses a frame after fetching the stack; if it already has, use it now
           setTimeout(() => void this.onFocusChanged(), 50);
         } else if (m.event === "continued" && this.paused?.session.id === session.id) {
@@ -104,6 +122,27 @@ export class DebugSessions implements DebugAdapterTrackerFactory {
     }
   }
 
+  /** Opens the user's line; if VS Code then opens the pause frame's file, opens it again (once). */
+  private async showUserLine(line: SourceLine, epoch: number): Promise<void> {
+    const show = async () => {
+      try {
+        await window.showLine(line.path, line.line);
+      } catch (err) {
+        traceError(`could not open ${line.path}:${line.line}`, err);
+      }
+    };
+    await show();
+    const watcher = window.onDidChangeActiveTextEditor(() => {
+      const active = window.activeEditorPath();
+      if (epoch !== this.stopEpoch) watcher.dispose();
+      else if (active && path.basename(active) === PAUSE_FRAME_FILE) {
+        watcher.dispose();
+        void show();
+      }
+    });
+    setTimeout(() => watcher.dispose(), REOPEN_WINDOW_MS);
+  }
+
   private async onFocusChanged(): Promise<void> {
     const p = this.paused;
     const item = debug.activeStackItem();
@@ -120,9 +159,19 @@ export class DebugSessions implements DebugAdapterTrackerFactory {
         `snapshot: ${snapshot.tensors.length} tensors, ${snapshot.layers.length} layers${snapshot.hit ? `, hit at ${snapshot.hit.module} ${snapshot.hit.site} step ${snapshot.hit.step}` : ""}`,
       );
       this.store.setHitCounts(hitCounts(this.store.all(), snapshot.breakpoints));
-      this.panel.showSnapshot(snapshot, p.session.name, {
-        detail: (expression: string): Promise<Detail> => p.proxy.call("detail", { expression }, item.frameId, detailCodec),
-      });
+      this.panel.showSnapshot(
+        snapshot,
+        p.session.name,
+        {
+          detail: (expression: string): Promise<Detail> => p.proxy.call("detail", { expression }, item.frameId, detailCodec),
+        },
+        p.stoppedAt,
+      );
+      if (snapshot.hit && this.revealedEpoch !== epoch) {
+        this.revealedEpoch = epoch;
+        await this.panel.reveal();
+        if (snapshot.hit_line) await this.showUserLine(snapshot.hit_line, epoch);
+      }
     } catch (err) {
       traceError("snapshot failed", err);
       this.panel.showStatus(`No tensor snapshot at this stop: ${(err as Error).message}`);

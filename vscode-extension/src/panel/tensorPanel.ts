@@ -3,9 +3,9 @@
  * on request, the same page in an editor tab. It forwards snapshots to the page(s), asks the
  * renderer for pictures, and answers the page's clicks.
  */
-import type { Disposable, ExtensionContext, Webview, WebviewView, WebviewViewProvider } from "vscode";
+import type { Disposable, ExtensionContext, Webview, WebviewPanel, WebviewView, WebviewViewProvider } from "vscode";
 import { traceError } from "../platform/log";
-import { vscode, window } from "../platform/vscodeapi";
+import { commands, vscode, window } from "../platform/vscodeapi";
 import type { Detail, Snapshot } from "../wire/protocol";
 import type { Picture, Renderer, Theme } from "../wire/render";
 import type { HostMessage, PanelPicture, PictureTarget, WebviewMessage } from "../wire/webviewProtocol";
@@ -13,6 +13,8 @@ import { panelHtml } from "./panelHtml";
 import { detailRequests, histogramRequest, layerRequests, type PictureRequest } from "./panelPictures";
 
 export const TENSOR_VIEW_ID = "tensorpeek.tensorView";
+/** The view container (in the bottom panel) that holds the Tensors view (package.json). */
+const TENSOR_CONTAINER_COMMAND = "workbench.view.extension.tensorpeek";
 
 /** Where the panel gets a tensor's detail payloads at the current stop. */
 export interface DetailSource {
@@ -22,9 +24,11 @@ export interface DetailSource {
 export class TensorPanel implements WebviewViewProvider {
   private readonly webviews = new Set<Webview>();
   private theme: Theme | undefined;
-  private snapshot: { snapshot: Snapshot; session: string } | undefined;
+  private snapshot: { snapshot: Snapshot; session: string; stoppedAt?: number } | undefined;
   private detailSource: DetailSource | undefined;
   private replay: HostMessage[] = [];
+  private view: WebviewView | undefined;
+  private editorPanel: WebviewPanel | undefined;
 
   constructor(
     private readonly context: ExtensionContext,
@@ -32,20 +36,40 @@ export class TensorPanel implements WebviewViewProvider {
   ) {}
 
   resolveWebviewView(view: WebviewView): void {
+    this.view = view;
+    view.onDidDispose(() => {
+      if (this.view === view) this.view = undefined;
+    });
     this.attach(view.webview, view);
   }
 
+  /** "Show Tensor Panel": the editor tab, made once and revealed after that. */
   openInEditor(): void {
+    if (this.editorPanel) {
+      this.editorPanel.reveal(undefined, true);
+      return;
+    }
     const panel = window.createWebviewPanel("tensorpeek.tensorPanel", "Tensors", this.webviewOptions());
+    this.editorPanel = panel;
+    panel.onDidDispose(() => {
+      if (this.editorPanel === panel) this.editorPanel = undefined;
+    });
     this.attach(panel.webview, panel);
   }
 
+  /** Brings the Tensors view on screen (at a hit) unless the editor tab already is. */
+  async reveal(): Promise<void> {
+    if (this.editorPanel?.visible || this.view?.visible) return;
+    if (this.view) this.view.show(true);
+    else await commands.executeCommand(TENSOR_CONTAINER_COMMAND);
+  }
+
   /** A new stop: show its snapshot everywhere, then the hit's histogram. */
-  showSnapshot(snapshot: Snapshot, session: string, details: DetailSource): void {
-    this.snapshot = { snapshot, session };
+  showSnapshot(snapshot: Snapshot, session: string, details: DetailSource, stoppedAt?: number): void {
+    this.snapshot = { snapshot, session, stoppedAt };
     this.detailSource = details;
     this.replay = [];
-    this.broadcast({ type: "snapshot", snapshot, session });
+    this.broadcast({ type: "snapshot", snapshot, session, stoppedAt });
     const hit = snapshot.hit;
     if (hit?.summary) void this.renderTo({ hit: true }, [histogramRequest(`${hit.module || "root"} ${hit.site}`, hit.summary)]);
   }
@@ -100,8 +124,10 @@ export class TensorPanel implements WebviewViewProvider {
   }
 
   private async selectTensor(name: string, expression: string): Promise<void> {
-    const tensor = this.snapshot?.snapshot.tensors.find((t) => t.name === name);
-    if (!tensor) return;
+    const snapshot = this.snapshot?.snapshot;
+    const tensor = snapshot?.tensors.find((t) => t.name === name);
+    const param = snapshot?.model?.params.find((p) => p.expression === expression);
+    if (!tensor && !param) return;
     let detail: Detail | undefined;
     let error: string | undefined;
     try {
@@ -110,7 +136,7 @@ export class TensorPanel implements WebviewViewProvider {
       error = `detail unavailable (${(err as Error).message}); showing the snapshot's histogram`;
       traceError(`detail of ${name}`, err);
     }
-    await this.renderTo({ tensor: name }, detailRequests(name, detail, tensor.summary), error);
+    await this.renderTo({ tensor: name }, detailRequests(name, detail, tensor?.summary), error);
   }
 
   private async renderTo(target: PictureTarget, requests: PictureRequest[], error?: string): Promise<void> {

@@ -37,6 +37,13 @@ export const window = {
   ) => vscode.window.registerWebviewViewProvider(viewId, provider, options),
   createWebviewPanel: (viewType: string, title: string, options: vscode.WebviewPanelOptions & vscode.WebviewOptions) =>
     vscode.window.createWebviewPanel(viewType, title, { viewColumn: vscode.ViewColumn.Beside, preserveFocus: true }, options),
+  /** Opens `file` with `line` (1-based) selected and scrolled into view, as the active editor. */
+  showLine: (file: string, line: number) => {
+    const at = new vscode.Range(line - 1, 0, line - 1, 0);
+    return vscode.window.showTextDocument(vscode.Uri.file(file), { selection: at, preview: true, preserveFocus: false });
+  },
+  activeEditorPath: () => vscode.window.activeTextEditor?.document.uri.fsPath,
+  onDidChangeActiveTextEditor: vscode.window.onDidChangeActiveTextEditor,
   createTreeView: <T>(viewId: string, options: vscode.TreeViewOptions<T>) => vscode.window.createTreeView(viewId, options),
 };
 

@@ -13,7 +13,8 @@ export interface PanelPicture {
 export type PictureTarget = { tensor: string } | { hit: true } | { layers: true };
 
 export type HostMessage =
-  | { type: "snapshot"; snapshot: Snapshot; session: string }
+  // stoppedAt: Date.now() when the debugger reported the stop (the page times itself from it)
+  | { type: "snapshot"; snapshot: Snapshot; session: string; stoppedAt?: number }
   | { type: "status"; text: string }
   | { type: "pictures"; target: PictureTarget; pictures: PanelPicture[]; error?: string }
   | { type: "focusTensor"; name: string };
