@@ -1,8 +1,9 @@
 /**
  * `tensorpeek.addTensorBreakpoint`: choose a target (live module paths when paused, or a typed
- * glob), a site and a preset or expression; the spec is validated before it is stored. Code
- * lenses call it with `{className, attribute, preset, uri, line}`; a `TARGET:SITE:CONDITION`
- * string argument adds that spec directly (after validation).
+ * glob), a site and a preset or expression; a whole `TARGET:SITE:CONDITION` typed as the
+ * target is the spec. The spec is validated before it is stored. Code lenses call it with
+ * `{className, attribute, preset, uri, line}`; a `TARGET:SITE:CONDITION` string argument adds
+ * that spec directly (after validation).
  */
 import type { QuickPickItem } from "vscode";
 import type { DebugSessions } from "../debug/debugSessions";
@@ -75,10 +76,13 @@ export class AddBreakpointCommand {
     const suggestions = lens ? lensTargets(lens.attribute, lens.className, live) : ["*", ...live.filter((m) => m !== "")];
     const target = await pickOrType(
       suggestions,
-      "Module path or glob (e.g. encoder.layers.*.attn), or a class name",
+      "Module path or glob (e.g. encoder.layers.*.attn), a class name, or a whole spec (*:output:nonfinite)",
       lens ? suggestions[0] : undefined,
     );
     if (!target) return undefined;
+    // a whole TARGET:SITE:CONDITION typed into the first box is the spec (no later picks);
+    // module paths, globs and class names never contain ':'
+    if (target.includes(":")) return splitSpec(target);
     const site = await window.showQuickPick(
       SITES.map((s) => ({ label: s })),
       { title: `Tensor breakpoint on ${target}`, placeHolder: "Which tensor: the module's output, input, gradients or parameters" },
