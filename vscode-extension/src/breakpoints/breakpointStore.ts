@@ -15,6 +15,7 @@ const STATE_KEY = "tensorpeek.breakpoints";
 export class BreakpointStore {
   private list: StoredBreakpoint[];
   private readonly listeners: Array<(list: readonly StoredBreakpoint[]) => void> = [];
+  private readonly hitListeners: Array<() => void> = [];
   private hitCountById = new Map<string, number>();
 
   constructor(
@@ -37,13 +38,20 @@ export class BreakpointStore {
     return this.hitCountById.get(id);
   }
 
+  /** New counts from the agent. Only the view follows them: the list itself did not change,
+   * so nothing is re-armed (re-arming would start every count again from zero). */
   setHitCounts(counts: Map<string, number>): void {
     this.hitCountById = counts;
-    this.emit();
+    for (const l of this.hitListeners) l();
   }
 
+  /** Breakpoints were added, removed, enabled or disabled. */
   onDidChange(listener: (list: readonly StoredBreakpoint[]) => void): void {
     this.listeners.push(listener);
+  }
+
+  onDidChangeHitCounts(listener: () => void): void {
+    this.hitListeners.push(listener);
   }
 
   async add(spec: SpecParts): Promise<void> {

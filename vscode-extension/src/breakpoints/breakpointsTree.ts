@@ -12,6 +12,7 @@ export class BreakpointsTree implements TreeDataProvider<StoredBreakpoint> {
 
   constructor(private readonly store: BreakpointStore) {
     store.onDidChange(() => this.changed.fire());
+    store.onDidChangeHitCounts(() => this.changed.fire());
   }
 
   getChildren(element?: StoredBreakpoint): StoredBreakpoint[] {
