@@ -17,9 +17,10 @@ export function histogramRequest(name: string, summary: TensorSummary): PictureR
 }
 
 /** The detail card: the finer histogram, and a heatmap or channel tiles when the agent sent them. */
-export function detailRequests(name: string, detail: Detail | undefined, fallback: TensorSummary): PictureRequest[] {
+export function detailRequests(name: string, detail: Detail | undefined, fallback: TensorSummary | undefined): PictureRequest[] {
   const out: PictureRequest[] = [];
-  out.push(detail ? { kind: "histogram", title: `histogram of ${name}`, payload: detail.histogram } : histogramRequest(name, fallback));
+  if (detail) out.push({ kind: "histogram", title: `histogram of ${name}`, payload: detail.histogram });
+  else if (fallback) out.push(histogramRequest(name, fallback));
   if (detail?.heatmap) out.push({ kind: "heatmap", title: `heatmap of ${name}`, payload: detail.heatmap });
   if (detail?.channels) out.push({ kind: "channels", title: `channels of ${name}`, payload: detail.channels });
   return out;

@@ -3,10 +3,18 @@
  * or as an attribute value, never parsed as HTML, so a tensor named `<img onerror=...>` is text.
  */
 import { chartMetric, historyValues, layerSiteRows } from "../wire/layerStats";
-import { isNonFinite, nonFiniteCount, type FrameTensor, type Snapshot } from "../wire/protocol";
+import {
+  isNonFinite,
+  nonFiniteCount,
+  type FrameTensor,
+  type ModelTree,
+  type ParamStats,
+  type Snapshot,
+  type TensorSummary,
+} from "../wire/protocol";
 import { formatNumber, formatShape, sparkline, trendline } from "../wire/summaryText";
 import type { PanelPicture, WebviewMessage } from "../wire/webviewProtocol";
-import { banner, sortedTensors, SORT_KEYS, type Action, type PanelState, type SortKey } from "./state";
+import { banner, modelGroups, sortedTensors, SORT_KEYS, type Action, type PanelState, type SortKey, type Tab } from "./state";
 
 type Child = Node | string | null | undefined | false;
 
@@ -167,9 +175,163 @@ function detailCard(snapshot: Snapshot, state: PanelState): HTMLElement | null {
       { id: "detail", class: "card", "aria-label": "the tensor that hit the breakpoint" },
       el("h3", {}, snapshot.hit.label || `${snapshot.hit.module || "root"} ${snapshot.hit.site}`),
       picturesBlock(state.pictures.hit),
+      causeTables(snapshot),
     );
   }
   return null;
+}
+
+const BACKWARD_SITES = new Set(["grad_output", "grad_input", "param_grad"]);
+
+function statCells(s: TensorSummary | null | undefined): HTMLElement[] {
+  if (!s) return [el("td", { class: "muted", colspan: "5" }, "—")];
+  const nf = nonFiniteCount(s);
+  return [
+    el("td", {}, formatShape(s.shape)),
+    el("td", { class: "num" }, `${formatNumber(s.min)} … ${formatNumber(s.max)}`),
+    el("td", { class: "num" }, formatNumber(s.mean)),
+    el("td", { class: "num" }, formatNumber(s.norm)),
+    el("td", { class: nf ? "num bad" : "num" }, nf ? String(nf) : "0"),
+  ];
+}
+
+function summaryTable(
+  id: string,
+  caption: string,
+  rows: Array<{ name: string; value: TensorSummary; grad?: TensorSummary | null }>,
+  withGrad: boolean,
+): HTMLElement {
+  const heads = ["name", "shape", "range", "mean", "norm", "NaN/Inf"];
+  if (withGrad) heads.push("grad shape", "grad range", "grad mean", "grad norm", "grad NaN/Inf");
+  return el(
+    "table",
+    { id, class: "cause", "aria-label": caption },
+    el("caption", {}, caption),
+    el("thead", {}, el("tr", {}, ...heads.map((t) => el("th", { scope: "col" }, t)))),
+    el(
+      "tbody",
+      {},
+      ...rows.map((r) =>
+        el(
+          "tr",
+          { "data-name": r.name, class: isNonFinite(r.value) || (r.grad && isNonFinite(r.grad)) ? "bad" : "" },
+          el("td", { class: "name" }, r.name),
+          ...statCells(r.value),
+          ...(withGrad ? statCells(r.grad) : []),
+        ),
+      ),
+    ),
+  );
+}
+
+/** What flowed into the hit's module (or the incoming gradients) and its parameters: the cause. */
+function causeTables(snapshot: Snapshot): HTMLElement | null {
+  const hit = snapshot.hit;
+  if (!hit) return null;
+  const backward = BACKWARD_SITES.has(hit.site);
+  const fallback = backward ? "incoming gradient" : "input";
+  const inputs = hit.inputs.map((s, i) => ({ name: s.label ?? `${fallback} ${i}`, value: s }));
+  const params = (snapshot.hit_params ?? []).map((p) => ({ name: p.name, value: p.summary, grad: p.grad }));
+  const module = hit.module || "root";
+  return el(
+    "div",
+    { class: "cause" },
+    inputs.length
+      ? summaryTable("hit-inputs", backward ? `gradients flowing into ${module}` : `inputs of ${module}`, inputs, false)
+      : el("p", { class: "muted" }, `No ${fallback} summaries were recorded for ${module}.`),
+    params.length ? summaryTable("hit-params", `parameters of ${module} and their gradients`, params, true) : null,
+  );
+}
+
+function paramCells(s: ParamStats | null | undefined, span: number): HTMLElement[] {
+  if (!s) return [el("td", { class: "muted", colspan: String(span) }, "—")];
+  const nf = s.nonfinite ?? 0;
+  return [
+    el("td", { class: "num" }, `${formatNumber(s.min)} … ${formatNumber(s.max)}`),
+    el("td", { class: "num" }, formatNumber(s.mean)),
+    el("td", { class: "num" }, formatNumber(s.norm)),
+    el("td", { class: nf ? "num bad" : "num" }, s.nonfinite === null ? "?" : String(nf)),
+  ];
+}
+
+/** The Model tab: every module that holds parameters, its parameters and their gradients, filtered by name. */
+function modelTab(tree: ModelTree, state: PanelState, h: Handlers): HTMLElement {
+  const search = el("input", {
+    id: "model-search",
+    type: "search",
+    placeholder: "filter by parameter, module or class",
+    "aria-label": "filter the model's parameters",
+  });
+  search.value = state.modelQuery;
+  search.addEventListener("input", () => h.dispatch({ type: "modelQuery", query: search.value }));
+  const groups = modelGroups(tree, state.modelQuery);
+  const heads = ["parameter", "shape", "dtype", "range", "mean", "norm", "NaN/Inf", "grad range", "grad mean", "grad norm", "grad NaN/Inf"];
+  const rows: HTMLElement[] = [];
+  for (const g of groups) {
+    rows.push(
+      el(
+        "tr",
+        { class: "module", "data-module": g.module.path },
+        el(
+          "td",
+          { class: `name depth-${Math.min(g.depth, 8)}`, colspan: String(heads.length) },
+          `${g.module.path || tree.root} (${g.module.module_class})`,
+        ),
+      ),
+    );
+    for (const p of g.params) {
+      const bad = (p.stats?.nonfinite ?? 0) > 0 || (p.grad?.nonfinite ?? 0) > 0;
+      const row = el(
+        "tr",
+        {
+          tabindex: "0",
+          "data-name": p.name,
+          class: [bad ? "bad" : "", state.selected === p.expression ? "selected" : ""].join(" ").trim(),
+          title: p.expression,
+        },
+        el("td", { class: `name depth-${Math.min(g.depth + 1, 8)}` }, p.name.slice(p.module ? p.module.length + 1 : 0)),
+        el("td", {}, formatShape(p.shape)),
+        el("td", {}, p.dtype),
+        ...paramCells(p.stats, 4),
+        ...paramCells(p.grad, 4),
+      );
+      const open = () => {
+        h.dispatch({ type: "select", name: p.expression });
+        h.post({ type: "selectTensor", name: p.expression, expression: p.expression });
+      };
+      row.addEventListener("click", open);
+      row.addEventListener("keydown", (ev) => {
+        if (ev.key === "Enter" || ev.key === " ") {
+          ev.preventDefault();
+          open();
+        }
+      });
+      rows.push(row);
+    }
+  }
+  const selected = tree.params.find((p) => p.expression === state.selected);
+  return el(
+    "section",
+    { id: "model", role: "tabpanel", "aria-labelledby": "tab-model" },
+    el("p", {}, search, " ", el("span", { class: "muted" }, `${tree.root}: ${tree.module_class}, ${tree.modules.length} modules`)),
+    groups.length
+      ? el(
+          "table",
+          { id: "model-table", "aria-label": "the model's parameters" },
+          el("thead", {}, el("tr", {}, ...heads.map((t) => el("th", { scope: "col" }, t)))),
+          el("tbody", {}, ...rows),
+          tree.truncated ? el("caption", {}, "more parameters in the model than the snapshot holds") : null,
+        )
+      : el("p", { class: "muted" }, "No parameter matches."),
+    selected
+      ? el(
+          "section",
+          { id: "detail", class: "card", "aria-label": `details of ${selected.expression}` },
+          el("h3", {}, selected.expression),
+          picturesBlock(state.pictures[`tensor:${selected.expression}`]),
+        )
+      : null,
+  );
 }
 
 function layersTab(snapshot: Snapshot, state: PanelState): HTMLElement {
@@ -211,7 +373,9 @@ function layersTab(snapshot: Snapshot, state: PanelState): HTMLElement {
   );
 }
 
-function tabButton(tab: "tensors" | "layers", label: string, state: PanelState, h: Handlers): HTMLElement {
+const TABS: Tab[] = ["tensors", "layers", "model"];
+
+function tabButton(tab: Tab, label: string, state: PanelState, h: Handlers): HTMLElement {
   const selected = state.tab === tab;
   const b = el(
     "button",
@@ -224,7 +388,8 @@ function tabButton(tab: "tensors" | "layers", label: string, state: PanelState, 
   });
   b.addEventListener("keydown", (ev) => {
     if (ev.key === "ArrowRight" || ev.key === "ArrowLeft") {
-      const other = tab === "tensors" ? "layers" : "tensors";
+      const i = TABS.indexOf(tab) + (ev.key === "ArrowRight" ? 1 : -1);
+      const other = TABS[(i + TABS.length) % TABS.length];
       h.dispatch({ type: "tab", tab: other });
       if (other === "layers") h.post({ type: "showLayers" });
       document.getElementById(`tab-${other}`)?.focus();
@@ -246,6 +411,7 @@ export function panel(state: PanelState, h: Handlers): HTMLElement {
       { role: "tablist", "aria-label": "views" },
       tabButton("tensors", `Tensors (${snapshot.tensors.length})`, state, h),
       tabButton("layers", `Layers (${snapshot.layers.length})`, state, h),
+      snapshot.model ? tabButton("model", `Model (${snapshot.model.params.length} parameters)`, state, h) : null,
     ),
   );
   if (state.tab === "tensors") {
@@ -257,6 +423,8 @@ export function panel(state: PanelState, h: Handlers): HTMLElement {
         detailCard(snapshot, state),
       ),
     );
+  } else if (state.tab === "model" && snapshot.model) {
+    root.append(modelTab(snapshot.model, state, h));
   } else {
     const section = layersTab(snapshot, state);
     section.setAttribute("role", "tabpanel");

@@ -7,6 +7,7 @@ declare function acquireVsCodeApi(): { postMessage(message: WebviewMessage): voi
 
 const vscode = acquireVsCodeApi();
 let state: PanelState = initialState;
+let stoppedAt: number | undefined;
 
 function focusKey(node: Element | null): string | null {
   if (!(node instanceof HTMLElement) || node === document.body) return null;
@@ -21,7 +22,30 @@ function render(): void {
   const focused = focusKey(document.activeElement);
   const next = panel(state, { dispatch, post: (m) => vscode.postMessage(m) });
   document.getElementById("panel")?.replaceWith(next);
-  if (focused) (document.querySelector(focused) as HTMLElement | null)?.focus({ preventScroll: true });
+  const again = focused ? document.querySelector<HTMLElement>(focused) : null;
+  again?.focus({ preventScroll: true });
+  if (again instanceof HTMLInputElement) again.setSelectionRange(again.value.length, again.value.length); // typing goes on at the end
+  recordTimings();
+}
+
+/**
+ * Milliseconds from the debugger's stop to the banner and table, and to the first decoded
+ * picture, on `document.body.dataset` (the end-to-end test prints them; nothing depends on them).
+ */
+function recordTimings(): void {
+  const at = stoppedAt;
+  if (at === undefined) return;
+  const data = document.body.dataset;
+  if (data.bannerMs === undefined && document.getElementById("banner") && document.getElementById("tensor-table"))
+    data.bannerMs = String(Date.now() - at);
+  const img = document.querySelector<HTMLImageElement>("#detail img");
+  if (data.pictureMs === undefined && img)
+    void img.decode().then(
+      () => {
+        if (stoppedAt === at && data.pictureMs === undefined) data.pictureMs = String(Date.now() - at);
+      },
+      () => undefined, // a picture that does not decode shows as broken; there is no time to record
+    );
 }
 
 function dispatch(action: Action): void {
@@ -35,7 +59,13 @@ function cssVar(name: string, fallback: string): string {
 
 window.addEventListener("message", (event: MessageEvent<HostMessage>) => {
   const message = event.data;
-  if (message && typeof message === "object" && typeof message.type === "string") dispatch(message);
+  if (!message || typeof message !== "object" || typeof message.type !== "string") return;
+  if (message.type === "snapshot" && message.stoppedAt !== stoppedAt) {
+    stoppedAt = message.stoppedAt;
+    delete document.body.dataset.bannerMs;
+    delete document.body.dataset.pictureMs;
+  }
+  dispatch(message);
 });
 
 render();

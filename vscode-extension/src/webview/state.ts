@@ -3,12 +3,21 @@
  * banner text, number formatting. No DOM here, so node tests cover it.
  */
 import { statValue } from "../wire/codec";
-import { isNonFinite, nonFiniteCount, type FrameTensor, type Hit, type Snapshot } from "../wire/protocol";
+import {
+  isNonFinite,
+  nonFiniteCount,
+  type FrameTensor,
+  type Hit,
+  type ModelModule,
+  type ModelParam,
+  type ModelTree,
+  type Snapshot,
+} from "../wire/protocol";
 import { pictureKey, type HostMessage, type PanelPicture } from "../wire/webviewProtocol";
 
 export const SORT_KEYS = ["name", "shape", "dtype", "min", "max", "mean", "std", "nonfinite"] as const;
 export type SortKey = (typeof SORT_KEYS)[number];
-export type Tab = "tensors" | "layers";
+export type Tab = "tensors" | "layers" | "model";
 
 export interface PanelState {
   snapshot: Snapshot | null;
@@ -18,6 +27,7 @@ export interface PanelState {
   descending: boolean;
   selected: string | null;
   tab: Tab;
+  modelQuery: string; // the Model tab's filter
   pictures: Record<string, { pictures: PanelPicture[]; error?: string }>;
 }
 
@@ -29,15 +39,24 @@ export const initialState: PanelState = {
   descending: true,
   selected: null,
   tab: "tensors",
+  modelQuery: "",
   pictures: {},
 };
 
-export type Action = HostMessage | { type: "sort"; key: SortKey } | { type: "select"; name: string } | { type: "tab"; tab: Tab };
+export type Action =
+  | HostMessage
+  | { type: "sort"; key: SortKey }
+  | { type: "select"; name: string }
+  | { type: "tab"; tab: Tab }
+  | { type: "modelQuery"; query: string };
 
 export function reduce(state: PanelState, action: Action): PanelState {
   switch (action.type) {
     case "snapshot": {
-      const names = new Set(action.snapshot.tensors.map((t) => t.name));
+      const names = new Set([
+        ...action.snapshot.tensors.map((t) => t.name),
+        ...(action.snapshot.model?.params ?? []).map((p) => p.expression),
+      ]);
       const selected = state.selected !== null && names.has(state.selected) ? state.selected : null;
       return { ...state, snapshot: action.snapshot, session: action.session, status: "", selected, pictures: {} };
     }
@@ -55,6 +74,8 @@ export function reduce(state: PanelState, action: Action): PanelState {
       return { ...state, selected: action.name };
     case "tab":
       return { ...state, tab: action.tab };
+    case "modelQuery":
+      return { ...state, modelQuery: action.query };
   }
 }
 
@@ -104,9 +125,35 @@ export function banner(hit: Hit | null): Banner {
     ["condition", hit.condition],
     ["where", hit.origin ? "origin: its inputs are finite, its result is not" : "propagated from an earlier layer"],
   ];
+  if (hit.note) facts.push(["why", hit.note]);
   return {
     title: `Tensor breakpoint: ${where} ${hit.site} at step ${hit.step}`,
     facts,
     bad: hit.summary !== null && isNonFinite(hit.summary),
   };
+}
+
+export interface ModelGroup {
+  module: ModelModule;
+  depth: number; // 0 for the root
+  params: ModelParam[];
+}
+
+/**
+ * The model tree filtered by `query` (case-insensitive, over parameter names, module paths and
+ * classes): each module that holds matching parameters, in named_modules() order.
+ */
+export function modelGroups(tree: ModelTree, query: string): ModelGroup[] {
+  const q = query.trim().toLowerCase();
+  const byModule = new Map<string, ModelParam[]>();
+  for (const p of tree.params) byModule.set(p.module, [...(byModule.get(p.module) ?? []), p]);
+  const out: ModelGroup[] = [];
+  for (const m of tree.modules) {
+    const own = byModule.get(m.path) ?? [];
+    const moduleMatches = !q || m.path.toLowerCase().includes(q) || m.module_class.toLowerCase().includes(q);
+    const params = moduleMatches ? own : own.filter((p) => p.name.toLowerCase().includes(q));
+    if (params.length === 0) continue;
+    out.push({ module: m, depth: m.path === "" ? 0 : m.path.split(".").length, params });
+  }
+  return out;
 }

@@ -11,7 +11,7 @@ import type { Browser, Page } from "playwright-core";
 import { launchChromium } from "../chromium";
 import { panelHtml } from "../../src/panel/panelHtml";
 import type { HostMessage } from "../../src/wire/webviewProtocol";
-import { fc2Snapshot, XSS_NAME } from "../fixtures/snapshots";
+import { fc2Snapshot, summary, XSS_NAME } from "../fixtures/snapshots";
 
 const EXT_DIR = path.resolve(__dirname, "../../..");
 const ARTIFACTS = path.resolve(EXT_DIR, "..", "test-artifacts");
@@ -93,6 +93,29 @@ test("a snapshot renders the banner and a table with bad tensors first and marke
   const cells = await page.locator('#tensor-table tr[data-name="tensor"] td').allTextContents();
   assert.deepEqual(cells.slice(0, 8), ["!tensor", "[32, 4]", "float32", "-2.5", "3.1", "0.2", "1.1", "4"]);
   await shot("webview-table.png");
+});
+
+test("at an origin hit the card shows the module's inputs and its parameters with their gradients", async () => {
+  await send({ type: "snapshot", snapshot: fc2Snapshot, session: "Train" });
+  await page.locator("#hit-inputs").waitFor();
+  assert.equal(await page.locator("#hit-inputs caption").textContent(), "inputs of fc2");
+  assert.deepEqual(await page.locator("#hit-inputs tbody td").allTextContents(), ["input 0", "[32, 16]", "-1 … 1", "0", "1.2", "0"]);
+  const params = await page.locator("#hit-params tbody tr").evaluateAll((rows) => rows.map((r) => r.getAttribute("data-name")));
+  assert.deepEqual(params, ["weight", "bias"]);
+  assert.ok(await page.locator('#hit-params tr[data-name="weight"]').evaluate((r) => r.classList.contains("bad")), "weight has a NaN");
+  const weight = await page.locator('#hit-params tr[data-name="weight"] td').allTextContents();
+  assert.equal(weight[5], "1", "the weight's NaN count");
+  assert.equal(weight[9], "0.03", "the weight's gradient norm");
+  assert.equal(await page.locator('#hit-params tr[data-name="bias"] td').last().textContent(), "—", "no gradient yet");
+  // a backward hit labels what its inputs hold, with the label the engine gave each one
+  const backward = {
+    ...fc2Snapshot,
+    hit: { ...fc2Snapshot.hit!, site: "grad_output" as const, inputs: [summary({ label: "grad_output[0]" })] },
+  };
+  await send({ type: "snapshot", snapshot: backward, session: "Train" });
+  await page.locator("#hit-inputs caption", { hasText: "gradients flowing into fc2" }).waitFor();
+  assert.equal(await page.locator("#hit-inputs tbody td.name").textContent(), "grad_output[0]");
+  await shot("webview-cause.png");
 });
 
 test("a tensor named like HTML renders as text and runs nothing; the CSP blocks injected inline script", async () => {
