@@ -81,3 +81,72 @@ export async function expandView(page: Page, title: string): Promise<void> {
   await header.waitFor({ timeout: 15_000 });
   if ((await header.getAttribute("aria-expanded")) !== "true") await header.click();
 }
+
+/** Opens a workspace file by name through "Go to File". */
+export async function openFile(page: Page, name: string): Promise<void> {
+  await runCommand(page, "Go to File");
+  await answerQuickInput(page, name, name);
+  await page.locator(".tabs-container .tab.active", { hasText: name }).waitFor({ timeout: 15_000 });
+}
+
+/** Moves the cursor of the active editor to `line` (1-based) through "Go to Line/Column". */
+export async function goToLine(page: Page, line: number): Promise<void> {
+  await runCommand(page, "Go to Line/Column");
+  await answerQuickInput(page, `:${line}`);
+  await cursorLine(page, line);
+}
+
+/** Waits until the status bar says the active editor's cursor is on `line`. */
+export async function cursorLine(page: Page, line: number, timeoutMs = 15_000): Promise<void> {
+  const item = page.locator("#status\\.editor\\.selection");
+  await item.filter({ hasText: new RegExp(`Ln ${line}\\b`) }).waitFor({ timeout: timeoutMs });
+}
+
+/** Clicks the glyph margin (the gutter left of the line numbers) of `line` in the active editor. */
+export async function clickGutter(page: Page, line: number): Promise<void> {
+  const editor = page.locator(".editor-group-container.active .monaco-editor").first();
+  const number = editor.locator(".margin-view-overlays .line-numbers", { hasText: new RegExp(`^${line}$`) }).first();
+  // code lenses arrive from the language server and push lines down: click once the line stays put
+  let last = Number.NaN;
+  for (let i = 0; i < 40; i++) {
+    const y = (await number.boundingBox())?.y ?? Number.NaN;
+    if (y === last) break;
+    last = y;
+    await page.waitForTimeout(500);
+  }
+  const numberBox = await number.boundingBox();
+  const marginBox = await editor.locator(".margin").first().boundingBox();
+  if (!numberBox || !marginBox) throw new Error(`line ${line} is not on screen`);
+  await page.mouse.click(marginBox.x + 6, numberBox.y + numberBox.height / 2);
+}
+
+/** The file name of the active editor tab (its aria-label starts with it). */
+export async function activeTab(page: Page): Promise<string> {
+  const label = (await page.locator(".editor-group-container.active .tab.active").first().getAttribute("aria-label")) ?? "";
+  return label.split(",")[0].trim();
+}
+
+/** Waits until an element matching `selector` in the active editor sits on `line` (1-based). */
+export async function decorationOnLine(page: Page, selector: string, line: number, timeoutMs: number): Promise<void> {
+  await page.waitForFunction(
+    ([sel, n]) => {
+      const editor = document.querySelector(".editor-group-container.active .monaco-editor");
+      const number = Array.from(editor?.querySelectorAll(".margin-view-overlays .line-numbers") ?? []).find(
+        (e) => e.textContent?.trim() === String(n),
+      );
+      if (!number) return false;
+      const b = number.getBoundingClientRect();
+      return Array.from(editor?.querySelectorAll(sel) ?? []).some((d) => {
+        const a = d.getBoundingClientRect();
+        return Math.abs(a.top + a.height / 2 - (b.top + b.height / 2)) < b.height / 2;
+      });
+    },
+    [selector, line] as const,
+    { timeout: timeoutMs },
+  );
+}
+
+/** Waits until the active editor highlights `line` as the debugger's current line. */
+export function stoppedAtLine(page: Page, line: number, timeoutMs: number): Promise<void> {
+  return decorationOnLine(page, ".view-overlays .debug-top-stack-frame-line", line, timeoutMs);
+}
