@@ -131,3 +131,21 @@ def test_default_exact_limit_is_higher_where_the_kernel_bins(reduction_path: str
     else:
         assert h.sampled and h.sample_size == 1 << 20
     assert summarize(x, scale="symlog").hist.sampled  # symlog is binned by torch either way
+
+
+@pytest.mark.parametrize(
+    "values",
+    [[0.0, 5e-324], [0.0, 2.5e-310, 1e-310], [-1e-310, 3e-309, 0.0], [5e-324, 1e-323]],
+    ids=["one_ulp", "subnormals", "both_signs", "two_ulps"],
+)
+def test_a_range_of_subnormals_is_binned_exactly(values: list[float]) -> None:
+    """Found by the property tests: bins per unit of a range of subnormals overflow float64
+    (and the halves of the range vanish), which raised ZeroDivisionError or lost every
+    value. The values are binned shifted up by a power of two instead (exact)."""
+    x = torch.tensor(values, dtype=torch.float64)
+    s = summarize(x, bins=4)
+    assert s.hist is not None and sum(s.hist.counts) == len(values)
+    assert s.hist.counts[0] >= 1 and s.hist.counts[-1] >= 1  # the extremes in the end bins
+    assert s.hist.edges[0] == min(values) and s.hist.edges[-1] == max(values)
+    symlog = summarize(x, bins=4, scale="symlog")
+    assert symlog.hist is not None and sum(symlog.hist.counts) == len(values)

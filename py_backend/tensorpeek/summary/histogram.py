@@ -85,6 +85,23 @@ class Sampler:
         return self.buffer
 
 
+# Values are shifted up by this power of two (exactly) when their range is too narrow for
+# bins per unit to be a float64: only ranges below ~1e-307, i.e. of values below ~1e-291.
+TINY_RANGE_SHIFT = 2.0**600
+
+
+def _bins_per_unit(a: float, b: float, nbins: int) -> tuple[float, float]:
+    """``(shift, scale)``: the bin of ``x`` is ``(x * shift - a * shift) * scale``, truncated.
+    The halves keep ``b - a`` finite for float64 values spanning +-1.7e308; a range of
+    subnormals (``b - a`` of 5e-324: ``nbins / (b - a)`` overflows, and its halves vanish)
+    is binned in values shifted up by :data:`TINY_RANGE_SHIFT` instead, which is exact."""
+    span = b * 0.5 - a * 0.5
+    if span > 0.0 and math.isfinite(nbins * 0.5 / span):
+        return 1.0, nbins * 0.5 / span
+    k = TINY_RANGE_SHIFT
+    return k, nbins * 0.5 / ((b * k) * 0.5 - (a * k) * 0.5)
+
+
 def symlog(v: torch.Tensor | float, c: float) -> torch.Tensor | float:
     """``sign(v) * log1p(|v| / c)``: linear near 0, logarithmic in the tails."""
     if isinstance(v, torch.Tensor):
@@ -128,9 +145,10 @@ class Binning:
         nbins = 1 if self.one_bin else self.bins
         counts = torch.zeros(nbins, dtype=torch.int64, device=values.device)
         a, b = self._axis(self.lo), self._axis(self.hi)
-        # bins per unit; the halves keep (b - a) finite for float64 values spanning +-1.7e308
-        scale = 0.0 if self.one_bin else nbins * 0.5 / (b * 0.5 - a * 0.5)
-        if self.scale == "linear" and not self.one_bin and native.can_read(values):
+        shift, scale = (1.0, 0.0) if self.one_bin else _bins_per_unit(a, b, nbins)
+        if shift != 1.0:  # (a range of subnormals: bins of values shifted up, see below)
+            a *= shift
+        elif self.scale == "linear" and not self.one_bin and native.can_read(values):
             flat = values.reshape(-1)
             if flat.is_contiguous():  # the same arithmetic in one read (see native.py)
                 return native.bin_counts(flat, a, scale, nbins)
@@ -150,6 +168,8 @@ class Binning:
                 t = symlog(t, self.linthresh)  # type: ignore[assignment]
             # t is private (a copy, a masked copy or symlog's result), so it is reused in
             # place; (t - a) >= 0, so the truncating int conversion below is the floor
+            if shift != 1.0:
+                t.mul_(shift)
             t.sub_(a).mul_(scale).clamp_(0, nbins - 1)
             counts += torch.bincount(index[: t.numel()].copy_(t), minlength=nbins)
         return counts

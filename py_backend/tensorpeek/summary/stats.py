@@ -218,7 +218,11 @@ def _finish(walk: _Walk, bins: int, scale: str) -> Measurement:
     elif recenter:
         m.center = total["sum"] / total["finite"]
     if bins and has_finite:
-        linthresh = total["abssum"] / total["finite"] if total["abssum"] > 0 else 1.0
+        # (the mean |x|; it vanishes for subnormals and overflows for huge values, where the
+        # largest |x| serves)
+        linthresh = total["abssum"] / total["finite"]
+        if not 0.0 < linthresh < math.inf:
+            linthresh = total["absmax"] if 0.0 < total["absmax"] < math.inf else 1.0
         m.binning = Binning(total["min"], total["max"], bins, scale, linthresh)
     exact_hist = m.binning is not None and sampler is None
     if center_pass or exact_hist:
