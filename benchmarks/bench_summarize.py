@@ -12,7 +12,10 @@ sum, >= 20x faster than lovely-tensors, extra memory <= 10% of the tensor's byte
 ``torch path`` column is ``summarize`` with the fused C kernel switched off (what users
 without a C compiler get; ``tensorpeek.summary.native``), timed in the same interleaved rounds. The
 ``relu`` row (float32 activations after a ReLU, half exact zeros) is not a target: it shows
-the cost of counting zeros on data that has them.
+the cost of counting zeros on data that has them. The ``strided`` rows (issue 14) time a
+column-sliced view ``base[:, :1000]`` of a 2-D float32 ``base`` with 2000 columns against
+the same values stored contiguously, interleaved in the same rounds; target: the view in
+<= 2x the contiguous time.
 """
 
 from __future__ import annotations
@@ -94,6 +97,34 @@ def bench_speed(n: int, dtype_name: str, repeats: int, lovely_repeats: int) -> d
     return {k: statistics.median(v) for k, v in times.items()}
 
 
+STRIDED_COLS = 1000  # the view's columns; its base has twice as many
+
+
+def bench_strided(n: int, repeats: int) -> dict[str, float]:
+    """Medians of ``summarize`` of a column slice and of its contiguous copy (the same
+    values), on the kernel and on the torch path, all interleaved in every repeat."""
+    rows = max(1, n // STRIDED_COLS)
+    base = torch.empty(rows, 2 * STRIDED_COLS)
+    g = torch.Generator().manual_seed(0)
+    for start in range(0, rows, 1024):  # (no temporary larger than a few MB)
+        base[start : start + 1024].normal_(generator=g)
+    view = base[:, :STRIDED_COLS]  # (rows, 1000), row stride 2000
+    dense = view.contiguous()
+    contenders: dict[str, Callable[[], object]] = {
+        "view": lambda: summarize(view),
+        "contiguous": lambda: summarize(dense),
+        "view_torch": lambda: summarize_on_torch_path(view),
+        "contiguous_torch": lambda: summarize_on_torch_path(dense),
+    }
+    for fn in contenders.values():
+        fn()
+    times: dict[str, list[float]] = {k: [] for k in contenders}
+    for _ in range(repeats):
+        for name, fn in contenders.items():
+            times[name].append(timed(fn))
+    return {k: statistics.median(v) for k, v in times.items()}
+
+
 def measure_memory(n: int, dtype_name: str) -> dict[str, float]:
     """Run :func:`_memory_child` in a fresh interpreter and read its JSON line."""
     code = (
@@ -127,6 +158,9 @@ def main() -> None:
     parser.add_argument("--bf16-sizes", default="5e7", help="bf16 sizes ('' for none)")
     parser.add_argument(
         "--relu-sizes", default="5e7", help="float32 ReLU output sizes ('' for none)"
+    )
+    parser.add_argument(
+        "--strided-sizes", default="5e7", help="column-sliced float32 view sizes ('' for none)"
     )
     parser.add_argument("--repeats", type=int, default=7)
     parser.add_argument("--lovely-repeats", type=int, default=3, help="lovely is slow")
@@ -174,6 +208,18 @@ def main() -> None:
             f"{label:>12} {ms['sum']:7.2f}ms {ms['summarize']:8.1f}ms "
             f"{t['summarize'] / t['sum']:5.1f}x {ms['quick']:6.1f}ms {lovely_cells} "
             f"{ms['torch_path']:9.1f}ms {t['torch_path'] / t['summarize']:5.1f}x {mem:>20}"
+        )
+    strided = [int(float(v)) for v in args.strided_sizes.split(",") if v]
+    if strided:
+        print(f"{'strided f32':>12} {'view':>9} {'contiguous':>11} {'/contig':>8} "
+              f"{'torch view':>11} {'torch contig':>13} {'/contig':>8}")  # fmt: skip
+    for n in strided:
+        t = bench_strided(n, args.repeats)
+        ms = {k: v * 1e3 for k, v in t.items()}
+        print(
+            f"{n / 1e6:>11g}M {ms['view']:7.1f}ms {ms['contiguous']:9.1f}ms "
+            f"{t['view'] / t['contiguous']:7.2f}x {ms['view_torch']:9.1f}ms "
+            f"{ms['contiguous_torch']:11.1f}ms {t['view_torch'] / t['contiguous_torch']:7.2f}x"
         )
     _print_load("end")
 
