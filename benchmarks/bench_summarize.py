@@ -186,7 +186,8 @@ def main() -> None:
         f"{'tensor':>12} {'x.sum()':>9} {'summarize':>10} {'/sum':>6} {'quick':>8} "
         f"{'lovely':>9} {'lovely/summ':>11} {'torch path':>11} {'/summ':>6} {'peak extra RAM':>20}"
     )
-    print(header)
+    if runs:
+        print(header)
     # memory first: a child inherits the parent's high-water mark at fork, so measure while
     # this process is still small
     memory = {}
