@@ -161,12 +161,12 @@ class StepCounter:
         return ListenerHandle(listeners, fn)
 
     def _before_step(self, optimizer: Any, args: Any, kwargs: Any) -> None:
-        step = self.current()
+        step = self._optimizer_steps  # inside an optimizer step, the optimizer rule holds
         for fn in list(self._listeners["pre"]):
             fn(optimizer, step)
 
     def _after_step(self, optimizer: Any, args: Any, kwargs: Any) -> None:
-        step = self.current()
+        step = self._optimizer_steps
         for fn in list(self._listeners["post"]):
             fn(optimizer, step)
         self.optimizer_stepped(optimizer)

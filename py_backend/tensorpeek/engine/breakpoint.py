@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from tensorpeek.engine.hooks import Event
 
 _ids = itertools.count(1)
+_SKIPS_SAID: set[str] = set()  # the sorts of unreadable tensors already said (once a process)
 
 
 class Breakpoint:
@@ -33,7 +34,6 @@ class Breakpoint:
         self.error: str | None = None
         self.skipped = 0  # tensors the condition could not read (skipped, never disabling)
         self.skip_reason: str | None = None
-        self._skip_kinds: set[str] = set()
         self.state: dict[str, list[float]] = {}  # condition's running state (exploding's window)
         self._enabled = spec.enabled
         self._scope = weakref.ref(scope) if scope is not None else None
@@ -97,20 +97,19 @@ class Breakpoint:
         )
         self.disable()
 
-    def skip(self, error: Exception, event: Event, x: Any) -> None:
-        """A tensor this condition cannot read here (a nested tensor, one batched inside vmap,
-        a functorch or subclass wrapper): skip it and count it, say so once per kind of
-        tensor, and stay armed for every tensor that can be read."""
+    def skip(self, kind: str) -> None:
+        """A tensor this condition cannot read here (``kind`` says which sort): skip it and
+        count it; the breakpoint stays armed for every tensor that can be read. Said once per
+        sort of tensor for the whole process (per-sample gradients with vmap are ordinary
+        PyTorch, not a problem to repeat)."""
         self.skipped += 1
-        kind = f"{type(x).__name__}/{getattr(x, 'layout', '?')}/{type(error).__name__}"
-        if kind in self._skip_kinds:
+        self.skip_reason = kind
+        if kind in _SKIPS_SAID:
             return
-        self._skip_kinds.add(kind)
-        self.skip_reason = f"{type(error).__name__}: {error}"[:300]
+        _SKIPS_SAID.add(kind)
         warnings.warn(
-            f"tensorpeek: breakpoint #{self.id} '{self.spec}' cannot read a tensor at "
-            f"{event.path or '<root>'} {event.site} step {event.step} ({self.skip_reason}); "
-            "such tensors are skipped and counted, the breakpoint stays armed",
+            f"tensorpeek: breakpoint conditions cannot read {kind}; such tensors are skipped "
+            "and counted (Breakpoint.skipped), the breakpoints stay armed",
             RuntimeWarning,
             stacklevel=2,
         )

@@ -132,13 +132,17 @@ class Dispatcher:
                     x,
                 )
                 continue
+            unreadable = _unreadable(x)
+            if unreadable is not None:
+                bp.skip(unreadable)
+                continue
             ctx = EvalContext(
                 event.step, event.site, event.module, f"{event.path}:{event.site}:{label}", bp.state
             )
             try:
                 fired, values = bp.condition.evaluate(x, ctx)
             except (RuntimeError, NotImplementedError) as e:
-                bp.skip(e, event, x)  # torch cannot read this tensor here (nested, vmap, ...)
+                bp.skip(f"tensors torch cannot reduce here ({type(e).__name__}: {e})"[:200])
                 continue
             except Exception as e:  # noqa: BLE001 - the user's expression failed: say so once
                 bp.fail(e, event)
@@ -214,6 +218,17 @@ class Dispatcher:
         if bp.spec.once:
             bp.disable()
         pause.deliver(hit, bp.spec.action)
+
+
+def _unreadable(x: torch.Tensor) -> str | None:
+    """Why no condition can read ``x`` here, or None: nested tensors (the fast path of
+    ``nn.TransformerEncoder`` in eval) and tensors inside ``torch.func`` transforms (``vmap``,
+    ``grad``, ``jacrev``: reading a value would be data-dependent control flow)."""
+    if x.is_nested:
+        return "nested tensors"
+    if torch._C._functorch.is_functorch_wrapped_tensor(x):
+        return "tensors inside torch.func transforms (vmap, grad, jacrev, hessian)"
+    return None
 
 
 def _summary_or_note(x: torch.Tensor) -> dict[str, Any] | None:

@@ -27,12 +27,15 @@ through it. ``docs/architecture.md`` states the rules; this is their one impleme
 - param: a parameter that is non-finite after ``optimizer.step()`` while its gradient is
   finite is the origin (the update itself went bad).
 
-The state is per pass: ``new_pass()`` runs at every (non-auxiliary) root forward.
+The state is per pass: ``new_pass()`` runs at every (non-auxiliary) root forward. The forward
+state is per thread (two models training on two threads are two passes); the backward state
+is shared, since autograd may run a backward's hooks on its own device threads.
 """
 
 from __future__ import annotations
 
 import math
+import threading
 import weakref
 
 import torch
@@ -87,23 +90,38 @@ def describe_counts(x: torch.Tensor) -> str:
     return " ".join(parts) or "finite values"
 
 
+class _ForwardPass:
+    """One thread's forward pass so far."""
+
+    def __init__(self) -> None:
+        self.origins: set[str] = set()  # module paths reported as origins
+        self.root_input_bad = False
+        self.inputs_reported: set[int] = set()  # breakpoints that reported bad inputs
+        self.fed_bad: list[tuple[str, str]] = []  # (child path, what it received)
+
+
 class OriginRules:
     """What one forward/backward pass has seen so far, and the verdicts drawn from it."""
 
     def __init__(self) -> None:
+        self._thread = threading.local()
         self.grad_input_watched = False  # set by the dispatcher when breakpoints change
         self._loss: list[weakref.ref[torch.Tensor]] = []  # what the current backward() started from
         self.loss_step = 0
         self.new_pass()
 
     def new_pass(self) -> None:
-        self._forward_origins: set[str] = set()
+        self._thread.state = _ForwardPass()
         self._backward_nonfinite_seen = False
-        self._root_input_bad = False
-        self._inputs_reported: set[int] = set()
-        self._fed_bad: list[tuple[str, str]] = []  # (child path, what it received)
         self._root_outputs: list[weakref.ref[torch.Tensor]] = []
         self.note: str | None = None  # the explanation of the latest origin verdict
+
+    @property
+    def _fwd(self) -> _ForwardPass:
+        state: _ForwardPass | None = getattr(self._thread, "state", None)
+        if state is None:
+            state = self._thread.state = _ForwardPass()
+        return state
 
     def backward_started(self, tensors: list[torch.Tensor], step: int) -> None:
         """``backward()`` starts from ``tensors`` (usually the loss): a new backward pass.
@@ -118,9 +136,10 @@ class OriginRules:
     def first_bad_input(self, breakpoint_id: int, event: Event) -> bool:
         """A breakpoint on a (non-root) module's *input* asks where bad values arrive: it fires,
         as propagated, the first time in a pass that this breakpoint sees them."""
-        if breakpoint_id in self._inputs_reported:
+        reported = self._fwd.inputs_reported
+        if breakpoint_id in reported:
             return False
-        self._inputs_reported.add(breakpoint_id)
+        reported.add(breakpoint_id)
         return True
 
     def is_origin(self, event: Event, x: torch.Tensor) -> bool:
@@ -134,27 +153,28 @@ class OriginRules:
         if event.site == "input":
             if event.path != "" or not bad_kinds(x):
                 return False
-            self._root_input_bad = True
+            self._fwd.root_input_bad = True
             return True
         return self._forward_origin(event, x)
 
     def _forward_origin(self, event: Event, x: torch.Tensor) -> bool:
-        if self._root_input_bad:
+        state = self._fwd
+        if state.root_input_bad:
             return False  # everything downstream of bad data is propagated
         if not bad_kinds(x):
             return False  # a mask, by design
         received = [t for t in event.inputs if bad_kinds(t)]
         if received:
-            if not self._forward_origins:
+            if not state.origins:
                 shown = ", ".join(describe_counts(t) for t in received[:2])
-                self._fed_bad.append((event.path, shown))
+                state.fed_bad.append((event.path, shown))
             return False
-        if event.path in self._forward_origins:
+        if event.path in state.origins:
             return False  # the same module again in this pass (checkpoint recomputation)
         prefix = event.path + "." if event.path else ""
-        if any(o.startswith(prefix) for o in self._forward_origins):
+        if any(o.startswith(prefix) for o in state.origins):
             return False  # a child already reported this origin in this pass
-        fed = [(p, what) for p, what in self._fed_bad if p.startswith(prefix) and p]
+        fed = [(p, what) for p, what in state.fed_bad if p.startswith(prefix) and p]
         if fed:
             child, what = fed[0]
             owner = event.path or '"" (the root module)'
@@ -162,7 +182,7 @@ class OriginRules:
                 f"born in {owner}'s own forward, before it called {child} "
                 f"({child} received {what}); {owner}'s own inputs were finite"
             )
-        self._forward_origins.add(event.path)
+        state.origins.add(event.path)
         return True
 
     def _backward_origin(self, event: Event) -> bool:
