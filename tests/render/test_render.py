@@ -187,3 +187,102 @@ def test_rendering_is_thread_safe_and_deterministic() -> None:
     for t in threads:
         t.join()
     assert results == [expected] * 4
+
+
+def _figure(width: int, height: int) -> Figure:
+    from tensorpeek.render.canvas import new_figure
+
+    return new_figure(width, height, Theme())
+
+
+def test_the_histogram_legend_sits_above_the_bars_at_any_width() -> None:
+    x = torch.randn(4000, generator=torch.Generator().manual_seed(1))
+    for width, height in ((480, 300), (1240, 400)):
+        fig = _figure(width, height)
+        draw_histogram(fig, summary(x), Theme())
+        fig.canvas.draw()
+        ax = fig.axes[0]
+        legend = ax.get_legend()
+        assert legend is not None
+        box, data = legend.get_window_extent(), ax.get_window_extent()
+        assert box.y0 >= data.y1 - 1, "the legend is outside the data area"
+        assert box.x1 <= width + 1, "and inside the picture"
+
+
+def test_a_one_column_heatmap_has_integer_index_ticks() -> None:
+    from tensorpeek.render.grids import draw_heatmap
+
+    payload = {
+        "name": "w",
+        "shape": [64, 1],
+        "block": [1, 1],
+        "mean": [[float(i)] for i in range(64)],
+        "min": [[float(i)] for i in range(64)],
+        "max": [[float(i)] for i in range(64)],
+    }
+    fig = _figure(600, 300)
+    draw_heatmap(fig, payload, Theme())
+    fig.canvas.draw()
+    ax = fig.axes[0]
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["0"]
+    rows = [t.get_text() for t in ax.get_yticklabels() if t.get_text()]
+    assert rows and all(r.isdigit() and 0 <= int(r) <= 63 for r in rows), rows
+
+
+def test_block_means_are_labelled_in_element_indices() -> None:
+    from tensorpeek.render.grids import draw_heatmap
+
+    grid = [[1.0] * 8 for _ in range(4)]
+    payload = {
+        "name": "w",
+        "shape": [16, 64],
+        "block": [4, 8],
+        "mean": grid,
+        "min": grid,
+        "max": grid,
+    }
+    fig = _figure(600, 300)
+    draw_heatmap(fig, payload, Theme())
+    fig.canvas.draw()
+    cols = [int(t.get_text()) for t in fig.axes[0].get_xticklabels() if t.get_text()]
+    assert cols and all(c % 8 == 0 and 0 <= c < 64 for c in cols), cols
+
+
+def test_a_nonfinite_layer_is_labelled_not_drawn_as_a_short_bar() -> None:
+    from tensorpeek.render.layers import draw_layers
+
+    payload = {
+        "metric": "norm",
+        "site": "output",
+        "layers": [
+            {"module": "fc1", "value": 2.0, "flag": None},
+            {"module": "fc2", "value": "nan", "flag": "nonfinite"},
+        ],
+    }
+    fig = _figure(600, 300)
+    draw_layers(fig, payload, Theme())
+    texts = [t.get_text() for t in fig.axes[0].texts]
+    assert texts == ["NaN/Inf"]
+
+
+def test_small_multiple_titles_fit_their_panel() -> None:
+    from tensorpeek.render.layers import draw_timeseries
+
+    series = [
+        {
+            "module": f"features.{i}.block.attention.output_projection",
+            "site": "grad_output",
+            "steps": [1, 2, 3],
+            "values": [1.0, 2.0, 3.0],
+        }
+        for i in range(6)
+    ]
+    fig = _figure(700, 400)
+    draw_timeseries(fig, {"metric": "norm", "series": series}, Theme())
+    fig.canvas.draw()
+    for ax in fig.axes:
+        title = ax.title if ax.title.get_text() else ax._left_title  # type: ignore[attr-defined]
+        assert title.get_text().startswith("features.")
+        assert title.get_window_extent().x1 <= ax.get_window_extent().x1 + 40, title.get_text()
+        steps = [t.get_text() for t in ax.get_xticklabels() if t.get_text()]
+        assert all(s.lstrip("−-").isdigit() for s in steps), steps

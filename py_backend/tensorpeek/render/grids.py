@@ -63,10 +63,25 @@ def draw_heatmap(fig: Figure, payload: dict[str, Any], theme: Theme) -> None:
         vmin=lo,
         vmax=hi if hi > lo else lo + 1.0,
     )
+    _index_ticks(ax, grid.shape, block)
     bar = fig.colorbar(image, ax=ax)
     bar.ax.tick_params(colors=theme.foreground, labelsize=theme.font_size * 0.8)
     bar.outline.set_edgecolor(theme.muted)
     fig.tight_layout(pad=0.4)
+
+
+def _index_ticks(ax: Any, cells: tuple[int, ...], block: list[Any]) -> None:
+    """Integer ticks in element indices (a cell covers ``block`` elements): a [64, 1] tensor
+    gets rows 0..63 and the one column 0, not -0.4..0.4."""
+    from matplotlib.ticker import FixedLocator, FuncFormatter, MaxNLocator
+
+    for axis, n, size in ((ax.yaxis, cells[0], block[0]), (ax.xaxis, cells[1], block[1])):
+        step = int(size) if isinstance(size, int) and size > 0 else 1
+        nice = MaxNLocator(nbins=6, integer=True).tick_values(0, max(n - 1, 0))
+        axis.set_major_locator(FixedLocator([t for t in nice if 0 <= t <= n - 1] or [0]))
+        axis.set_major_formatter(FuncFormatter(lambda v, _pos, s=step: f"{round(v) * s}"))
+    ax.set_xlim(-0.5, cells[1] - 0.5)
+    ax.set_ylim(cells[0] - 0.5, -0.5)
 
 
 def draw_channels(fig: Figure, payload: dict[str, Any], theme: Theme) -> None:

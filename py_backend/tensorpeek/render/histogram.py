@@ -94,8 +94,16 @@ def draw_histogram(fig: Figure, payload: dict[str, Any], theme: Theme) -> None:
         side.set_ylim(0.5 if log else 0, max(n for _, n in bad) * 1.25)
         if log:
             side.set_yscale("log")
-    # fixed margins: tight_layout measures every text artist and doubles the drawing time
-    fig.subplots_adjust(left=0.1, right=0.98, bottom=0.16, top=0.9, wspace=0.08)
+    # fixed margins in pixels (tight_layout measures every text artist and doubles the drawing
+    # time): room for the title and the legend above the axes, the tick labels below
+    width_px, height_px = fig.get_figwidth() * fig.dpi, fig.get_figheight() * fig.dpi
+    fig.subplots_adjust(
+        left=min(0.2, 64 / width_px),
+        right=1 - 12 / width_px,
+        bottom=min(0.3, 44 / height_px),
+        top=1 - min(0.3, 44 / height_px),
+        wspace=0.08,
+    )
 
 
 def _marks(ax: Any, payload: dict[str, Any], theme: Theme) -> None:
@@ -111,6 +119,16 @@ def _marks(ax: Any, payload: dict[str, Any], theme: Theme) -> None:
             ax.axvline(
                 value, color=theme.muted, linewidth=1, linestyle="--", label=f"{label}={value:.3g}"
             )
-    legend = ax.legend(fontsize=theme.font_size * 0.75, frameon=False, loc="upper right")
+    # above the axes, right-aligned on the title's line: never over the bars
+    legend = ax.legend(
+        fontsize=theme.font_size * 0.75,
+        frameon=False,
+        loc="lower right",
+        bbox_to_anchor=(1.0, 1.0),
+        ncol=5,
+        borderaxespad=0.1,
+        handlelength=1.2,
+        columnspacing=1.0,
+    )
     for text in legend.get_texts():
         text.set_color(theme.foreground)

@@ -7,6 +7,7 @@ import math
 from typing import Any
 
 from matplotlib.figure import Figure
+from matplotlib.ticker import FuncFormatter, MaxNLocator
 
 from tensorpeek.render.canvas import finite_or_none, message_axes, style_axes
 from tensorpeek.render.errors import RenderError
@@ -51,15 +52,33 @@ def draw_layers(fig: Figure, payload: dict[str, Any], theme: Theme) -> None:
     heights = [v if v is not None and v > 0 else floor for v in values]
     bars = ax.barh(range(len(names)), heights, color=colours)
     for bar, value in zip(bars, values, strict=True):
-        if value is None:  # non-finite: a hatched stub so the layer is visibly wrong
+        if value is None:  # non-finite: a hatched stub, labelled, so it never reads as small
             bar.set_hatch("//")
             bar.set_edgecolor(theme.bad)
+            ax.annotate(
+                "NaN/Inf",
+                (bar.get_width(), bar.get_y() + bar.get_height() / 2),
+                xytext=(4, 0),
+                textcoords="offset points",
+                va="center",
+                color=theme.bad,
+                fontsize=theme.font_size * 0.8,
+            )
     ax.set_yticks(range(len(names)), names, fontsize=theme.font_size * 0.8)
     ax.invert_yaxis()
     if positive:
         ax.set_xscale("log")
     ax.set_xlabel(metric)
     fig.tight_layout(pad=0.4)
+
+
+def fit_text(text: str, chars: int) -> str:
+    """``text`` shortened in the middle to at most ``chars`` characters (module paths keep
+    their start and their last part: ``encoder.layers.11.attn`` -> ``encoder.…11.attn``)."""
+    if len(text) <= chars or chars < 5:
+        return text
+    keep = chars - 1
+    return text[: keep // 2] + "…" + text[len(text) - (keep - keep // 2) :]
 
 
 def draw_timeseries(fig: Figure, payload: dict[str, Any], theme: Theme) -> None:
@@ -73,8 +92,11 @@ def draw_timeseries(fig: Figure, payload: dict[str, Any], theme: Theme) -> None:
         message_axes(fig, theme, metric, "no history recorded yet")
         return
     shown = series[:_MAX_PANELS]
-    cols = min(len(shown), 3)
+    width_px = fig.get_figwidth() * fig.dpi
+    cols = max(1, min(len(shown), 3, int(width_px // 220)))  # at least ~220 px per panel
     rows = math.ceil(len(shown) / cols)
+    # a title character is about 0.8 em wide; tick labels take ~70 px of each panel
+    panel_chars = int((width_px / cols - 80) / (theme.font_size * 0.85))
     for i, s in enumerate(shown):
         if not isinstance(s, dict) or not isinstance(s.get("steps"), list):
             raise RenderError(f"timeseries payload: series {i} needs 'steps' and 'values' lists")
@@ -85,7 +107,10 @@ def draw_timeseries(fig: Figure, payload: dict[str, Any], theme: Theme) -> None:
             )
         ax = fig.add_subplot(rows, cols, i + 1)
         style_axes(ax, theme)
-        ax.set_title(f"{s.get('module') or '(root)'} {s.get('site', '')}".strip(), loc="left")
+        title = f"{s.get('module') or '(root)'} {s.get('site', '')}".strip()
+        ax.set_title(fit_text(title, panel_chars), loc="left")
+        ax.xaxis.set_major_locator(MaxNLocator(nbins=4, integer=True))  # steps are integers
+        ax.yaxis.set_major_locator(MaxNLocator(nbins=4))
         finite = finite_or_none(values)
         ys = [math.nan if v is None else v for v in finite]
         ax.plot(
@@ -96,6 +121,9 @@ def draw_timeseries(fig: Figure, payload: dict[str, Any], theme: Theme) -> None:
             ax.axvline(st, color=theme.bad, linewidth=1, alpha=0.7)
         if any(v is not None and v > 0 for v in finite) and all(v is None or v > 0 for v in finite):
             ax.set_yscale("log")
+            plain = FuncFormatter(lambda v, _pos: f"{v:.3g}")  # 3, not 3×10⁰
+            ax.yaxis.set_major_formatter(plain)
+            ax.yaxis.set_minor_formatter(plain)
     if len(series) > _MAX_PANELS:
         fig.suptitle(
             f"{metric}: first {_MAX_PANELS} of {len(series)} series",
