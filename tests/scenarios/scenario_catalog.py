@@ -5,12 +5,12 @@ it), the answer derived by hand in its docstring:
 - ``EXPECTED``: ``None`` for a healthy run; otherwise the first error's ``module``, ``site``
   and ``step``, plus optional checks: ``message`` (words the error's message must contain),
   ``once`` (the origin is hit once), ``warning`` (some warning finding must contain one of
-  these words),
-  ``no_origin_class`` (no origin hit on a module of that class);
+  these words), ``no_origin_class`` (no non-finite origin hit on a module of that class);
 - ``ORACLE``: how the reference detector (``scenario_oracle``) can follow it: ``"full"``,
   ``"forward"`` (no backward hooks: in-place ops or reentrant checkpointing) or ``"none"``;
-- optionally ``FORBIDDEN_KINDS`` (finding kinds a healthy run must not produce) and ``AMP``
-  (``"routine"`` or ``"collapse"``: GradScaler scenarios).
+- optionally ``FORBIDDEN_KINDS`` (finding kinds a healthy run must not produce), ``AMP``
+  (``"routine"`` or ``"collapse"``: GradScaler scenarios) and ``KEEP_GOING`` (run doctor with
+  ``--keep-going``, so that what happens after the first error in its step is seen too).
 A healthy script prints ``scenario steps=N``, its own count of training steps, at the end;
 a GradScaler script also prints ``scenario skipped=[...]``, the steps its scaler skipped.
 """
@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 SCRIPTS_DIR = Path(__file__).parent / "scripts"
-_DECLARED = ("EXPECTED", "ORACLE", "FORBIDDEN_KINDS", "AMP")
+_DECLARED = ("EXPECTED", "ORACLE", "FORBIDDEN_KINDS", "AMP", "KEEP_GOING")
 
 
 @dataclass(frozen=True)
@@ -34,6 +34,7 @@ class Scenario:
     oracle: str
     forbidden_kinds: tuple[str, ...] = ()
     amp: str | None = None
+    keep_going: bool = False
 
     @property
     def name(self) -> str:
@@ -64,6 +65,7 @@ def load(path: Path) -> Scenario:
         oracle=d["ORACLE"],
         forbidden_kinds=tuple(d.get("FORBIDDEN_KINDS", ())),
         amp=d.get("AMP"),
+        keep_going=bool(d.get("KEEP_GOING", False)),
     )
 
 

@@ -7,11 +7,15 @@ Two independent answers are checked against each other before tensorpeek is aske
 - the reference detector (``scenario_oracle``), which runs the same script under hooks of its
   own written from issue 13's rules, none of tensorpeek's engine.
 ``test_doctor_*`` then checks tensorpeek's report against that answer: for a planted script,
-the first error finding's (module, site, step); for a healthy one, no error or warning
-finding (info is allowed), a completed run and the script's own step count.
+the first error finding's (module, site, step), and, with ``--keep-going``, that the problem is
+the only non-finite origin hit in its step (what flows from it is propagation); for a healthy
+one, no error or warning finding (info is allowed), a completed run and the script's own step
+count. ``run_scripts/`` holds two scripts for what doctor does not arm (``run --break``,
+``watch``).
 
-Cases the engine gets wrong today are strict xfails naming the rule (``KNOWN_WRONG``): fixing
-the engine turns one into an XPASS failure, and its entry must then be removed.
+Cases the engine gets wrong today are strict xfails naming the rule and what it reports
+instead (``KNOWN_WRONG``, ``MANY_ORIGINS``): fixing the engine turns one into an XPASS
+failure, and its entry must then be removed.
 """
 
 from __future__ import annotations
@@ -36,6 +40,8 @@ pytestmark = pytest.mark.filterwarnings(
 SCENARIOS = all_scenarios()
 SCRIPTS = SCENARIOS[0].path.parent
 RUN_SCRIPTS = Path(__file__).parent / "run_scripts"  # for `run` and `watch`, not doctor
+
+NONFINITE = ("nonfinite", "nan", "inf")  # the conditions of the origin rules
 
 # What tensorpeek reports instead is in each reason (observed on main when this suite landed).
 KNOWN_WRONG: dict[str, str] = {
@@ -73,6 +79,9 @@ KNOWN_WRONG: dict[str, str] = {
     "children is the root's (reports ('head', output, 2))",
     "planted_loss_inf": "issue 13: a non-finite loss is named as the loss "
     "(reports ('', grad_output, 3) with no word of the loss)",
+    "planted_loss_module_propagation": "issue 13: loss modules are not origins: NaN logits "
+    "reaching nn.CrossEntropyLoss() are propagation (with --keep-going: origin hits at "
+    "('' CrossEntropyLoss, input/grad_input, 2) after body.norm's)",
     "planted_lstm_manual_steps": "issue 13: steps: without an optimizer, backward() calls "
     "(reports ('rnn', output, 8): the NLLLoss module's calls counted)",
     "planted_mask_nan_keyword": "issue 13: data = the root's keyword inputs too; only -inf is "
@@ -86,16 +95,51 @@ KNOWN_WRONG: dict[str, str] = {
 }
 
 
-def doctor_params() -> list[Any]:
+# Planted scenarios whose problem is hit as an origin more than once in its step today
+# (``test_doctor_hits_one_origin_per_planted_problem``).
+FLOWS = "issue 13: what flows from an origin is propagation; origin hits in the step today: "
+MANY_ORIGINS: dict[str, str] = {
+    name: FLOWS + hits
+    for name, hits in {
+        "planted_checkpoint_reentrant": "blocks.1.2 output, '' grad_output, blocks.1.2 output",
+        "planted_data_nan_keyword": "proj output, '' grad_output",
+        "planted_data_nan_nested": "'' input, '' grad_output",
+        "planted_data_nan_positional": "'' input, '' grad_output",
+        "planted_except_block": "head param_grad",
+        "planted_fanout_backward": "enc grad_input",
+        "planted_fp16_forward_overflow": "proj output, '' grad_output",
+        "planted_gan_discriminator_backward": "none (stamped step 3)",
+        "planted_half_cast_overflow": "half_block.fc output, '' grad_output",
+        "planted_hf_bert_poisoned_weight": "...intermediate.dense output, '' grad_output",
+        "planted_hf_gpt2_inputs_embeds": "'' grad_output",
+        "planted_inplace_relu_overflow": "fc1 output, '' grad_output",
+        "planted_jit_script": "'' output, '' grad_output",
+        "planted_jit_trace": "'' output, '' grad_output",
+        "planted_lightning_division": "head output, '' grad_output",
+        "planted_loss_module_propagation": "body.norm output, '' input, '' grad_input "
+        "(the CrossEntropyLoss root)",
+        "planted_lstm_manual_steps": "none (stamped step 8)",
+        "planted_mask_nan_keyword": "'' grad_output",
+        "planted_mask_then_nan": "attn.softmax output, '' grad_output",
+        "planted_mha_fully_masked": "encoder.attn output, '' grad_output",
+        "planted_model_output_root_code": "'' output, '' grad_output",
+        "planted_pixel_values_keyword": "'' grad_output",
+        "planted_transformer_mask_posenc": "'' input, '' grad_output",
+        "planted_two_threads": "<Whiten>, <Sequential>, <ModelB> output",
+    }.items()
+}
+
+
+def params(scenarios: list[Scenario], known_wrong: dict[str, str]) -> list[Any]:
     return [
         pytest.param(
             s,
             id=s.name,
-            marks=[pytest.mark.xfail(strict=True, reason=KNOWN_WRONG[s.name])]
-            if s.name in KNOWN_WRONG
+            marks=[pytest.mark.xfail(strict=True, reason=known_wrong[s.name])]
+            if s.name in known_wrong
             else [],
         )
-        for s in SCENARIOS
+        for s in scenarios
     ]
 
 
@@ -130,11 +174,14 @@ def test_reference_detector_agrees_with_the_hand_derived_answer(
         assert origin == Origin(e["module"], e["site"], e["step"])
 
 
-@pytest.mark.parametrize("scenario", doctor_params())
+@pytest.mark.parametrize("scenario", params(SCENARIOS, KNOWN_WRONG))
 def test_doctor_reports_the_origin_or_nothing(
     scenario: Scenario, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ):
-    report, _ = run_doctor(DoctorOptions(scenario.path, [str(tmp_path)], progress=False))
+    options = DoctorOptions(
+        scenario.path, [str(tmp_path)], keep_going=scenario.keep_going, progress=False
+    )
+    report, _ = run_doctor(options)
     stdout = capsys.readouterr().out
     d = report.to_dict()
     findings = d["findings"]
@@ -154,6 +201,31 @@ def test_doctor_reports_the_origin_or_nothing(
     check_planted(scenario.expected, errors[0], d, listing)
 
 
+@pytest.mark.parametrize(
+    "scenario",
+    params([s for s in SCENARIOS if s.expected and "module" in s.expected], MANY_ORIGINS),
+)
+def test_doctor_hits_one_origin_per_planted_problem(
+    scenario: Scenario, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+):
+    """With ``--keep-going`` every hit is kept: in the step of the planted problem the only
+    non-finite origin hit is the problem's own. What flows from it (the NaN loss's gradient
+    at the root's grad_output, a loss module's input, a checkpoint's recomputation) is
+    propagation."""
+    options = DoctorOptions(scenario.path, [str(tmp_path)], keep_going=True, progress=False)
+    report, _ = run_doctor(options)
+    e = scenario.expected
+    origins = [
+        (h["module"], h["site"])
+        for h in report.to_dict()["hits"]
+        if h["origin"] and h["condition"] in NONFINITE and h["step"] == e["step"]
+    ]
+    if e["site"] == "loss":  # no site for the loss in the contract: its module and one hit
+        assert [m for m, _ in origins] == [e["module"]], origins
+    else:
+        assert origins == [(e["module"], e["site"])]
+
+
 def check_planted(
     e: dict[str, Any], first: dict[str, Any], d: dict[str, Any], listing: str
 ) -> None:
@@ -168,15 +240,12 @@ def check_planted(
     if "warning" in e:  # some warning names the cause by one of these words
         warnings = [f["message"].lower() for f in d["findings"] if f["severity"] == "warning"]
         assert any(w.lower() in m for w in e["warning"] for m in warnings), listing
-    origin_hits = [
-        h
-        for h in d["hits"]
-        if h["origin"] and (h["module"], h["site"]) == (first["module"], first["site"])
-    ]
+    origins = [h for h in d["hits"] if h["origin"] and h["condition"] in NONFINITE]
+    here = [h for h in origins if (h["module"], h["site"]) == (first["module"], first["site"])]
     if e.get("once"):
-        assert len(origin_hits) == 1, [h["step"] for h in origin_hits]
+        assert len(here) == 1, [h["step"] for h in here]
     if "no_origin_class" in e:
-        wrong = [h for h in d["hits"] if h["origin"] and h["module_class"] == e["no_origin_class"]]
+        wrong = [h for h in origins if h["module_class"] == e["no_origin_class"]]
         assert wrong == [], [(h["module"], h["site"], h["step"]) for h in wrong]
 
 
