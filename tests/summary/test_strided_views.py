@@ -60,8 +60,9 @@ def test_strided_views_are_not_copied_block_by_block_by_torch(
 
     monkeypatch.setattr(stats_module, "flat_block", refuse)
     monkeypatch.setattr(stats_module, "block_values", refuse)
-    for mean in (0.0, 1e4):  # 1e4: the pass around the mean runs too
-        x = _base(mean)[:, :300]
+    views = [_base()[:, :300], _base(1e4)[:, :300]]  # 1e4: the pass around the mean runs
+    views.append((_base().double() * 1e200)[:, :300])  # the rescaled pass
+    for x in views:
         for limit in (None, 5000):  # exact histogram (second pass), sampled histogram
             s = summarize(x, exact_hist_limit=limit)
             assert s.finite == x.numel() and s.min == float(x.min())

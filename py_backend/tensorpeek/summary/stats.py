@@ -271,9 +271,10 @@ def _second_pass(
     if strided and (readable or info.kind in (ValueKind.FLOAT, ValueKind.NARROW_FLOAT)):
         dtype = y.dtype if readable else _compute_dtype(info, y)
         buffer = torch.empty(min(block, y.numel()), dtype=dtype, device=y.device)
+    values_needed = exact_hist or (center_pass and not fused)  # (beyond the kernel's row)
     for piece in iter_blocks(y, block):
-        if readable and strided and (fused or exact_hist):
-            row, flat = _strided_row(piece, info, m.center, buffer if exact_hist else None)
+        if readable and strided:
+            row, flat = _strided_row(piece, info, m.center, buffer if values_needed else None)
             piece = flat if flat is not None else piece
         elif fused:
             row = native.reduce_row(piece.reshape(-1), info, m.center)
