@@ -12,6 +12,22 @@ export interface PictureRequest {
   payload: unknown;
 }
 
+export interface PictureSize {
+  width: number;
+  height: number;
+}
+
+/** The size pictures are drawn at for a page `pageWidth` CSS pixels wide: its width less the padding. */
+export function pictureSize(pageWidth: number): PictureSize {
+  const width = Math.round(Math.min(2400, Math.max(320, pageWidth - 40)));
+  return { width, height: Math.round(Math.min(420, Math.max(240, width * 0.3))) };
+}
+
+/** Whether pictures drawn at `drawn` should be drawn again for `wanted` (more than 15% off in width). */
+export function needsRedraw(drawn: PictureSize, wanted: PictureSize): boolean {
+  return Math.abs(wanted.width - drawn.width) > 0.15 * drawn.width;
+}
+
 export function histogramRequest(name: string, summary: TensorSummary): PictureRequest {
   return { kind: "histogram", title: `histogram of ${name}`, payload: { ...summary, name } };
 }

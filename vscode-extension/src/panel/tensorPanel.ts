@@ -8,9 +8,17 @@ import { traceError } from "../platform/log";
 import { commands, vscode, window } from "../platform/vscodeapi";
 import type { Detail, Snapshot } from "../wire/protocol";
 import type { Picture, Renderer, Theme } from "../wire/render";
-import type { HostMessage, PanelPicture, PictureTarget, WebviewMessage } from "../wire/webviewProtocol";
+import { pictureKey, type HostMessage, type PanelPicture, type PictureTarget, type WebviewMessage } from "../wire/webviewProtocol";
 import { panelHtml } from "./panelHtml";
-import { detailRequests, histogramRequest, layerRequests, type PictureRequest } from "./panelPictures";
+import {
+  detailRequests,
+  histogramRequest,
+  layerRequests,
+  needsRedraw,
+  pictureSize,
+  type PictureRequest,
+  type PictureSize,
+} from "./panelPictures";
 
 export const TENSOR_VIEW_ID = "tensorpeek.tensorView";
 /** The view container (in the bottom panel) that holds the Tensors view (package.json). */
@@ -27,6 +35,10 @@ export class TensorPanel implements WebviewViewProvider {
   private snapshot: { snapshot: Snapshot; session: string; stoppedAt?: number } | undefined;
   private detailSource: DetailSource | undefined;
   private replay: HostMessage[] = [];
+  /** The pictures of this stop by target, so they can be drawn again for a new width. */
+  private drawn = new Map<string, { target: PictureTarget; requests: PictureRequest[]; error?: string }>();
+  private readonly pageWidths = new Map<Webview, number>();
+  private size: PictureSize = pictureSize(520);
   private view: WebviewView | undefined;
   private editorPanel: WebviewPanel | undefined;
 
@@ -69,6 +81,7 @@ export class TensorPanel implements WebviewViewProvider {
     this.snapshot = { snapshot, session, stoppedAt };
     this.detailSource = details;
     this.replay = [];
+    this.drawn.clear();
     this.broadcast({ type: "snapshot", snapshot, session, stoppedAt });
     const hit = snapshot.hit;
     if (hit?.summary) void this.renderTo({ hit: true }, [histogramRequest(`${hit.module || "root"} ${hit.site}`, hit.summary)]);
@@ -101,7 +114,10 @@ export class TensorPanel implements WebviewViewProvider {
       styleUri: webview.asWebviewUri(vscode.Uri.joinPath(this.context.extensionUri, "media", "panel.css")).toString(),
     });
     webview.onDidReceiveMessage((m: WebviewMessage) => this.onMessage(webview, m));
-    owner.onDidDispose(() => this.webviews.delete(webview));
+    owner.onDidDispose(() => {
+      this.webviews.delete(webview);
+      this.pageWidths.delete(webview);
+    });
   }
 
   private onMessage(webview: Webview, message: WebviewMessage): void {
@@ -120,7 +136,19 @@ export class TensorPanel implements WebviewViewProvider {
       case "showLayers":
         if (this.snapshot) void this.renderTo({ layers: true }, layerRequests(this.snapshot.snapshot.layers));
         return;
+      case "viewport":
+        this.pageWidths.set(webview, message.width);
+        this.resize();
+        return;
     }
+  }
+
+  /** Pictures are drawn for the widest page showing them (a narrower one scales them down). */
+  private resize(): void {
+    const wanted = pictureSize(Math.max(...this.pageWidths.values()));
+    if (!needsRedraw(this.size, wanted)) return;
+    this.size = wanted;
+    for (const d of [...this.drawn.values()]) void this.renderTo(d.target, d.requests, d.error);
   }
 
   private async selectTensor(name: string, expression: string): Promise<void> {
@@ -141,18 +169,22 @@ export class TensorPanel implements WebviewViewProvider {
 
   private async renderTo(target: PictureTarget, requests: PictureRequest[], error?: string): Promise<void> {
     const stop = this.snapshot;
+    const key = pictureKey(target);
+    this.drawn.set(key, { target, requests, error });
+    const size = this.size;
     const pictures: PanelPicture[] = [];
     const errors: string[] = error ? [error] : [];
     for (const r of requests) {
       try {
-        pictures.push({ kind: r.kind, title: r.title, ...asBase64(await this.renderer.render(r.kind, r.payload, this.theme)) });
+        pictures.push({ kind: r.kind, title: r.title, ...asBase64(await this.renderer.render(r.kind, r.payload, this.theme, size)) });
       } catch (err) {
         errors.push(`${r.title}: ${(err as Error).message}`);
       }
     }
     if (stop !== this.snapshot) return; // a newer stop arrived while rendering
+    if (size !== this.size) return; // drawn again for a new width meanwhile
     const message: HostMessage = { type: "pictures", target, pictures, ...(errors.length ? { error: errors.join("; ") } : {}) };
-    this.replay.push(message);
+    this.replay = [...this.replay.filter((m) => m.type !== "pictures" || pictureKey(m.target) !== key), message];
     this.broadcast(message);
   }
 

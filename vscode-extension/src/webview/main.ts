@@ -78,3 +78,18 @@ vscode.postMessage({
     fontSize: Number.parseFloat(cssVar("--vscode-editor-font-size", "12")) || 12,
   },
 });
+
+// the page's width, so the host draws pictures that fit it (debounced: resizing fires often)
+let lastWidth = 0;
+let resizeTimer: ReturnType<typeof setTimeout> | undefined;
+function reportWidth(): void {
+  const width = document.body.clientWidth;
+  if (width === lastWidth || width === 0) return;
+  lastWidth = width;
+  vscode.postMessage({ type: "viewport", width });
+}
+new ResizeObserver(() => {
+  clearTimeout(resizeTimer);
+  resizeTimer = setTimeout(reportWidth, 150);
+}).observe(document.body);
+reportWidth();

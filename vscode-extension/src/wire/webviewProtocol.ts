@@ -20,7 +20,11 @@ export type HostMessage =
   | { type: "focusTensor"; name: string };
 
 export type WebviewMessage =
-  { type: "ready"; theme: Theme } | { type: "selectTensor"; name: string; expression: string } | { type: "showLayers" };
+  | { type: "ready"; theme: Theme }
+  | { type: "selectTensor"; name: string; expression: string }
+  | { type: "showLayers" }
+  // the page's content width in CSS pixels, on load and whenever it changes: pictures are drawn to fit
+  | { type: "viewport"; width: number };
 
 export function pictureKey(target: PictureTarget): string {
   if ("tensor" in target) return `tensor:${target.tensor}`;

@@ -81,6 +81,17 @@ function step(name: string, timeout: number, body: () => Promise<void>): void {
   });
 }
 
+/** Polls `probe` until it returns something. */
+async function waitFor<T>(probe: () => Promise<T | undefined>, timeoutMs: number): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await probe();
+    if (value !== undefined) return value;
+    if (Date.now() > deadline) throw new Error(`nothing after ${timeoutMs} ms`);
+    await new Promise((r) => setTimeout(r, 250));
+  }
+}
+
 const bpRow = (p: Page, spec: string) => p.locator(".monaco-list-row", { hasText: spec });
 
 step("a full spec typed into the first box of Add Tensor Breakpoint is accepted (its row is checked at the hit)", 120_000, async () => {
@@ -229,7 +240,7 @@ step("the Model tab finds a nested parameter the frame's tensor list does not re
   await found.locator("#tab-tensors").click();
 });
 
-step("Show Tensor Panel twice gives one Tensors tab, which is the README picture", 120_000, async () => {
+step("Show Tensor Panel twice gives one Tensors tab, its histogram fills the wide tab, and it is the README picture", 120_000, async () => {
   const p = page!;
   await runCommand(p, "View: Toggle Panel Visibility"); // hide the bottom panel for a clean picture
   await runCommand(p, "tensorpeek: Show Tensor Panel");
@@ -239,7 +250,31 @@ step("Show Tensor Panel twice gives one Tensors tab, which is the README picture
   assert.equal(tabs.filter((t) => t.trim() === "Tensors").length, 1, `one Tensors tab: ${tabs.join(", ")}`);
   await runCommand(p, "View: Focus Right Editor Group");
   await runCommand(p, "View: Toggle Maximize Editor Group");
-  await p.waitForTimeout(2500);
+  // in the wide tab the hit's histogram is drawn for the tab's width
+  const tab = await waitFor(async () => {
+    for (const f of p.frames()) {
+      if (f === panel) continue;
+      try {
+        if (await f.$("#banner")) return f;
+      } catch {
+        // a frame that navigated away while we looked
+      }
+    }
+    return undefined;
+  }, 30_000);
+  await tab.locator("#tab-tensors").click();
+  const ratio = await tab.waitForFunction(
+    () => {
+      const img = document.querySelector<HTMLImageElement>('#detail img[data-kind="histogram"]');
+      if (!img?.complete || img.naturalWidth === 0) return false;
+      const r = img.getBoundingClientRect().width / document.body.clientWidth;
+      return r >= 0.7 ? r : false;
+    },
+    undefined,
+    { timeout: 30_000 },
+  );
+  console.log(`histogram width / panel width in the wide tab: ${(await ratio.jsonValue()) as number}`);
+  await p.waitForTimeout(1000);
   const shot = await screenshot("tensor-panel.png");
   if (process.env.TENSORPEEK_UPDATE_DOCS_IMAGE === "1") {
     mkdirSync(path.join(REPO, "docs", "images"), { recursive: true });

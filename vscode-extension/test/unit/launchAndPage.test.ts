@@ -4,7 +4,7 @@ import { test } from "node:test";
 import { defaultLaunchConfig, withBreakpointEnv } from "../../src/debug/launchConfig";
 import { missingTensorpeekMessage, serverArgs } from "../../src/language/serverCommand";
 import { contentSecurityPolicy, makeNonce, panelHtml } from "../../src/panel/panelHtml";
-import { detailRequests, histogramRequest, layerRequests } from "../../src/panel/panelPictures";
+import { detailRequests, histogramRequest, layerRequests, needsRedraw, pictureSize } from "../../src/panel/panelPictures";
 import { chooseInterpreter } from "../../src/platform/interpreterChoice";
 import type { Detail, LayerRow } from "../../src/wire/protocol";
 import { summary } from "../fixtures/snapshots";
@@ -105,4 +105,13 @@ test("the Layers chart uses the gradient site and the most informative recorded 
   });
   assert.deepEqual(series.payload, { metric: "norm", series: [{ module: "fc1", site: "grad_output", steps: [2, 3], values: [0.4, 0.5] }] });
   assert.deepEqual(layerRequests([]), []);
+});
+
+test("pictures are drawn to the page's width (less padding), within bounds, and again only when it changes by more than 15%", () => {
+  assert.deepEqual(pictureSize(1240), { width: 1200, height: 360 });
+  assert.deepEqual(pictureSize(200), { width: 320, height: 240 }, "never smaller than legible");
+  assert.equal(pictureSize(10_000).width, 2400);
+  assert.equal(pictureSize(2000).height, 420);
+  assert.equal(needsRedraw(pictureSize(1000), pictureSize(1100)), false);
+  assert.equal(needsRedraw(pictureSize(500), pictureSize(1240)), true);
 });
