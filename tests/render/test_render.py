@@ -207,6 +207,9 @@ def test_the_histogram_legend_sits_above_the_bars_at_any_width() -> None:
         box, data = legend.get_window_extent(), ax.get_window_extent()
         assert box.y0 >= data.y1 - 1, "the legend is outside the data area"
         assert box.x1 <= width + 1, "and inside the picture"
+        title = ax._left_title.get_window_extent()  # type: ignore[attr-defined]
+        assert not box.overlaps(title), f"the legend does not cover the title at {width} px"
+        assert title.y1 <= height + 1
 
 
 def test_a_one_column_heatmap_has_integer_index_ticks() -> None:

@@ -58,7 +58,9 @@ def draw_histogram(fig: Figure, payload: dict[str, Any], theme: Theme) -> None:
     grid = fig.add_gridspec(1, 2, width_ratios=[6, 1.2 * len(bad)]) if bad else None
     ax = fig.add_subplot(grid[0, 0]) if grid is not None else fig.add_subplot()
     style_axes(ax, theme)
-    ax.set_title(title, loc="left")
+    # a narrow picture has no room for the legend beside the title: the title goes a row higher
+    narrow = fig.get_figwidth() * fig.dpi < 760
+    ax.set_title(title, loc="left", pad=theme.font_size * (1.9 if narrow else 0.4))
     log = payload.get("yscale") == "log"
     if sum(counts) > 0:
         lo, hi = edges[0], edges[-1]
@@ -94,14 +96,16 @@ def draw_histogram(fig: Figure, payload: dict[str, Any], theme: Theme) -> None:
         side.set_ylim(0.5 if log else 0, max(n for _, n in bad) * 1.25)
         if log:
             side.set_yscale("log")
-    # fixed margins in pixels (tight_layout measures every text artist and doubles the drawing
-    # time): room for the title and the legend above the axes, the tick labels below
+    # fixed margins in pixels, from the font size (tight_layout measures every text artist and
+    # doubles the drawing time): the title and legend above the axes, tick labels and the axis
+    # label below, tick labels on the left
     width_px, height_px = fig.get_figwidth() * fig.dpi, fig.get_figheight() * fig.dpi
+    font_px = theme.font_size * fig.dpi / 72
     fig.subplots_adjust(
-        left=min(0.2, 64 / width_px),
+        left=min(0.25, (font_px * 4 + 16) / width_px),
         right=1 - 12 / width_px,
-        bottom=min(0.3, 44 / height_px),
-        top=1 - min(0.3, 44 / height_px),
+        bottom=min(0.35, (font_px * 2.6 + 10) / height_px),
+        top=1 - min(0.35, (font_px * (3.0 if narrow else 1.7) + 10) / height_px),
         wspace=0.08,
     )
 
