@@ -159,3 +159,18 @@ def test_the_variables_budget_comes_from_the_environment_when_valid(
 ) -> None:
     monkeypatch.setenv("TENSORPEEK_VARIABLES_BUDGET_S", text)
     assert presentation._budget_from_env() == expected
+
+
+def test_containers_of_tensors_show_summaries_bounded_and_others_keep_their_repr() -> None:
+    from tensorpeek.debugger.presentation import MAX_CONTAINER_ITEMS, container_text
+
+    x = torch.randn(32, 8, generator=torch.Generator().manual_seed(0))
+    line = str(presentation.quick_summary(x))
+    assert container_text({"x": x, "n": 3}) == f"{{'x': {line}, 'n': 3}}"
+    assert container_text((x,)) == f"({line},)"
+    many = container_text([x] * (MAX_CONTAINER_ITEMS + 4))
+    assert many is not None and many.endswith(", … 4 more]")
+    assert many.count("tensor[32, 8]") == MAX_CONTAINER_ITEMS
+    assert container_text({"a": 1, "b": [2]}) is None, "no tensors: pydevd's own repr"
+    assert container_text({"x": x}, "clipboard") is None, "clipboard copies the real values"
+    assert container_text(torch.ones(2)) is None

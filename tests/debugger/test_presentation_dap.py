@@ -59,6 +59,10 @@ def test_variables_view_shows_the_quick_summary_line(
     assert "NaN!×1" in local["odd"]["value"] and "+Inf!×1" in local["odd"]["value"]
     assert local["meta"]["value"].startswith("tensor[5, 7] f32 meta")
     assert local["label"]["value"] == "'tensors'"  # other values keep pydevd's display
+    # a dict of tensors shows their summaries, not torch's repr of every value
+    x_line, odd_line = (str(summarize(oracle[n], **quick_options())) for n in ("x", "odd"))
+    assert local["batch"]["value"] == f"{{'x': {x_line}, 'odd': {odd_line}, 'step': 3}}"
+    assert local["sizes"]["value"] == "[1, 2, 3]"  # containers without tensors are left alone
 
 
 @pytest.mark.parametrize("context", ["hover", "watch", "repl"])

@@ -16,7 +16,7 @@ from typing import Any
 
 from _pydevd_bundle.pydevd_extension_api import StrPresentationProvider, TypeResolveProvider
 
-__all__ = ["TensorResolveProvider", "TensorStrProvider"]
+__all__ = ["ContainerStrProvider", "TensorResolveProvider", "TensorStrProvider"]
 
 
 def _presentation() -> Any:
@@ -42,6 +42,20 @@ class TensorStrProvider(StrPresentationProvider):
 
     def get_str(self, val: Any) -> str | None:
         return _presentation().hover_text(val)
+
+
+class ContainerStrProvider(StrPresentationProvider):
+    """Dicts, lists and tuples that hold tensors: their summaries in the container's line
+    instead of torch's full repr of every value (others keep pydevd's repr: ``None``)."""
+
+    def can_provide(self, type_object: type, type_name: str) -> bool:
+        return type_object in (dict, list, tuple)
+
+    def get_str_in_context(self, val: Any, context: str) -> str | None:
+        return _presentation().container_text(val, context)  # type: ignore[no-any-return]
+
+    def get_str(self, val: Any) -> str | None:
+        return _presentation().container_text(val)  # type: ignore[no-any-return]
 
 
 class TensorResolveProvider(TypeResolveProvider):

@@ -19,8 +19,10 @@ bounded and never raises:
 
 from __future__ import annotations
 
+import itertools
 import math
 import os
+import reprlib
 import sys
 import threading
 import time
@@ -34,6 +36,8 @@ PREVIEW_ITEMS = 64  # values shown under "preview"
 PREVIEW_EDGE = 8  # at most this many along each of the last two dimensions
 NUMERIC_KINDS = frozenset("biufc")  # numpy dtype kinds tensorpeek summarizes
 MAX_ERROR_TEXT = 160  # characters of an error message shown in place of a summary
+MAX_CONTAINER_ITEMS = 6  # items of a dict/list/tuple of tensors shown in its one line
+MAX_CONTAINER_TEXT = 600  # characters of that line
 HIST_EXACT_LIMIT = 1 << 16  # hover/snapshot histograms are sampled above this many elements
 CACHE_SIZE = 512  # summaries kept (only of tensors that are still alive)
 CACHE_SECONDS = 120.0  # a cached summary older than this is recomputed
@@ -219,6 +223,48 @@ def hover_text(x: Any, context: str | None = None) -> str | None:
     except Exception as err:  # noqa: BLE001 - a debugger display must never raise
         reason = f"{type(err).__name__}: {err}"[:MAX_ERROR_TEXT]
         return f"{_describe(x)} (tensorpeek could not summarize it: {reason})"
+
+
+_SHORT_REPR = reprlib.Repr()
+_SHORT_REPR.maxstring = _SHORT_REPR.maxother = 40
+_SHORT_REPR.maxlist = _SHORT_REPR.maxdict = _SHORT_REPR.maxtuple = 4
+
+
+def container_text(value: Any, context: str | None = None) -> str | None:
+    """The one line of a dict, list or tuple that holds tensors: each tensor as its summary
+    (``{'x': tensor[32, 8] f32 …, 'y': tensor[32] i64 …}``), at most ``MAX_CONTAINER_ITEMS``
+    items. None for containers without tensors (pydevd's own repr stays) and for ``clipboard``.
+    Only the container's first items are looked at, so a huge list costs nothing."""
+    if context is not None and context not in DISPLAY_CONTEXTS:
+        return None
+    if type(value) is dict:
+        items: list[tuple[str | None, Any]] = [
+            (reprlib.repr(k), v)
+            for k, v in itertools.islice(list(value.items()), MAX_CONTAINER_ITEMS)
+        ]
+        brackets = "{}"
+    elif type(value) in (list, tuple):
+        items = [(None, v) for v in itertools.islice(value, MAX_CONTAINER_ITEMS)]
+        brackets = "[]" if type(value) is list else "()"
+    else:
+        return None
+    if not any(is_presentable(v) for _, v in items):
+        return None
+    parts = []
+    for key, item in items:
+        text = (hover_text(item, context) or _describe(item)) if is_presentable(item) else None
+        if text is None:
+            try:
+                text = _SHORT_REPR.repr(item)
+            except Exception as err:  # noqa: BLE001 - a debugger display must never raise
+                text = f"<{type(item).__name__}: repr failed: {type(err).__name__}>"
+        parts.append(text if key is None else f"{key}: {text}")
+    if len(value) > len(items):
+        parts.append(f"… {len(value) - len(items)} more")
+    if type(value) is tuple and len(value) == 1:
+        parts[0] += ","
+    text = brackets[0] + ", ".join(parts) + brackets[1]
+    return text if len(text) <= MAX_CONTAINER_TEXT else text[: MAX_CONTAINER_TEXT - 1] + "…"
 
 
 def deferred_text(x: Any) -> str:
