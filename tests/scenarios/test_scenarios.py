@@ -43,7 +43,7 @@ RUN_SCRIPTS = Path(__file__).parent / "run_scripts"  # for `run` and `watch`, no
 
 NONFINITE = ("nonfinite", "nan", "inf")  # the conditions of the origin rules
 
-# What tensorpeek reports instead is in each reason (observed on main when this suite landed).
+# What tensorpeek reports instead is in each reason (observed on main at this suite's commit).
 KNOWN_WRONG: dict[str, str] = {
     "healthy_amp_routine_overflow": "issue 13: a GradScaler-skipped step is an info finding, "
     "never an error (reports error nonfinite at ('2', param_grad, 0): -Inf in 2.bias, and "
@@ -54,6 +54,9 @@ KNOWN_WRONG: dict[str, str] = {
     "(reports ('', grad_output, 0) +Inf, no word of the scale)",
     "planted_half_cast_overflow": "issue 13: a value born in a parent's own code: the message "
     "says so and quotes the child (reports half_block right, but 'its inputs were finite')",
+    "planted_parent_code_backward": "issue 13: a gradient born in a parent's own backward is "
+    "the parent's (reports ('block.fc1', grad_input, 2) 'the gradient flowing into it was "
+    "finite': fc1's grad_output is the NaN)",
     "planted_jit_script": "issue 13: torch.jit.script models get a warning that their layers "
     "are invisible (no warning finding)",
     "planted_jit_trace": "issue 13: torch.jit.trace models get a warning that their layers "
@@ -94,6 +97,8 @@ MANY_ORIGINS: dict[str, str] = {
     },
     "planted_loss_module_propagation": FLOWS + "head grad_input (the NaN logits' gradient)",
     "planted_lstm_manual_steps": FLOWS + "decoder param_grad",
+    "planted_parent_code_backward": "issue 13: a gradient born in a parent's own backward is "
+    "the parent's (only origin hit: block.fc1 grad_input)",
 }
 
 
