@@ -90,6 +90,10 @@ def run_main(options: RunOptions) -> int:
     session: RunSession | None = None
 
     def on_hit(hit: Hit) -> None:
+        if hit.condition == "amp_overflow" and not (hit.details or {}).get("collapsed"):
+            note = terminal_safe(hit.note or "GradScaler skipped a step")
+            print(f"tensorpeek: step {hit.step}: {note}", file=sys.stderr, flush=True)
+            return  # routine for mixed precision: reported, never a stop
         printer(hit)
         if options.on_hit == "report":
             assert session is not None

@@ -66,8 +66,11 @@ class RunSession:
 
     @property
     def step_count(self) -> int:
-        """Optimizer steps completed; without an optimizer, root forwards completed."""
-        return STEPS.current() if STEPS.seen_optimizer else STEPS.root_forwards_started
+        """Steps completed: optimizer steps; without an optimizer, ``backward()`` calls;
+        with neither, forwards of the first root module."""
+        if STEPS.seen_optimizer:
+            return STEPS.current()
+        return STEPS.backward_calls or STEPS.root_forwards_started
 
     def __enter__(self) -> RunSession:
         self._started = time.monotonic()
@@ -130,6 +133,9 @@ class RunSession:
 
     def _at_root_forward(self) -> None:
         self.poll()
+        without_optimizer = not STEPS.seen_optimizer and self.max_steps is not None
+        if without_optimizer and self.step_count >= self.max_steps:  # type: ignore[operator]
+            self.stop(f"--max-steps {self.max_steps} reached")
         self._check_stop()
 
     def _before_step(self, optimizer: torch.optim.Optimizer, step: int) -> None:

@@ -9,13 +9,15 @@ breakpoint.
 
 from __future__ import annotations
 
+import functools
 import warnings
 from typing import TYPE_CHECKING, Any
 
 import torch
 
 from tensorpeek.common.steps import STEPS
-from tensorpeek.engine import deferred, history, pause
+from tensorpeek.common.vocabulary import BACKWARD_SITES
+from tensorpeek.engine import amp, deferred, history, pause
 from tensorpeek.engine.compile_warnings import CompileWarnings
 from tensorpeek.engine.conditions import EvalContext, is_checkable
 from tensorpeek.engine.hit import MAX_INPUT_SUMMARIES, Hit, summary_dict
@@ -87,6 +89,7 @@ class Dispatcher:
         elif not isinstance(tensors, (list, tuple)):
             tensors = []
         self.origins.backward_started([t for t in tensors[:4] if isinstance(t, torch.Tensor)], step)
+        amp.backward_starts()
 
     def _before_optimizer_step(self, optimizer: torch.optim.Optimizer, step: int) -> None:
         self.flush()
@@ -155,6 +158,12 @@ class Dispatcher:
                 return
             origin = self.origins.is_origin(event, x)
             if origin or bp.spec.propagated or self._first_bad_input(bp, event):
+                if event.site in BACKWARD_SITES and amp.in_scaled_backward():
+                    # GradScaler decides at update() whether this was a routine overflow (amp)
+                    amp.hold(functools.partial(
+                        self._fire, bp, event, label, x, origin=origin, note=self.origins.note
+                    ))  # fmt: skip
+                    return
                 self._fire(bp, event, label, x, origin=origin)
                 return
 
@@ -182,10 +191,12 @@ class Dispatcher:
         x: torch.Tensor | None,
         origin: bool,
         deferred_meta: Any = None,
+        note: str | None = None,
     ) -> None:
         bp.hit_count += 1
         module = event.module
-        note = self.origins.note if origin else None
+        if note is None and origin:
+            note = self.origins.note
         if x is not None:
             summary = _summary_or_note(x)
         else:
@@ -201,6 +212,7 @@ class Dispatcher:
             spec=bp.spec.to_dict(),
             module=event.path,
             module_class=type(module).__name__ if module is not None else "?",
+            source=forward_source(type(module)) if module is not None else None,
             site=event.site,
             step=event.step,
             condition=bp.spec.condition,
@@ -218,6 +230,58 @@ class Dispatcher:
         if bp.spec.once:
             bp.disable()
         pause.deliver(hit, bp.spec.action)
+
+    def amp_overflow(self, details: dict[str, Any]) -> None:
+        """GradScaler skipped a step (``amp``): one hit of its own, never paused at unless the
+        scale collapsed (then the breakpoints' own action applies, as for an error)."""
+        condition = "amp_overflow"
+        collapsed = bool(details.get("collapsed"))
+        before, after = details.get("scale_before"), details.get("scale_after")
+        note = (
+            f"GradScaler skipped the optimizer step: the scaled gradients overflowed "
+            f"(scale {before:g} -> {after:g}, {details.get('consecutive_skips')} skip(s) in a row)"
+            if isinstance(before, float) and isinstance(after, float)
+            else "GradScaler skipped the optimizer step: the scaled gradients overflowed"
+        )
+        hit = Hit(
+            breakpoint_id=0,
+            spec={"target": "", "site": "grad_output", "condition": condition},
+            module="",
+            module_class="GradScaler",
+            site="grad_output",
+            step=STEPS.current(),
+            condition=condition,
+            origin=True,
+            param=None,
+            label="",
+            summary=None,
+            note=note,
+            details=dict(details),
+        )
+        self.registry.record_hit(hit)
+        if collapsed:
+            actions = [bp.spec.action for bp in self.registry.enabled()]
+            pause.deliver(hit, actions[0] if actions else None)
+
+
+_SOURCES: dict[type, str | None] = {}
+
+
+def forward_source(cls: type) -> str | None:
+    """``path/to/model.py:42``, where the class's ``forward`` is defined (clickable in
+    terminals and VS Code), or None for builtins and code without a file."""
+    if cls in _SOURCES:
+        return _SOURCES[cls]
+    where: str | None = None
+    forward = getattr(cls, "forward", None)
+    try:
+        code = forward.__code__ if forward is not None else None
+        if code is not None and not code.co_filename.startswith("<"):
+            where = f"{code.co_filename}:{code.co_firstlineno}"
+    except AttributeError:
+        where = None
+    _SOURCES[cls] = where
+    return where
 
 
 def _unreadable(x: torch.Tensor) -> str | None:
@@ -262,7 +326,9 @@ def rewire(registry: Registry) -> None:
     if registry.active:
         HOOKS.install(DISPATCHER)
         DISPATCHER.listen_to_steps()
+        amp.install(DISPATCHER.amp_overflow)
     else:
+        amp.uninstall()
         DISPATCHER.stop_listening()
         HOOKS.uninstall()
         deferred.QUEUE.clear()

@@ -59,6 +59,8 @@ class Hit:
     input_summaries: list[dict[str, Any]] = field(default_factory=list)
     deferred: bool = False
     note: str | None = None  # why this is the origin, when the verdict needs explaining
+    details: dict[str, Any] | None = None  # numbers of hits no tensor explains (amp_overflow)
+    source: str | None = None  # file:line of the module's forward
     _tensor: Any = field(default=None, repr=False)
     _module: Any = field(default=None, repr=False)
 
@@ -108,6 +110,8 @@ class Hit:
             "label": self.label,
             "deferred": self.deferred,
             "note": self.note,
+            "details": self.details,
+            "source": self.source,
             "summary": self.summary,
             "inputs": list(self.input_summaries),
         }

@@ -50,6 +50,19 @@ def classify(hit: dict[str, Any]) -> tuple[str, str, str]:
     site = hit["site"]
     summary = hit.get("summary") or {}
     place, step = _place(hit), hit["step"]
+    note = hit.get("note") or None
+    where = f" (forward at {hit['source']})" if hit.get("source") else ""
+    if condition == "amp_overflow":
+        details = hit.get("details") or {}
+        if details.get("collapsed"):
+            return (
+                "amp_overflow",
+                "error",
+                f"GradScaler's scale keeps collapsing at step {step}: {note}; the scaled "
+                "gradients overflow whatever the scale (a real non-finite value, or an fp16 "
+                "range problem the scale cannot fix)",
+            )
+        return ("amp_overflow", "info", f"step {step}: {note} (routine for mixed precision)")
     if condition in NONFINITE_CONDITIONS:
         if hit["module"] == "" and site == "input":
             return (
@@ -70,20 +83,27 @@ def classify(hit: dict[str, Any]) -> tuple[str, str, str]:
                 "saturated",
                 "error",
                 f"{dtype} overflow at step {step}: {place} {site} has {_counts(summary)} "
-                f"from finite inputs (values beyond the {dtype} range)",
+                f"from finite inputs (values beyond the {dtype} range){where}",
             )
         if site in FORWARD_SITES:
             return (
                 "nonfinite",
                 "error",
                 f"{_counts(summary)} first appear in the {site} of {place} at step {step}; "
-                "its inputs were finite",
+                + (note or "its inputs were finite")
+                + where,
+            )
+        if note and note.startswith("the loss"):
+            return (
+                "nonfinite",
+                "error",
+                f"{note}: its gradient reaching {place} {site} holds {_counts(summary)}",
             )
         return (
             "nonfinite",
             "error",
             f"{_counts(summary)} first appear in the backward pass at {place} {site} at step "
-            f"{step}; the gradient flowing into it was finite",
+            f"{step}; the gradient flowing into it was finite{where}",
         )
     if condition == "exploding":
         return (
@@ -129,13 +149,15 @@ class FindingSet:
     """Findings in the order they were first seen, one per (kind, module, site, param)."""
 
     def __init__(self) -> None:
-        self._by_key: dict[tuple[str, str, str, str | None], Finding] = {}
+        self._by_key: dict[tuple[str, str, str, str | None, str | None], Finding] = {}
         self.consequences = 0  # non-finite hits after the first one, elsewhere
 
     def add(self, hit: dict[str, Any]) -> Finding | None:
         """Fold a hit in; return the finding when it is a new one."""
         kind, severity, message = classify(hit)
-        key = (kind, hit["module"], hit["site"], hit.get("param"))
+        # a routine GradScaler skip and a collapsing scale are two findings, not one counted
+        escalation = severity if kind == "amp_overflow" else None
+        key = (kind, hit["module"], hit["site"], hit.get("param"), escalation)
         known = self._by_key.get(key)
         if known is not None:
             known.count += 1

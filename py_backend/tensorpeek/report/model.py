@@ -23,6 +23,7 @@ KINDS: tuple[str, ...] = (
     "dead",
     "saturated",
     "no_gradient",  # a parameter that receives no gradient (zero by construction): info
+    "amp_overflow",  # GradScaler skipped a step (routine: info; a collapsing scale: error)
 )
 SEVERITIES: tuple[str, ...] = ("error", "warning", "info")
 STATUSES: tuple[str, ...] = ("completed", "failed", "stopped", "interrupted")
