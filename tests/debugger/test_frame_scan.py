@@ -3,6 +3,7 @@ name is walked back to its tensor without evaluating anything."""
 
 from __future__ import annotations
 
+import json
 import sys
 import types
 from dataclasses import dataclass
@@ -11,6 +12,7 @@ from typing import Any
 import pytest
 import torch
 
+from tensorpeek.agent import request
 from tensorpeek.agent.frame_scan import PathError, locals_first, resolve_path, scan_frame
 
 
@@ -70,6 +72,13 @@ def test_function_locals_come_before_module_globals() -> None:
     try:
         merged = {"__name__": "fake_user_module", "shared": module.shared, "mine": torch.zeros(1)}
         assert [k for k, _ in locals_first(merged)] == ["mine", "shared"]
+        scopes = {t.name: t.scope for t in scan_frame(merged).tensors}
+        assert scopes == {"mine": "local", "shared": "global"}
+        snap = json.loads(
+            request(json.dumps({"version": 1, "method": "snapshot", "params": {}}), merged)
+        )
+        marked = {t["name"]: t.get("scope", "local") for t in snap["result"]["tensors"]}
+        assert marked == {"mine": "local", "shared": "global"}
     finally:
         del sys.modules["fake_user_module"]
 

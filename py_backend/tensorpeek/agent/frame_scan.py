@@ -39,6 +39,7 @@ class FoundTensor:
     name: str
     value: Any
     aliases: list[str] = field(default_factory=list)
+    scope: str = "local"  # "global": reached from a module global, not the function's locals
 
 
 @dataclass
@@ -137,22 +138,34 @@ def _raw_children(value: Any) -> Iterator[tuple[str, Any]]:
                 yield f".{key}", item
 
 
-def locals_first(frame_locals: Mapping[str, Any]) -> list[tuple[str, Any]]:
-    """The frame's names with the function's own locals before the module's globals.
+def global_names(frame_locals: Mapping[str, Any]) -> set[str]:
+    """The names in ``frame_locals`` that are its module's globals, not the function's own.
 
-    debugpy evaluates in one dict holding the module globals *then* the frame locals, so
-    ``locals()`` there lists globals first. A name whose value is its module's global of the
-    same name counts as a global (a local holding the very same object is listed either way).
-    """
-    items = [(k, v) for k, v in list(frame_locals.items()) if not _is_internal_local(k)]
+    debugpy evaluates in one dict holding the module globals *then* the frame locals. A name
+    whose value is its module's global of the same name counts as a global (a local holding the
+    very same object is listed either way). Empty when the frame is the module itself."""
     module = sys.modules.get(str(frame_locals.get("__name__", "")))
     module_globals = getattr(module, "__dict__", None)
     if not isinstance(module_globals, dict) or module_globals is frame_locals:
-        return items
+        return set()
     missing = object()
-    own = [(k, v) for k, v in items if module_globals.get(k, missing) is not v]
-    shared = [(k, v) for k, v in items if module_globals.get(k, missing) is v]
-    return own + shared
+    return {k for k, v in list(frame_locals.items()) if module_globals.get(k, missing) is v}
+
+
+def locals_first(frame_locals: Mapping[str, Any]) -> list[tuple[str, Any]]:
+    """The frame's names with the function's own locals before the module's globals
+    (``locals()`` there lists globals first)."""
+    items = [(k, v) for k, v in list(frame_locals.items()) if not _is_internal_local(k)]
+    shared = global_names(frame_locals)
+    return [(k, v) for k, v in items if k not in shared] + [(k, v) for k, v in items if k in shared]
+
+
+def root_name(path: str) -> str:
+    """The local a path starts from: ``self.fc.weight`` -> ``self``, ``batch['x']`` -> ``batch``."""
+    for i, ch in enumerate(path):
+        if ch in ".[":
+            return path[:i]
+    return path
 
 
 def scan_frame(
@@ -161,6 +174,7 @@ def scan_frame(
     """Tensors reachable from ``frame_locals`` within ``max_depth`` steps, at most
     ``max_tensors``; a tensor reached twice is listed once with its other names."""
     found: dict[int, FoundTensor] = {}
+    shared = global_names(frame_locals)
     seen_objects: set[int] = set()
     truncated = False
     visited = 0
@@ -178,7 +192,8 @@ def scan_frame(
                 elif len(found) >= max_tensors:
                     truncated = True
                 else:
-                    found[id(value)] = FoundTensor(name, value)
+                    scope = "global" if root_name(name) in shared else "local"
+                    found[id(value)] = FoundTensor(name, value, scope=scope)
                 continue
             if depth == max_depth or id(value) in seen_objects:
                 continue

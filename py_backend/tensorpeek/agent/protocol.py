@@ -141,6 +141,8 @@ class _FrameTensorBase(TypedDict):
 class FrameTensor(_FrameTensorBase, total=False):
     aliases: list[str]  # other names reaching the same tensor
     grad: Summary | None  # summary of ``.grad`` when it is set
+    scope: Literal["local", "global"]  # global: reached from a module global (maybe from an
+    # earlier step); absent: the function's own locals
 
 
 class _ParamInfoBase(TypedDict):

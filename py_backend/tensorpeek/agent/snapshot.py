@@ -127,6 +127,8 @@ def frame_tensors(
             notes.append(f"{found.name}: not summarised ({type(err).__name__}: {err})"[:300])
             continue
         entry: FrameTensor = {"name": found.name, "expression": found.name, "summary": summary}
+        if found.scope == "global":
+            entry["scope"] = "global"
         if found.aliases:
             entry["aliases"] = found.aliases
         grad = grad_of(found.value)

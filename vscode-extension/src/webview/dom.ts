@@ -92,7 +92,19 @@ function tensorRow(t: FrameTensor, state: PanelState, h: Handlers): HTMLElement 
       class: [bad ? "bad" : "", state.selected === t.name ? "selected" : ""].join(" ").trim(),
       "aria-selected": String(state.selected === t.name),
     },
-    el("td", { class: "name" }, bad ? el("span", { class: "badge", title: "contains NaN or Inf" }, "!") : null, t.name),
+    el(
+      "td",
+      { class: "name" },
+      bad ? el("span", { class: "badge", title: "contains NaN or Inf" }, "!") : null,
+      t.name,
+      t.scope === "global"
+        ? el(
+            "span",
+            { class: "scope muted", title: "a module global, not this function's local: it may be from an earlier step" },
+            " global",
+          )
+        : null,
+    ),
     el("td", {}, formatShape(s.shape)),
     el("td", {}, s.dtype.replace(/^torch\./, "")),
     el("td", { class: "num" }, formatNumber(s.min)),

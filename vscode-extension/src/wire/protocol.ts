@@ -68,8 +68,15 @@ export const hitCodec = object(
 export type Hit = Infer<typeof hitCodec>;
 
 export const frameTensorCodec = object(
-  { name: str, expression: str, summary: summaryCodec, aliases: array(str), grad: nullable(summaryCodec) },
-  ["aliases", "grad"],
+  {
+    name: str,
+    expression: str,
+    summary: summaryCodec,
+    aliases: array(str),
+    grad: nullable(summaryCodec),
+    scope: literal("local", "global"),
+  },
+  ["aliases", "grad", "scope"],
 );
 export type FrameTensor = Infer<typeof frameTensorCodec>;
 

@@ -11,7 +11,7 @@ import type { Browser, Page } from "playwright-core";
 import { launchChromium } from "../chromium";
 import { panelHtml } from "../../src/panel/panelHtml";
 import type { HostMessage } from "../../src/wire/webviewProtocol";
-import { fc2Snapshot, summary, XSS_NAME } from "../fixtures/snapshots";
+import { fc2Snapshot, mixedScopes, summary, XSS_NAME } from "../fixtures/snapshots";
 
 const EXT_DIR = path.resolve(__dirname, "../../..");
 const ARTIFACTS = path.resolve(EXT_DIR, "..", "test-artifacts");
@@ -116,6 +116,13 @@ test("at an origin hit the card shows the module's inputs and its parameters wit
   await page.locator("#hit-inputs caption", { hasText: "gradients flowing into fc2" }).waitFor();
   assert.equal(await page.locator("#hit-inputs tbody td.name").textContent(), "grad_output[0]");
   await shot("webview-cause.png");
+});
+
+test("tensors reached from module globals are marked as globals, locals are not", async () => {
+  await send({ type: "snapshot", snapshot: { ...fc2Snapshot, tensors: mixedScopes }, session: "Train" });
+  await page.locator("#tensor-table").waitFor();
+  assert.equal(await page.locator('#tensor-table tr[data-name="last_batch"] .scope').textContent(), " global");
+  assert.equal(await page.locator('#tensor-table tr[data-name="x"] .scope').count(), 0);
 });
 
 test("a tensor named like HTML renders as text and runs nothing; the CSP blocks injected inline script", async () => {
