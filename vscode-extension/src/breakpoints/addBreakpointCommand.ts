@@ -11,7 +11,7 @@ import { resolveInterpreter } from "../platform/interpreter";
 import { traceError } from "../platform/log";
 import { window } from "../platform/vscodeapi";
 import { PRESETS, SITES, specText, splitSpec, type SpecParts, type StoredBreakpoint } from "../wire/breakpointSpecs";
-import { lensTargets } from "./breakpointList";
+import { lensTargets, toastText } from "./breakpointList";
 import type { BreakpointStore } from "./breakpointStore";
 import { validateWithPython, type Validation } from "./specValidation";
 
@@ -41,13 +41,13 @@ export class AddBreakpointCommand {
       if (!spec) return;
       const verdict = await this.validate(spec);
       if (!verdict.ok) {
-        void window.showErrorMessage(`Tensor breakpoint not added: ${verdict.message}`);
+        void refuse(verdict.message);
         return;
       }
       await this.store.add(spec);
     } catch (err) {
       traceError("add tensor breakpoint", err);
-      void window.showErrorMessage(`Tensor breakpoint not added: ${(err as Error).message}`);
+      void refuse((err as Error).message);
     }
   }
 
@@ -115,6 +115,20 @@ export class AddBreakpointCommand {
     }
     return validateWithPython(await resolveInterpreter(), spec);
   }
+}
+
+/**
+ * A toast shows about two lines: it says why in a few words, and "Details" opens the whole
+ * message (the parser's pointer at the bad character included) in a dialog that wraps it.
+ */
+export async function refuse(message: string): Promise<void> {
+  const short = toastText(message);
+  if (short === message) {
+    void window.showErrorMessage(`Tensor breakpoint not added: ${message}`);
+    return;
+  }
+  const choice = await window.showErrorMessage(`Tensor breakpoint not added: ${short}`, "Details");
+  if (choice === "Details") void window.showModalError("Tensor breakpoint not added", message);
 }
 
 async function pickOrType(suggestions: string[], placeholder: string, initial?: string): Promise<string | undefined> {

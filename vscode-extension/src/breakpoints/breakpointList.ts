@@ -47,3 +47,14 @@ export function lensTargets(attribute: string | null, className: string, liveMod
   const live = liveModules.filter((m) => m === attribute || m.endsWith(`.${attribute}`));
   return live.length > 0 ? live : [attribute, `*.${attribute}`];
 }
+
+const TOAST_CHARS = 110;
+
+/** What a toast can show of a refusal: the first line of `message`, cut at a word before TOAST_CHARS characters. */
+export function toastText(message: string): string {
+  const first = message.split("\n")[0].trim();
+  if (first.length <= TOAST_CHARS && first === message.trim()) return message;
+  if (first.length <= TOAST_CHARS) return `${first} …`;
+  const cut = first.lastIndexOf(" ", TOAST_CHARS);
+  return `${first.slice(0, cut > 40 ? cut : TOAST_CHARS)} …`;
+}

@@ -7,6 +7,7 @@ import * as vscode from "vscode";
 export const window = {
   createLogChannel: (name: string) => vscode.window.createOutputChannel(name, { log: true }),
   showErrorMessage: (message: string, ...items: string[]) => vscode.window.showErrorMessage(message, ...items),
+  showModalError: (message: string, detail: string) => vscode.window.showErrorMessage(message, { modal: true, detail }),
   showWarningMessage: (message: string, ...items: string[]) => vscode.window.showWarningMessage(message, ...items),
   showInformationMessage: (message: string, ...items: string[]) => vscode.window.showInformationMessage(message, ...items),
   showQuickPick: <T extends vscode.QuickPickItem>(items: readonly T[], options: vscode.QuickPickOptions) =>

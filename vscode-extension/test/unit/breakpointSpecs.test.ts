@@ -1,7 +1,7 @@
 /** Editing the tensor breakpoint list and the file the debuggee reads. */
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { addBreakpoint, hitCounts, lensTargets, removeBreakpoint, setEnabled } from "../../src/breakpoints/breakpointList";
+import { addBreakpoint, hitCounts, lensTargets, removeBreakpoint, setEnabled, toastText } from "../../src/breakpoints/breakpointList";
 import { validateWithPython } from "../../src/breakpoints/specValidation";
 import { breakpointFileText, specText, splitSpec, type StoredBreakpoint } from "../../src/wire/breakpointSpecs";
 import { PYTHON, runPython } from "./python";
@@ -110,4 +110,13 @@ test("a code lens on self.fc2 targets the live fc2 modules, or a glob when nothi
   assert.deepEqual(lensTargets("fc2", "Net", ["", "fc1", "fc2", "head.fc2", "xfc2"]), ["fc2", "head.fc2"]);
   assert.deepEqual(lensTargets("fc2", "Net", []), ["fc2", "*.fc2"]);
   assert.deepEqual(lensTargets(null, "Net", ["fc2"]), ["Net"]);
+});
+
+test("a refusal toast gets the first line, cut at a word; short messages stay whole", () => {
+  assert.equal(toastText("unknown site 'outptu'"), "unknown site 'outptu'");
+  const long = `invalid condition 'norm >': expected an expression after '>'\n  norm >\n        ^`;
+  assert.equal(toastText(long), "invalid condition 'norm >': expected an expression after '>' …");
+  const words = "word ".repeat(60).trim();
+  const cut = toastText(words);
+  assert.ok(cut.length <= 112 && cut.endsWith(" …") && !cut.includes("wo …"), cut);
 });
