@@ -289,3 +289,33 @@ def test_small_multiple_titles_fit_their_panel() -> None:
         assert title.get_window_extent().x1 <= ax.get_window_extent().x1 + 40, title.get_text()
         steps = [t.get_text() for t in ax.get_xticklabels() if t.get_text()]
         assert all(s.lstrip("−-").isdigit() for s in steps), steps
+
+
+def test_three_channels_get_an_rgb_composite_scaled_by_the_chosen_range() -> None:
+    from tensorpeek.render.grids import _rgb, draw_channels
+
+    red = [[0.0, 10.0]]
+    green = [[0.0, 5.0]]
+    blue = [[0.0, 0.0]]
+    payload = {
+        "name": "img",
+        "shape": [3, 1, 2],
+        "batch_index": 0,
+        "channels": [
+            {"index": c, "data": d, "min": 0.0, "max": max(d[0])}
+            for c, d in enumerate((red, green, blue))
+        ],
+    }
+    fig = _figure(800, 300)
+    draw_channels(fig, payload, Theme())
+    titles = [ax._left_title.get_text() or ax.title.get_text() for ax in fig.axes]  # type: ignore[attr-defined]
+    assert titles[0] == "img[0] RGB (image range)" and len(fig.axes) == 4
+    import numpy as np
+
+    grids = [np.array(g) for g in (red, green, blue)]
+    joint = _rgb(grids, "image")
+    assert joint is not None and joint[0, 1].tolist() == [1.0, 0.5, 0.0]  # one range for all
+    own = _rgb(grids, "channel")
+    assert own is not None and own[0, 1].tolist() == [1.0, 1.0, 0.0]  # each by its own
+    with pytest.raises(RenderError, match="normalize"):
+        render("channels", {**payload, "normalize": "log"})

@@ -84,26 +84,67 @@ def _index_ticks(ax: Any, cells: tuple[int, ...], block: list[Any]) -> None:
     ax.set_ylim(cells[0] - 0.5, -0.5)
 
 
+def _rgb(grids: list[np.ndarray], normalize: str) -> np.ndarray | None:
+    """Three equal-shape channels as one H×W×3 image in [0, 1]: scaled by the joint range
+    (``normalize="image"``) or each channel by its own (``"channel"``); non-finite cells black.
+    None when the channels differ in shape or hold no finite value."""
+    if len(grids) != 3 or len({g.shape for g in grids}) != 1 or grids[0].size == 0:
+        return None
+    stack = np.stack(grids, axis=-1)
+    finite = np.isfinite(stack)
+    if not finite.any():
+        return None
+    if normalize == "channel":
+        lo = np.array([g[np.isfinite(g)].min() if np.isfinite(g).any() else 0.0 for g in grids])
+        hi = np.array([g[np.isfinite(g)].max() if np.isfinite(g).any() else 1.0 for g in grids])
+    else:
+        lo = np.full(3, stack[finite].min())
+        hi = np.full(3, stack[finite].max())
+    span = np.where(hi > lo, hi - lo, 1.0)
+    image = (np.where(finite, stack, lo) - lo) / span
+    return np.where(finite, np.clip(image, 0.0, 1.0), 0.0)
+
+
 def draw_channels(fig: Figure, payload: dict[str, Any], theme: Theme) -> None:
+    """Per-channel tiles of one image of a batch and, for three channels, the RGB composite
+    first (``normalize``: "image" scales the three by their joint range, "channel" each by its
+    own; the tiles always use their own range)."""
     channels = payload.get("channels")
     if not isinstance(channels, list):
         raise RenderError("channels payload: 'channels' must be a list of {index, data, min, max}")
+    normalize = payload.get("normalize", "image")
+    if normalize not in ("image", "channel"):
+        raise RenderError(f"channels payload: normalize {normalize!r}; valid: image, channel")
     name = str(payload.get("name") or "")
     if not channels:
         message_axes(fig, theme, name, "no channels")
         return
-    cols = min(len(channels), 4)
-    rows = math.ceil(len(channels) / cols)
-    cmap = _cmap(theme)
+    grids = []
     for i, channel in enumerate(channels):
         if not isinstance(channel, dict) or "data" not in channel:
             raise RenderError(f"channels payload: channel {i} needs 'data'")
-        grid = _grid(channel["data"], f"channels payload: channel {i} 'data'")
-        ax = fig.add_subplot(rows, cols, i + 1)
+        grids.append(_grid(channel["data"], f"channels payload: channel {i} 'data'"))
+    rgb = _rgb(grids, normalize)
+    tiles = len(channels) + (rgb is not None)
+    cols = min(tiles, 4)
+    rows = math.ceil(tiles / cols)
+    cmap = _cmap(theme)
+    index = payload.get("batch_index", 0)
+    position = 1
+    if rgb is not None:
+        ax = fig.add_subplot(rows, cols, position)
         style_axes(ax, theme)
         ax.set_xticks([])
         ax.set_yticks([])
-        ax.set_title(f"{name}[{payload.get('batch_index', 0)}, {channel.get('index', i)}]")
+        ax.set_title(f"{name}[{index}] RGB ({normalize} range)")
+        ax.imshow(rgb, interpolation="nearest")
+        position += 1
+    for i, (channel, grid) in enumerate(zip(channels, grids, strict=True)):
+        ax = fig.add_subplot(rows, cols, position + i)
+        style_axes(ax, theme)
+        ax.set_xticks([])
+        ax.set_yticks([])
+        ax.set_title(f"{name}[{index}, {channel.get('index', i)}]")
         finite = grid[np.isfinite(grid)] if grid.size else grid
         if finite.size == 0:
             centre_note(ax, "no finite values", theme, colour=theme.bad)
