@@ -240,6 +240,21 @@ step("the Model tab finds a nested parameter the frame's tensor list does not re
   await found.locator("#tab-tensors").click();
 });
 
+step("an image batch in the frame shows as images: an RGB composite and one tile per channel", 90_000, async () => {
+  const p = page!;
+  const found = panel!;
+  await p.locator(".debug-call-stack .monaco-list-row", { hasText: "main" }).first().click();
+  const row = found.locator('#tensor-table tr[data-name="images"]');
+  await row.waitFor({ timeout: 30_000 });
+  await row.click();
+  const img = found.locator('#detail img[data-kind="channels"]');
+  await img.first().waitFor({ timeout: 60_000 });
+  assert.ok(await img.first().evaluate((i) => (i as HTMLImageElement).naturalWidth > 0), "the channel tiles decoded");
+  assert.match((await found.locator("#detail figcaption", { hasText: "channels" }).first().textContent()) ?? "", /channels of images/);
+  await img.first().scrollIntoViewIfNeeded();
+  await screenshot("e2e-images.png");
+});
+
 step("Show Tensor Panel twice gives one Tensors tab, its histogram fills the wide tab, and it is the README picture", 120_000, async () => {
   const p = page!;
   await runCommand(p, "View: Toggle Panel Visibility"); // hide the bottom panel for a clean picture
