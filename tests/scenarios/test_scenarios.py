@@ -92,7 +92,6 @@ MANY_ORIGINS: dict[str, str] = {
             "planted_model_output_root_code",
             "planted_pixel_values_keyword",
             "planted_transformer_mask_posenc",
-            "planted_two_threads",
         )
     },
     "planted_loss_module_propagation": FLOWS + "head grad_input (the NaN logits' gradient)",

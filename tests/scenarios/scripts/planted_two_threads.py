@@ -2,7 +2,7 @@
 Model A's whole forward runs while model B's forward is open on the other thread: B's
 ``body.1`` module (``Meet``) waits on a barrier twice, and A runs its forward between the two
 waits; B's forward then goes on. Both threads take one optimizer step per iteration, after
-both forwards returned. Model
+both forwards returned, A's backward and step before B's. Model
 A's modules are ``enc.*``, B's ``body.*``. At iteration 2 B's ``body.2`` (a Whiten without
 epsilon, called AFTER A's forward ran) gets identical rows: 0/0 = NaN.
 
@@ -19,6 +19,7 @@ ORACLE = "full"
 
 meet = threading.Barrier(2, timeout=10)
 done = threading.Barrier(2, timeout=10)  # both forwards returned: the optimizers may step
+turn = threading.Barrier(2, timeout=10)
 
 
 class Meet(nn.Module):
@@ -61,14 +62,19 @@ def train(model: nn.Module, batches: list[torch.Tensor], is_a: bool) -> None:
             if is_a:
                 meet.wait()
             done.wait()
+            if not is_a:
+                turn.wait()  # A's backward and step first, then B's: one backward at a time
             opt.zero_grad()
             loss.backward()
             opt.step()
+            if is_a:
+                turn.wait()
     except threading.BrokenBarrierError:
         return  # the other thread ended early
     finally:
         meet.abort()
         done.abort()
+        turn.abort()
 
 
 torch.manual_seed(0)
