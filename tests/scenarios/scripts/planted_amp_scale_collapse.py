@@ -1,10 +1,12 @@
 """Planted: a GradScaler whose scale collapses. Under float16 autocast the model's first layer
-sees activations near float16's limit (inputs of ~1e4 through a weight of ~5), and the loss is
-a sum, so the float16 gradients overflow at ANY scale: every ``scaler.step`` is skipped, the
-scale halves from 2**16 to below 1 in 17 iterations, and the model never trains.
+makes activations near float16's limit (inputs of 1e4 through weights of 0.6: 48000), and the
+loss is their sum times 1e3, so the float16 gradients overflow at ANY scale: every
+``scaler.step`` is skipped, the scale halves from 2**16 to below 1 in 17 iterations, and the
+model never trains.
 
-Right answer: an error finding that names the collapsing scale (not a routine info finding,
-and not an error at the root's grad_output). No optimizer step ever completes."""
+Right answer: an error finding whose message names the collapsing scale (the contract fixes
+no module, site or step for it: not a routine info finding, and not a plain "non-finite
+gradient" error). No optimizer step ever completes."""
 
 import torch
 from torch import nn

@@ -1,7 +1,7 @@
 """Planted: a value born in a parent's own code between its children. ``half_block``'s forward
-is ``self.fc(x.half()).float()``: at step 2 one input value is 1e5, beyond float16's range, so
-the cast inside half_block's own forward makes +inf BEFORE it calls ``fc``; ``fc`` receives
-the inf (its inputs were not finite).
+is ``self.fc(x.half()).float()``: at step 2 one activation reaching it is about 1e5 (finite in
+float32, beyond float16's range), so the cast inside half_block's own forward makes +inf
+BEFORE it calls ``fc``; ``fc`` receives the inf (its inputs were not finite).
 
 Right answer: ("half_block", "output", 2), the message saying the value was born in
 half_block's own forward, before it called fc."""
