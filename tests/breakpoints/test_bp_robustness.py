@@ -233,3 +233,26 @@ def test_armed_not_hit_is_bitwise_identical_through_reentrant_checkpointing() ->
     armed = run()
     assert armed == plain
     assert [h for h in api.hits()] == []
+
+
+def test_a_target_that_names_no_module_is_said_once_at_the_first_forward() -> None:
+    model = MLP()
+    api.break_on("fc9:output:nonfinite", action="record")
+    api.break_on("fc*:output:nonfinite", action="record")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        for _ in range(3):
+            model(torch.randn(2, 4))
+    said = [str(w.message) for w in caught if "matches no module" in str(w.message)]
+    assert len(said) == 1 and "'fc9:output:nonfinite'" in said[0] and "fc1" in said[0]
+
+
+def test_a_torchscript_model_is_said_to_hide_its_layers() -> None:
+    scripted = torch.jit.script(MLP())
+    api.break_on("*:output:nonfinite", action="record")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        scripted(torch.randn(2, 4))
+        scripted(torch.randn(2, 4))
+    said = [str(w.message) for w in caught if "TorchScript" in str(w.message)]
+    assert len(said) == 1 and "invisible" in said[0]

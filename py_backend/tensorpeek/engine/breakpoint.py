@@ -45,6 +45,11 @@ class Breakpoint:
     def enabled(self) -> bool:
         return self._enabled
 
+    @property
+    def scoped(self) -> bool:
+        """Armed on a module (``break_on(model)``): its target is relative to that module."""
+        return self._scope is not None
+
     def enable(self) -> None:
         self._enabled, self.error = True, None
         REGISTRY.changed()

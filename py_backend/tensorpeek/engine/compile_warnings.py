@@ -7,6 +7,8 @@ there, three signs:
 - a module compiled in place (``module.compile()``) is given to ``break_on``;
 - an optimizer steps twice with no module forward seen in between (``module.compile()`` on
   the root, or a compiled training step).
+TorchScript models (``torch.jit.script`` / ``torch.jit.trace``) hide their layers the same
+way: only the root's own call is a Python call, so that is said once per model too.
 """
 
 from __future__ import annotations
@@ -23,6 +25,12 @@ _CANNOT_FIRE = (
 
 def is_compiled_wrapper(module: Any) -> bool:
     return type(module).__name__ == "OptimizedModule"
+
+
+def _is_torchscript(module: Any) -> bool:
+    import torch
+
+    return isinstance(module, torch.jit.ScriptModule)
 
 
 def warn_if_compiled_in_place(scope: Any) -> None:
@@ -54,10 +62,22 @@ class CompileWarnings:
 
     def root_forward(self, root: Any) -> None:
         self._forwards += 1
-        if is_compiled_wrapper(root) and id(root) not in self._compiled_roots:
+        if id(root) in self._compiled_roots:
+            return
+        if is_compiled_wrapper(root):
             self._compiled_roots.add(id(root))
             warnings.warn(
                 f"tensorpeek: this model is torch.compile'd; {_CANNOT_FIRE}",
+                RuntimeWarning,
+                stacklevel=4,
+            )
+        elif _is_torchscript(root):
+            self._compiled_roots.add(id(root))
+            warnings.warn(
+                f"tensorpeek: {type(root).__name__} is a TorchScript model (torch.jit.script or "
+                "trace): its layers run inside TorchScript and are invisible to module hooks; "
+                "only its own input and output are checked. Run the Python model to check "
+                "layers.",
                 RuntimeWarning,
                 stacklevel=4,
             )

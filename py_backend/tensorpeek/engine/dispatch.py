@@ -38,6 +38,8 @@ class Dispatcher:
         self.origins = OriginRules()
         self.compile_warnings = CompileWarnings()
         self._step_listeners: list[Any] = []
+        self._roots_checked: set[tuple[int, int]] = set()
+        self._unmatched_said: set[int] = set()
 
     @property
     def generation(self) -> int:
@@ -78,6 +80,34 @@ class Dispatcher:
         for listener in list(self.registry.root_listeners):
             listener()
         self.compile_warnings.root_forward(root)
+        self._say_unmatched(root)
+
+    def _say_unmatched(self, root: torch.nn.Module) -> None:
+        """A breakpoint whose target names no module of the model whose forward starts is
+        said once (a typo in a path never fires otherwise); it stays armed for other models.
+        Checked once per root and set of breakpoints."""
+        key = (self.registry.generation, id(root))
+        if key in self._roots_checked:
+            return
+        if len(self._roots_checked) > 4096:  # bounded over a long run of re-armings
+            self._roots_checked.clear()
+        self._roots_checked.add(key)
+        candidates = [bp for bp in self.registry.enabled() if bp.id not in self._unmatched_said]
+        if not candidates:
+            return
+        named = list(root.named_modules())
+        for bp in candidates:
+            if bp.scoped or any(bp.matches(m, path) for path, m in named):
+                continue
+            self._unmatched_said.add(bp.id)
+            shown = ", ".join(p or '""' for p, _ in named[:8]) + (", ..." if len(named) > 8 else "")
+            warnings.warn(
+                f"tensorpeek: breakpoint #{bp.id} '{bp.spec}' matches no module of "
+                f"{type(root).__name__} (its module paths: {shown}); it stays armed for other "
+                "models",
+                RuntimeWarning,
+                stacklevel=4,
+            )
 
     def on_root_output(self, root: torch.nn.Module, outputs: list[torch.Tensor]) -> None:
         """The root's forward returned ``outputs`` (what a loss is computed from)."""
