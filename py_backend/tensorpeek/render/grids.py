@@ -136,7 +136,7 @@ def draw_channels(fig: Figure, payload: dict[str, Any], theme: Theme) -> None:
         style_axes(ax, theme)
         ax.set_xticks([])
         ax.set_yticks([])
-        ax.set_title(f"{name}[{index}] RGB ({normalize} range)")
+        ax.set_title(f"{name}[{index}] RGB ({normalize} range)", fontsize=theme.font_size * 0.85)
         ax.imshow(rgb, interpolation="nearest")
         position += 1
     for i, (channel, grid) in enumerate(zip(channels, grids, strict=True)):
@@ -144,7 +144,7 @@ def draw_channels(fig: Figure, payload: dict[str, Any], theme: Theme) -> None:
         style_axes(ax, theme)
         ax.set_xticks([])
         ax.set_yticks([])
-        ax.set_title(f"{name}[{index}, {channel.get('index', i)}]")
+        ax.set_title(f"{name}[{index}, {channel.get('index', i)}]", fontsize=theme.font_size * 0.85)
         finite = grid[np.isfinite(grid)] if grid.size else grid
         if finite.size == 0:
             centre_note(ax, "no finite values", theme, colour=theme.bad)
