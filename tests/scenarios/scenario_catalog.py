@@ -4,8 +4,9 @@ Every ``scripts/*.py`` states, as module-level literals read here with ``ast`` (
 it), the answer derived by hand in its docstring:
 - ``EXPECTED``: ``None`` for a healthy run; otherwise the first error's ``module``, ``site``
   and ``step``, plus optional checks: ``message`` (words the error's message must contain),
-  ``once`` (the origin is hit once), ``warning`` (some warning finding must contain one of
-  these words), ``no_origin_class`` (no non-finite origin hit on a module of that class);
+  ``once`` (the origin is hit once), ``warning`` (a warning finding, or a Python warning
+  from tensorpeek during the run, must contain one of these words), ``no_origin_class``
+  (no non-finite origin hit on a module of that class);
 - ``ORACLE``: how the reference detector (``scenario_oracle``) can follow it: ``"full"``,
   ``"forward"`` (no backward hooks: in-place ops or reentrant checkpointing) or ``"none"``;
 - optionally ``FORBIDDEN_KINDS`` (finding kinds a healthy run must not produce), ``AMP``
