@@ -10,9 +10,12 @@ noise hits them alike:
   removed        the same breakpoints armed and then removed before the step
 
 Each variant's time is the median over rounds of the mean step time within a round; ratios
-are against ``plain``. Targets (issue 3): armed ≤ 1.10×, removed ≤ 1.01×.
+are against ``plain``. Targets (issues 3 and 14): armed ≤ 1.03× on the transformer and
+≤ 1.10× on the small model, removed ≤ 1.01×. The small model is a nanoGPT-sized character model (≈0.8M
+parameters, many small modules, a step of ~10-25 ms on CPU), where fixed per-module costs
+show; the cost per armed module per step is printed in µs.
 
-    .venv/bin/python benchmarks/bench_breakpoints.py [--rounds 9] [--steps 3] [--device cuda]
+    .venv/bin/python benchmarks/bench_breakpoints.py [--rounds 9] [--only small] [--device cuda]
 
 On CUDA the armed checks are deferred (flags accumulate on the device, read once at
 ``optimizer.step()``); the script then also counts host syncs per step with
@@ -34,6 +37,47 @@ import tensorpeek
 from tensorpeek.engine import api
 
 
+class Block(nn.Module):
+    """One nanoGPT block: pre-norm causal self-attention and an MLP, each a residual."""
+
+    def __init__(self, d: int, heads: int) -> None:
+        super().__init__()
+        self.ln_1 = nn.LayerNorm(d)
+        self.c_attn = nn.Linear(d, 3 * d)
+        self.c_proj = nn.Linear(d, d)
+        self.ln_2 = nn.LayerNorm(d)
+        self.c_fc = nn.Linear(d, 4 * d)
+        self.gelu = nn.GELU()
+        self.mlp_proj = nn.Linear(4 * d, d)
+        self.heads = heads
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:  # (B, T, C)
+        b, t, c = x.shape
+        q, k, v = self.c_attn(self.ln_1(x)).split(c, dim=2)
+        q, k, v = (z.view(b, t, self.heads, c // self.heads).transpose(1, 2) for z in (q, k, v))
+        y = nn.functional.scaled_dot_product_attention(q, k, v, is_causal=True)  # (B, H, T, hs)
+        x = x + self.c_proj(y.transpose(1, 2).reshape(b, t, c))
+        return x + self.mlp_proj(self.gelu(self.c_fc(self.ln_2(x))))
+
+
+class SmallGPT(nn.Module):
+    """A nanoGPT-sized character model: many small modules, a short step."""
+
+    def __init__(self, vocab: int = 65, d: int = 128, layers: int = 4, heads: int = 4) -> None:
+        super().__init__()
+        self.wte = nn.Embedding(vocab, d)
+        self.wpe = nn.Embedding(256, d)
+        self.blocks = nn.ModuleList(Block(d, heads) for _ in range(layers))
+        self.ln_f = nn.LayerNorm(d)
+        self.lm_head = nn.Linear(d, vocab, bias=False)
+
+    def forward(self, idx: torch.Tensor) -> torch.Tensor:  # (B, T) -> (B, T, vocab)
+        x = self.wte(idx) + self.wpe(torch.arange(idx.shape[1], device=idx.device))
+        for block in self.blocks:
+            x = block(x)
+        return self.lm_head(self.ln_f(x))
+
+
 def make_model() -> nn.Module:
     layer = nn.TransformerEncoderLayer(
         d_model=256, nhead=4, dim_feedforward=1024, dropout=0.0, batch_first=True
@@ -46,11 +90,18 @@ def synchronize(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
+def loss_of(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    out = model(x)
+    if x.dtype == torch.long:  # the language model: next-character cross entropy
+        return nn.functional.cross_entropy(out[:, :-1].flatten(0, 1), x[:, 1:].flatten())
+    return out.pow(2).mean()  # (16, 128, 256) -> ()
+
+
 def timed_steps(model: nn.Module, opt: torch.optim.Optimizer, x: torch.Tensor, steps: int) -> float:
     synchronize(x.device)
     start = time.perf_counter()
     for _ in range(steps):
-        loss = model(x).pow(2).mean()  # (16, 128, 256) -> ()
+        loss = loss_of(model, x)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
@@ -70,31 +121,27 @@ def count_host_syncs(model: nn.Module, opt: torch.optim.Optimizer, x: torch.Tens
     return sum("synchroniz" in str(w.message) for w in caught)
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    parser.add_argument("--rounds", type=int, default=9)
-    parser.add_argument("--steps", type=int, default=3, help="training steps per variant per round")
-    parser.add_argument("--device", default="cpu", help="cpu (the issue's target) or cuda")
-    args = parser.parse_args()
+def workloads(device: torch.device) -> dict[str, tuple[nn.Module, torch.Tensor, int]]:
+    """name -> (model, batch, steps per variant per round)."""
+    gen = torch.Generator().manual_seed(0)
+    chars = torch.randint(0, 65, (8, 64), generator=gen).to(device)  # (B, T)
+    return {
+        "transformer": (make_model().to(device), torch.randn(16, 128, 256, device=device), 3),
+        "small": (SmallGPT().to(device), chars, 20),
+    }
 
-    torch.manual_seed(0)
-    device = torch.device(args.device)
-    model = make_model().to(device)
+
+def measure(model: nn.Module, x: torch.Tensor, steps: int, rounds: int) -> dict[str, list[float]]:
     opt = torch.optim.SGD(model.parameters(), lr=1e-3)
-    x = torch.randn(16, 128, 256, device=device)  # (B, T, C)
-    n_params = sum(p.numel() for p in model.parameters())
-    n_modules = sum(1 for _ in model.modules())
 
     def plain() -> float:
-        return timed_steps(model, opt, x, args.steps)
+        return timed_steps(model, opt, x, steps)
 
     def armed() -> float:
         bps = [tensorpeek.break_on("*", "output", "nonfinite", action="raise"),
                tensorpeek.break_on("*", "grad_output", "nonfinite", action="raise")]  # fmt: skip
         try:
-            return timed_steps(model, opt, x, args.steps)
+            return timed_steps(model, opt, x, steps)
         finally:
             for bp in bps:
                 bp.remove()
@@ -103,7 +150,7 @@ def main() -> None:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # "Anomaly Detection has been enabled" every round
             with torch.autograd.detect_anomaly(check_nan=True):
-                return timed_steps(model, opt, x, args.steps)
+                return timed_steps(model, opt, x, steps)
 
     def removed() -> float:
         bps = [
@@ -113,7 +160,7 @@ def main() -> None:
         timed_steps(model, opt, x, 1)  # let the hooks register everything they would
         for bp in bps:
             bp.remove()
-        return timed_steps(model, opt, x, args.steps)
+        return timed_steps(model, opt, x, steps)
 
     variants: dict[str, Callable[[], float]] = {
         "plain": plain,
@@ -125,35 +172,59 @@ def main() -> None:
         fn()
     samples: dict[str, list[float]] = {name: [] for name in variants}
     names = list(variants)
-    for r in range(args.rounds):
+    for r in range(rounds):
         order = names[r % len(names) :] + names[: r % len(names)]  # rotate who goes first
         for name in order:
             samples[name].append(variants[name]())
     assert api.hits() == [] and api.list_breakpoints() == []
-    if device.type == "cuda":  # deferred checks: flags stay on the device until step()
+    if x.device.type == "cuda":  # deferred checks: flags stay on the device until step()
         plain_syncs = count_host_syncs(model, opt, x)
         bps = [tensorpeek.break_on("*", site, action="raise") for site in ("output", "grad_output")]
         armed_syncs = count_host_syncs(model, opt, x)
         for bp in bps:
             bp.remove()
         print(f"host syncs per step: plain {plain_syncs}, armed {armed_syncs} (deferred flush: 1)")
+    return samples
 
-    base = statistics.median(samples["plain"])
-    best_base = min(samples["plain"])
-    threads = torch.get_num_threads()
-    print(f"TransformerEncoder: {n_params / 1e6:.2f}M params, {n_modules} modules, batch 16x128, "
-          f"{threads} threads, {args.rounds} rounds x {args.steps} steps")  # fmt: skip
-    # on a shared machine the best round is the least disturbed one: shown beside the median
-    print(
-        f"{'variant':<10} {'median ms/step':>15} {'ratio':>7} {'best ms':>8} {'ratio':>7}  (rounds)"
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    for name in names:
-        med, best = statistics.median(samples[name]), min(samples[name])
-        rounds = " ".join(f"{v * 1e3:.0f}" for v in samples[name])
+    parser.add_argument("--rounds", type=int, default=9)
+    parser.add_argument("--device", default="cpu", help="cpu (the issue's target) or cuda")
+    parser.add_argument("--only", default="", help="one workload: transformer or small")
+    args = parser.parse_args()
+
+    torch.manual_seed(0)
+    device = torch.device(args.device)
+    threads = torch.get_num_threads()
+    for name, (model, x, steps) in workloads(device).items():
+        if args.only and name != args.only:
+            continue
+        samples = measure(model, x, steps, args.rounds)
+        n_params = sum(p.numel() for p in model.parameters())
+        n_modules = sum(1 for _ in model.modules())
+        base = statistics.median(samples["plain"])
+        best_base = min(samples["plain"])
+        print(f"\n{name} ({type(model).__name__}): {n_params / 1e6:.2f}M params, {n_modules} "
+              f"modules, batch {tuple(x.shape)}, {threads} threads, {args.rounds} rounds x "
+              f"{steps} steps")  # fmt: skip
+        # on a shared machine the best round is the least disturbed one: shown beside the median
         print(
-            f"{name:<10} {med * 1e3:>15.1f} {med / base:>6.3f}x {best * 1e3:>8.1f} "
-            f"{best / best_base:>6.3f}x   ({rounds})"
+            f"{'variant':<10} {'median ms/step':>15} {'ratio':>7} {'best ms':>8} {'ratio':>7}"
+            "  (rounds)"
         )
+        for variant, values in samples.items():
+            med, best = statistics.median(values), min(values)
+            rounds = " ".join(f"{v * 1e3:.1f}" for v in values)
+            print(
+                f"{variant:<10} {med * 1e3:>15.2f} {med / base:>6.3f}x {best * 1e3:>8.2f} "
+                f"{best / best_base:>6.3f}x   ({rounds})"
+            )
+        per_module = (statistics.median(samples["armed"]) - base) / n_modules * 1e6
+        print(f"armed cost per module per step: {per_module:.1f} us "
+              "(output + grad_output checked at every module)")  # fmt: skip
 
 
 if __name__ == "__main__":
