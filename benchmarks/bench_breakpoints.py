@@ -11,9 +11,9 @@ noise hits them alike:
 
 Each variant's time is the median over rounds of the mean step time within a round; ratios
 are against ``plain``. Targets (issues 3 and 14): armed ≤ 1.03× on the transformer and
-≤ 1.10× on the small model, removed ≤ 1.01×. The small model is a nanoGPT-sized character model (≈0.8M
-parameters, many small modules, a step of ~10-25 ms on CPU), where fixed per-module costs
-show; the cost per armed module per step is printed in µs.
+≤ 1.10× on the small model, removed ≤ 1.01×. The small model is a nanoGPT-sized character
+model (≈0.8M parameters, many small modules, a step of ~10-25 ms on CPU), where fixed
+per-module costs show; the cost per armed module per step is printed in µs.
 
     .venv/bin/python benchmarks/bench_breakpoints.py [--rounds 9] [--only small] [--device cuda]
 
