@@ -246,7 +246,15 @@ def test_structured_outputs_are_checked_leaf_by_leaf(kind: str) -> None:
     ](out)
     assert {"tuple": lambda o: o[1] is None, "dict": lambda o: set(o) == {"out", "aux"},
             "dataclass": lambda o: o.second is None}[kind](out)  # fmt: skip
-    (y * y).sum().backward()  # d/dy = 2y: NaN where y is
+    # backward: a gradient that goes bad only in the backward (a forward NaN would make every
+    # gradient after it propagation), on a clean model: the loss itself is NaN
+    api.clear()
+    clean = Shapes(kind)
+    tensorpeek.break_on(clean, "grad_output", action="record")
+    y = {"tuple": lambda o: o[2], "dict": lambda o: o["aux"][0], "dataclass": lambda o: o.first}[
+        kind
+    ](clean(torch.randn(2, 4)))
+    (y * float("nan")).sum().backward()  # d/dy = NaN
     # a tensor that is also lin's output was hooked by lin first, so lin reports it
     expected = {"tuple": ("", "2"), "dict": ("", "aux.0"), "dataclass": ("lin", "")}[kind]
     backward = [(h.module, h.label) for h in api.hits() if h.site == "grad_output"]

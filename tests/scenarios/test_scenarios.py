@@ -44,50 +44,12 @@ RUN_SCRIPTS = Path(__file__).parent / "run_scripts"  # for `run` and `watch`, no
 
 NONFINITE = ("nonfinite", "nan", "inf")  # the conditions of the origin rules
 
-# What tensorpeek reports instead is in each reason (observed on main at this suite's commit).
-KNOWN_WRONG: dict[str, str] = {
-    "healthy_amp_routine_overflow": "issue 13 (item 7): a GradScaler's scaled gradients are not "
-    "exploding (reports exploding warnings at 0.weight, 0.bias, 2.weight param_grad, step 0: "
-    "norm 5.29e+04 at scale 65536)",
-    "planted_parent_code_backward": "issue 13: a gradient born in a parent's own backward is "
-    "the parent's (reports ('block.fc1', grad_input, 2) 'the gradient flowing into it was "
-    "finite': fc1's grad_output is the NaN)",
-}
+# What tensorpeek reports instead is in each reason; empty: the engine gets every case right.
+KNOWN_WRONG: dict[str, str] = {}
 
-# Planted scenarios whose problem is not the only non-finite origin hit of its step today
-# (``test_doctor_hits_one_origin_per_planted_problem``): the extra origin hits.
-FLOWS = "issue 13: what flows from an origin is propagation; also hit as an origin today: "
-NAN_LOSS_GRADIENT = "'' grad_output (the gradient of the NaN loss the forward origin made)"
-MANY_ORIGINS: dict[str, str] = {
-    **{
-        name: FLOWS + NAN_LOSS_GRADIENT
-        for name in (
-            "planted_checkpoint_reentrant",
-            "planted_data_nan_keyword",
-            "planted_data_nan_nested",
-            "planted_data_nan_positional",
-            "planted_except_block",
-            "planted_fp16_forward_overflow",
-            "planted_half_cast_overflow",
-            "planted_hf_bert_poisoned_weight",
-            "planted_hf_gpt2_inputs_embeds",
-            "planted_inplace_relu_overflow",
-            "planted_jit_script",
-            "planted_jit_trace",
-            "planted_lightning_division",
-            "planted_mask_nan_keyword",
-            "planted_mask_then_nan",
-            "planted_mha_fully_masked",
-            "planted_model_output_root_code",
-            "planted_pixel_values_keyword",
-            "planted_transformer_mask_posenc",
-        )
-    },
-    "planted_loss_module_propagation": FLOWS + "head grad_input (the NaN logits' gradient)",
-    "planted_lstm_manual_steps": FLOWS + "decoder param_grad",
-    "planted_parent_code_backward": "issue 13: a gradient born in a parent's own backward is "
-    "the parent's (only origin hit: block.fc1 grad_input)",
-}
+# Planted scenarios whose problem is not the only non-finite origin hit of its step
+# (``test_doctor_hits_one_origin_per_planted_problem``); empty: none.
+MANY_ORIGINS: dict[str, str] = {}
 
 
 def params(scenarios: list[Scenario], known_wrong: dict[str, str]) -> list[Any]:

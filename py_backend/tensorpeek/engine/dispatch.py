@@ -169,6 +169,12 @@ class Dispatcher:
             if unreadable is not None:
                 bp.skip(unreadable)
                 continue
+            if (
+                not bp.condition.nonfinite_family
+                and event.site in BACKWARD_SITES
+                and amp.in_scaled_backward()
+            ):
+                continue  # GradScaler's scaled gradients: their statistics are not the model's
             ctx = EvalContext(
                 event.step, event.site, event.module, f"{event.path}:{event.site}:{label}", bp.state
             )

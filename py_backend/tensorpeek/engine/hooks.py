@@ -459,7 +459,7 @@ class HookSet:
         if self._is_leaf_module(module):
             edges = _own_input_edges(wanted, outputs)
             if edges is not None:
-                self._hook_own_contribution(module, path, edges)
+                self._hook_own_contribution(module, path, edges, outputs)
                 return
         for label, t in wanted:  # parents, and leaves whose graph part could not be walked
             if t.grad_fn is None:
@@ -472,9 +472,24 @@ class HookSet:
         module: torch.nn.Module,
         path: str,
         edges: dict[Any, list[tuple[int, str]]],
+        outputs: list[tuple[str, torch.Tensor]],
     ) -> None:
         mref = weakref.ref(module)
         installation = self._install_count
+        # the gradient arriving at the module's outputs (what its own backward starts from),
+        # kept for the origin verdict: its output nodes run before the nodes inside it
+        arriving: list[torch.Tensor] = []
+        for _label, t in outputs:
+            if t.grad_fn is None or not t.requires_grad:
+                continue
+            index = t.output_nr
+
+            def keep(grad_outputs: tuple[torch.Tensor | None, ...], index: int = index) -> None:
+                grad = grad_outputs[index] if index < len(grad_outputs) else None
+                if grad is not None:
+                    arriving.append(grad)
+
+            self._grad_handles.append(t.grad_fn.register_prehook(keep))
         for node, found in edges.items():
 
             def posthook(
@@ -493,13 +508,12 @@ class HookSet:
                     ]
                     if not tensors:
                         return None
-                    incoming = [g for g in grad_outputs if g is not None]
                     return Event(
                         mref(),
                         path,
                         "grad_input",
                         tensors,  # type: ignore[arg-type]
-                        incoming,
+                        list(arriving),
                         step=STEPS.current(),
                         own_contribution=True,
                     )

@@ -17,10 +17,13 @@ through it. ``docs/architecture.md`` states the rules; this is their one impleme
 - data: non-finite values (not masks) in the root's own inputs, positional or keyword, are the
   origin at module ``""``, site ``input``; everything downstream in that pass is propagated.
 - backward: the origin is the first non-finite gradient of the pass that a module's *own*
-  backward produced: a leaf module's own contribution to its inputs' gradients (see
-  ``hooks``), or a parent's accumulated input gradient when no child started it. A non-root
-  module's ``grad_output`` is the same gradient as its producer's ``grad_input``, so while any
-  ``grad_input`` site is armed it is never the origin.
+  backward produced from a finite incoming gradient: a leaf module's own contribution to its
+  inputs' gradients (see ``hooks``), or a parent's accumulated input gradient when no child
+  started it (a gradient born in the parent's own code between its children reaches the next
+  child already bad, so that child is not the origin). A non-root module's ``grad_output`` is
+  the same gradient as its producer's ``grad_input``, so while any ``grad_input`` site is armed
+  it is never the origin. When the forward of the same pass already went bad (an origin, bad
+  data, or a non-finite model output), every non-finite gradient is propagation.
 - the loss: when the first non-finite gradient of a backward appears and the tensor
   ``backward()`` was called on is itself non-finite, the finding names the loss, its value and
   step, and the model's output it was computed from.
@@ -113,6 +116,8 @@ class OriginRules:
     def new_pass(self) -> None:
         self._thread.state = _ForwardPass()
         self._backward_nonfinite_seen = False
+        self._forward_went_bad = False  # an origin or bad data in this pass's forward
+        self._fed_bad_gradient: set[str] = set()  # modules whose incoming gradient was bad
         self._root_outputs: list[weakref.ref[torch.Tensor]] = []
         self.note: str | None = None  # the explanation of the latest origin verdict
 
@@ -129,6 +134,7 @@ class OriginRules:
         self._loss = [weakref.ref(t) for t in tensors]
         self.loss_step = step
         self._backward_nonfinite_seen = False
+        self._fed_bad_gradient = set()
 
     def set_root_outputs(self, tensors: list[torch.Tensor]) -> None:
         self._root_outputs = [weakref.ref(t) for t in tensors]
@@ -154,6 +160,7 @@ class OriginRules:
             if event.path != "" or not bad_kinds(x):
                 return False
             self._fwd.root_input_bad = True
+            self._forward_went_bad = True
             return True
         return self._forward_origin(event, x)
 
@@ -183,13 +190,24 @@ class OriginRules:
                 f"({child} received {what}); {owner}'s own inputs were finite"
             )
         state.origins.add(event.path)
+        self._forward_went_bad = True
         return True
 
     def _backward_origin(self, event: Event) -> bool:
         if self._backward_nonfinite_seen:
             return False
+        if self._forward_went_bad or any(
+            bad_kinds(o) for o in (r() for r in self._root_outputs) if o is not None
+        ):
+            self._backward_nonfinite_seen = True
+            return False  # the forward already went bad: its gradient is propagation
         if event.site == "grad_output" and event.path != "" and self.grad_input_watched:
             return False  # its producer's grad_input hook sees this same gradient: the origin
+        if event.own_contribution and any(bad_kinds(g) for g in event.inputs):
+            self._fed_bad_gradient.add(event.path)
+            return False  # the gradient reaching this module was already bad: born upstream
+        if event.site == "param_grad" and event.path in self._fed_bad_gradient:
+            return False  # its module received a bad gradient: the parameter's is a consequence
         self._backward_nonfinite_seen = True
         self.note = self._loss_note()
         return True
