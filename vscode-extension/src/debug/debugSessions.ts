@@ -38,13 +38,13 @@ interface Paused {
   frameId: number | undefined;
   threadId: number | undefined;
   stoppedAt: number; // Date.now() at the stopped event
+  staleFocus: string | undefined; // the frame VS Code had focused before this stop
   snapshot?: Snapshot;
 }
 
 export class DebugSessions implements DebugAdapterTrackerFactory {
   private paused: Paused | undefined;
   private stopEpoch = 0;
-  private snapshottedEpoch = -1;
   private revealedEpoch = -1;
 
   constructor(
@@ -74,9 +74,18 @@ export class DebugSessions implements DebugAdapterTrackerFactory {
         if (m.type !== "event") return;
         if (m.event === "stopped") {
           this.stopEpoch++;
-          this.paused = { session, proxy: new AgentProxy(session), frameId: undefined, threadId: m.body?.threadId, stoppedAt: Date.now() };
-          // VS Code focuses a frame after fetching the stack; if it already has, use it now
-          setTimeout(() => void this.onFocusChanged(), 50);
+          const p: Paused = {
+            session,
+            proxy: new AgentProxy(session),
+            frameId: undefined,
+            threadId: m.body?.threadId,
+            stoppedAt: Date.now(),
+            // without a thread to ask, any focus change is the new stop's
+            staleFocus: m.body?.threadId === undefined ? undefined : focusKey(debug.activeStackItem()),
+          };
+          this.paused = p;
+          // the top frame now, rather than when VS Code gets round to focusing it (~1 s later)
+          void this.snapshotTopFrame(p, this.stopEpoch);
         } else if (m.event === "continued" && this.paused?.session.id === session.id) {
           this.resumed();
         }
@@ -143,27 +152,46 @@ export class DebugSessions implements DebugAdapterTrackerFactory {
     setTimeout(() => watcher.dispose(), REOPEN_WINDOW_MS);
   }
 
+  private async snapshotTopFrame(p: Paused, epoch: number): Promise<void> {
+    if (p.threadId === undefined) return; // VS Code's focus will say which frame
+    try {
+      const trace = (await p.session.customRequest("stackTrace", { threadId: p.threadId, startFrame: 0, levels: 1 })) as {
+        stackFrames?: Array<{ id?: unknown }>;
+      };
+      const id = trace.stackFrames?.[0]?.id;
+      if (epoch === this.stopEpoch && p.frameId === undefined && typeof id === "number") await this.snapshotFrame(p, id, epoch);
+    } catch (err) {
+      traceError("stackTrace at the stop failed; waiting for VS Code's focus", err);
+    }
+  }
+
+  /** The user (or VS Code) focused a frame: its snapshot, unless it is the one shown. */
   private async onFocusChanged(): Promise<void> {
     const p = this.paused;
     const item = debug.activeStackItem();
     if (!p || !debug.isStackFrame(item) || item.session.id !== p.session.id) return;
-    if (this.snapshottedEpoch === this.stopEpoch && p.frameId === item.frameId) return;
-    this.snapshottedEpoch = this.stopEpoch;
-    p.frameId = item.frameId;
-    const epoch = this.stopEpoch;
+    if (focusKey(item) === p.staleFocus || item.frameId === p.frameId) return; // unchanged since the stop, or shown
+    await this.snapshotFrame(p, item.frameId, this.stopEpoch);
+  }
+
+  private async snapshotFrame(p: Paused, frameId: number, epoch: number): Promise<void> {
+    p.frameId = frameId;
+    p.staleFocus = undefined;
+    const asked = Date.now();
     try {
-      const snapshot = await p.proxy.call("snapshot", {}, item.frameId, snapshotCodec);
-      if (epoch !== this.stopEpoch) return;
+      const snapshot = await p.proxy.call("snapshot", {}, frameId, snapshotCodec);
+      if (epoch !== this.stopEpoch || p.frameId !== frameId) return; // a newer stop or frame
       p.snapshot = snapshot;
+      const timing = `stop -> frame ${asked - p.stoppedAt} ms, snapshot ${Date.now() - asked} ms (agent ${snapshot.elapsed_ms ?? "?"} ms)`;
       traceInfo(
-        `snapshot: ${snapshot.tensors.length} tensors, ${snapshot.layers.length} layers${snapshot.hit ? `, hit at ${snapshot.hit.module} ${snapshot.hit.site} step ${snapshot.hit.step}` : ""}`,
+        `snapshot: ${snapshot.tensors.length} tensors, ${snapshot.layers.length} layers${snapshot.hit ? `, hit at ${snapshot.hit.module} ${snapshot.hit.site} step ${snapshot.hit.step}` : ""}; ${timing}`,
       );
       this.store.setHitCounts(hitCounts(this.store.all(), snapshot.breakpoints));
       this.panel.showSnapshot(
         snapshot,
         p.session.name,
         {
-          detail: (expression: string): Promise<Detail> => p.proxy.call("detail", { expression }, item.frameId, detailCodec),
+          detail: (expression: string): Promise<Detail> => p.proxy.call("detail", { expression }, frameId, detailCodec),
         },
         p.stoppedAt,
       );
@@ -177,4 +205,8 @@ export class DebugSessions implements DebugAdapterTrackerFactory {
       this.panel.showStatus(`No tensor snapshot at this stop: ${(err as Error).message}`);
     }
   }
+}
+
+function focusKey(item: unknown): string | undefined {
+  return debug.isStackFrame(item) ? `${item.session.id}/${item.threadId}/${item.frameId}` : undefined;
 }

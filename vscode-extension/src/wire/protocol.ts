@@ -4,7 +4,7 @@
  * `docs/snapshot.schema.json`, explained in `docs/snapshot.md`); this file mirrors them as
  * codecs and `test/unit/schema.test.ts` checks every codec against that schema.
  */
-import { array, bool, int, literal, nullable, object, record, statistic, str, unknownValue, type Infer } from "./codec";
+import { array, bool, int, literal, nullable, num, object, record, statistic, str, unknownValue, type Infer } from "./codec";
 
 export const PROTOCOL_VERSION = 1;
 
@@ -143,8 +143,9 @@ export const snapshotCodec = object(
     hit_params: array(paramInfoCodec),
     model: modelTreeCodec,
     notes: array(str),
+    elapsed_ms: num,
   },
-  ["hit_line", "hit_params", "model", "notes"],
+  ["hit_line", "hit_params", "model", "notes", "elapsed_ms"],
 );
 export type Snapshot = Infer<typeof snapshotCodec>;
 
