@@ -274,6 +274,9 @@ class HookSet:
         dead = [k for k, (ref, _h) in self._leaf_hooks.items() if ref() is None]
         for k in dead:
             del self._leaf_hooks[k]
+        gone = [k for k, (ref, _h) in self._param_hooks.items() if ref() is None]
+        for k in gone:
+            del self._param_hooks[k]
 
     def table(self, module: torch.nn.Module) -> tuple[str, Table]:
         """The module's path under the current root and the breakpoints watching it, by site."""
@@ -559,8 +562,10 @@ class HookSet:
             known = self._param_hooks.get(id(p))
             if not p.requires_grad or (known is not None and known[0]() is p):
                 continue
-            if not p.is_leaf:  # fast weights of a functional_call (MAML): no .grad to read
-                continue
+            if not isinstance(p, torch.nn.Parameter) or not p.is_leaf:
+                continue  # fast weights swapped in by functional_call (MAML), or vmap's copies
+            if torch._C._functorch.is_functorch_wrapped_tensor(p):
+                continue  # a parameter seen inside torch.func.grad: a new wrapper every call
             mref = weakref.ref(module)
 
             def hook(
