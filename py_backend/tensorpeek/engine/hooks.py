@@ -274,9 +274,9 @@ class HookSet:
         dead = [k for k, (ref, _h) in self._leaf_hooks.items() if ref() is None]
         for k in dead:
             del self._leaf_hooks[k]
-        gone = [k for k, (ref, _h) in self._param_hooks.items() if ref() is None]
-        for k in gone:
-            del self._param_hooks[k]
+        gone = [pid for pid, (ref, _h) in self._param_hooks.items() if ref() is None]
+        for pid in gone:
+            del self._param_hooks[pid]
 
     def table(self, module: torch.nn.Module) -> tuple[str, Table]:
         """The module's path under the current root and the breakpoints watching it, by site."""
