@@ -256,3 +256,16 @@ def test_a_torchscript_model_is_said_to_hide_its_layers() -> None:
         scripted(torch.randn(2, 4))
     said = [str(w.message) for w in caught if "TorchScript" in str(w.message)]
     assert len(said) == 1 and "invisible" in said[0]
+
+
+def test_tracing_a_model_records_none_of_tensorpeeks_checks() -> None:
+    model = MLP()
+    api.break_on("*:output:nonfinite", action="record")
+    api.break_on("*:output:dead", action="record")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        traced = torch.jit.trace(model, torch.randn(2, 4))
+    assert not [w for w in caught if "TracerWarning" in type(w.message).__name__]
+    plain = torch.jit.trace(MLP(), torch.randn(2, 4))
+    ops = [n.kind() for n in traced.inlined_graph.nodes()]
+    assert len(ops) == len(list(plain.inlined_graph.nodes())), ops

@@ -24,6 +24,9 @@ Why these mechanisms:
 - param_grad: ``register_post_accumulate_grad_hook`` on the (leaf) parameters of watched
   modules; param: the step counter's optimizer post-step listener.
 
+Nothing runs while torch.compile or torch.jit.trace records the model: a check would become
+part of the user's traced graph.
+
 Roots and module paths are per thread: the root is the outermost module whose forward is
 running on this thread; a module that is already part of the current root's tree and is
 called on its own (activation checkpointing recomputation) keeps its path instead of becoming
@@ -316,7 +319,7 @@ class HookSet:
             self._internal_error(where, err)
 
     def _pre(self, module: torch.nn.Module, args: tuple[Any, ...]) -> None:
-        if torch.compiler.is_compiling():
+        if torch.compiler.is_compiling() or torch._C._get_tracing_state() is not None:
             return
         stack = self._stack()
         new_root = False
@@ -343,7 +346,7 @@ class HookSet:
 
     def _post(self, module: torch.nn.Module, args: tuple[Any, ...], *rest: Any) -> None:
         kwargs, output = (rest[0], rest[1]) if len(rest) == 2 else ({}, rest[0])
-        if torch.compiler.is_compiling():
+        if torch.compiler.is_compiling() or torch._C._get_tracing_state() is not None:
             return
         stack = self._stack()
         entry_exc: BaseException | None = None
