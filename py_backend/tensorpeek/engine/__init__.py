@@ -7,7 +7,8 @@ value starts, and stop there.
   ``conditions`` (presets and checked expressions);
 - ``registry``: the torch-free state (breakpoints, the hit ring, the pause stack) the agent
   reads at every stop;
-- ``hooks`` (PyTorch's global module hooks, installed only while armed), ``dispatch`` (event ->
+- ``hooks`` (PyTorch's global module hooks, installed only while armed) with ``grad_hooks``
+  (their backward half) and ``events``, ``dispatch`` (event ->
   condition -> hit), ``origin`` (the origin rules), ``compile_warnings``;
 - ``hit`` (``Hit`` and its one text), ``pause`` (debugger / pdb / raise / log / record),
   ``history`` (per-layer rings), ``deferred`` (device-side checks read once per step),

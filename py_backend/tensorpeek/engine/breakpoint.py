@@ -16,7 +16,7 @@ from tensorpeek.engine.spec import BreakpointSpec
 if TYPE_CHECKING:
     import torch
 
-    from tensorpeek.engine.hooks import Event
+    from tensorpeek.engine.events import Event
 
 _ids = itertools.count(1)
 _SKIPS_SAID: set[str] = set()  # the sorts of unreadable tensors already said (once a process)

@@ -20,8 +20,9 @@ from tensorpeek.common.vocabulary import BACKWARD_SITES
 from tensorpeek.engine import amp, deferred, history, pause
 from tensorpeek.engine.compile_warnings import CompileWarnings
 from tensorpeek.engine.conditions import EvalContext, is_checkable
+from tensorpeek.engine.events import Event, Table
 from tensorpeek.engine.hit import MAX_INPUT_SUMMARIES, Hit, summary_dict
-from tensorpeek.engine.hooks import HOOKS, Event, Table
+from tensorpeek.engine.hooks import HOOKS
 from tensorpeek.engine.origin import OriginRules
 from tensorpeek.engine.registry import REGISTRY, Registry
 

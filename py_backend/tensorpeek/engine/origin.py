@@ -45,7 +45,7 @@ import torch
 
 from tensorpeek.common.vocabulary import BACKWARD_SITES
 from tensorpeek.engine.conditions import is_checkable
-from tensorpeek.engine.hooks import Event
+from tensorpeek.engine.events import Event
 
 MASK = frozenset({"neginf"})
 

@@ -1,0 +1,41 @@
+"""What the hooks report and to whom: an ``Event`` (a module, a site, the tensors there) and
+the ``Dispatcher`` protocol that receives events (``tensorpeek.engine.dispatch``)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Protocol
+
+import torch
+
+if TYPE_CHECKING:
+    from tensorpeek.engine.breakpoint import Breakpoint
+
+Table = dict[str, list["Breakpoint"]]  # site -> breakpoints watching it (at one module)
+
+
+@dataclass
+class Event:
+    """One place a tensor can be checked: a module, a site, the tensors there, and for origin
+    checks the tensors that flowed in (forward inputs, or incoming gradients)."""
+
+    module: torch.nn.Module | None
+    path: str
+    site: str
+    tensors: list[tuple[str, torch.Tensor]]
+    inputs: list[torch.Tensor] = field(default_factory=list)
+    param: str | None = None
+    step: int = 0
+    own_contribution: bool = False  # grad_input: this module's own backward, not accumulated
+
+
+class Dispatcher(Protocol):
+    """What the hooks call (``tensorpeek.engine.dispatch.Dispatcher``)."""
+
+    @property
+    def generation(self) -> int: ...
+
+    def table_for(self, module: torch.nn.Module, path: str) -> Table: ...
+    def on_event(self, event: Event) -> None: ...
+    def on_root_forward(self, root: torch.nn.Module) -> None: ...
+    def on_root_output(self, root: torch.nn.Module, outputs: list[torch.Tensor]) -> None: ...
