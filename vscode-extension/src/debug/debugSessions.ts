@@ -20,6 +20,8 @@ import {
   modulesResultCodec,
   setBreakpointsResultCodec,
   snapshotCodec,
+  stepLayersCodec,
+  trainingCodec,
   type Detail,
   type Snapshot,
   type SourceLine,
@@ -192,6 +194,8 @@ export class DebugSessions implements DebugAdapterTrackerFactory {
         p.session.name,
         {
           detail: (expression: string): Promise<Detail> => p.proxy.call("detail", { expression }, frameId, detailCodec),
+          training: () => p.proxy.call("training", {}, frameId, trainingCodec),
+          stepLayers: (step: number) => p.proxy.call("step_layers", { step }, frameId, stepLayersCodec),
         },
         p.stoppedAt,
       );

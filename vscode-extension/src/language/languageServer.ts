@@ -8,8 +8,16 @@ import { execFile } from "node:child_process";
 import type { LogOutputChannel } from "vscode";
 import { LanguageClient, TransportKind, type LanguageClientOptions, type ServerOptions } from "vscode-languageclient/node";
 import { traceError, traceInfo } from "../platform/log";
-import type { RenderKind } from "../wire/protocol";
-import { pictureCodec, type Picture, type Renderer, type Theme } from "../wire/render";
+import type { ModuleGraph, RenderKind } from "../wire/protocol";
+import {
+  graphLayoutCodec,
+  pictureCodec,
+  type GraphLayout,
+  type Picture,
+  type PictureSize,
+  type Renderer,
+  type Theme,
+} from "../wire/render";
 import { missingTensorpeekMessage, SERVER_DEBUG_PORT_ENV, serverArgs } from "./serverCommand";
 
 /** Checks that `python` can import the server module; resolves to an error text or undefined. */
@@ -48,7 +56,12 @@ export class TensorpeekLanguageServer implements Renderer {
     await client?.stop();
   }
 
-  async render(kind: RenderKind, payload: unknown, theme: Theme | undefined, size = { width: 480, height: 300 }): Promise<Picture> {
+  async render(
+    kind: RenderKind,
+    payload: unknown,
+    theme: Theme | undefined,
+    size: PictureSize = { width: 480, height: 300 },
+  ): Promise<Picture> {
     if (!this.client) throw new Error(this.unavailable);
     try {
       const reply = await this.client.sendRequest("tensorpeek/render", { kind, payload, format: "svg", theme, ...size });
@@ -57,5 +70,12 @@ export class TensorpeekLanguageServer implements Renderer {
       traceError(`render ${kind} failed`, err);
       throw err;
     }
+  }
+
+  /** `tensorpeek/layoutGraph`: the module graph's layered layout (docs/training-protocol.md). */
+  async layoutGraph(graph: ModuleGraph): Promise<GraphLayout> {
+    if (!this.client) throw new Error(this.unavailable);
+    const reply = await this.client.sendRequest("tensorpeek/layoutGraph", { graph });
+    return graphLayoutCodec.decode(reply, "tensorpeek/layoutGraph");
   }
 }

@@ -6,7 +6,7 @@
 import type { Disposable, ExtensionContext, Webview, WebviewPanel, WebviewView, WebviewViewProvider } from "vscode";
 import { traceError } from "../platform/log";
 import { commands, vscode, window } from "../platform/vscodeapi";
-import type { Detail, Snapshot } from "../wire/protocol";
+import type { Detail, Snapshot, StepLayers, Training } from "../wire/protocol";
 import type { Picture, Renderer, Theme } from "../wire/render";
 import { pictureKey, type HostMessage, type PanelPicture, type PictureTarget, type WebviewMessage } from "../wire/webviewProtocol";
 import { panelHtml } from "./panelHtml";
@@ -24,9 +24,13 @@ export const TENSOR_VIEW_ID = "tensorpeek.tensorView";
 /** The view container (in the bottom panel) that holds the Tensors view (package.json). */
 const TENSOR_CONTAINER_COMMAND = "workbench.view.extension.tensorpeek";
 
-/** Where the panel gets a tensor's detail payloads at the current stop. */
+/** Where the panel gets a tensor's detail payloads, and the training curves, at the current stop. */
 export interface DetailSource {
   detail(expression: string): Promise<Detail>;
+  /** agent `training` (docs/training-protocol.md); absent where the session cannot ask */
+  training?(): Promise<Training>;
+  /** agent `step_layers` */
+  stepLayers?(step: number): Promise<StepLayers>;
 }
 
 export class TensorPanel implements WebviewViewProvider {
@@ -38,6 +42,7 @@ export class TensorPanel implements WebviewViewProvider {
   /** The pictures of this stop by target, so they can be drawn again for a new width. */
   private drawn = new Map<string, { target: PictureTarget; requests: PictureRequest[]; error?: string }>();
   private readonly pageWidths = new Map<Webview, number>();
+  private pixelRatio = 1;
   private size: PictureSize = pictureSize(520);
   private view: WebviewView | undefined;
   private editorPanel: WebviewPanel | undefined;
@@ -85,6 +90,49 @@ export class TensorPanel implements WebviewViewProvider {
     this.broadcast({ type: "snapshot", snapshot, session, stoppedAt });
     const hit = snapshot.hit;
     if (hit?.summary) void this.renderTo({ hit: true }, [histogramRequest(`${hit.module || "root"} ${hit.site}`, hit.summary)]);
+    void this.loadTraining();
+  }
+
+  /** The stop's curves and module graph, and the graph's layout from the language server. */
+  private async loadTraining(): Promise<void> {
+    const stop = this.snapshot;
+    const source = this.detailSource;
+    if (!source?.training) return;
+    let message: HostMessage;
+    try {
+      const training = await source.training();
+      message = { type: "training", training };
+      if (training.graph && training.graph.nodes.length > 0) {
+        try {
+          if (!this.renderer.layoutGraph) throw new Error("this renderer cannot lay graphs out");
+          message = { ...message, layout: await this.renderer.layoutGraph(training.graph) };
+        } catch (err) {
+          traceError("layoutGraph", err);
+          message = { ...message, error: `the module graph could not be laid out: ${(err as Error).message}` };
+        }
+      }
+    } catch (err) {
+      traceError("training", err);
+      message = { type: "training", training: null, error: `no training curves at this stop: ${(err as Error).message}` };
+    }
+    if (stop !== this.snapshot) return; // a newer stop arrived meanwhile
+    this.replay = [...this.replay.filter((m) => m.type !== "training"), message];
+    this.broadcast(message);
+  }
+
+  /** The layer table of one step, for the page that clicked it. */
+  private async loadStepLayers(webview: Webview, step: number): Promise<void> {
+    const stop = this.snapshot;
+    const source = this.detailSource;
+    let message: HostMessage;
+    try {
+      if (!source?.stepLayers) throw new Error("this debug session cannot ask for a step's layers");
+      const answer = await source.stepLayers(step);
+      message = { type: "stepLayers", step, layers: answer.layers };
+    } catch (err) {
+      message = { type: "stepLayers", step, layers: [], error: (err as Error).message };
+    }
+    if (stop === this.snapshot) void webview.postMessage(message);
   }
 
   showStatus(text: string): void {
@@ -136,8 +184,12 @@ export class TensorPanel implements WebviewViewProvider {
       case "showLayers":
         if (this.snapshot) void this.renderTo({ layers: true }, layerRequests(this.snapshot.snapshot.layers));
         return;
+      case "stepLayers":
+        void this.loadStepLayers(webview, message.step);
+        return;
       case "viewport":
         this.pageWidths.set(webview, message.width);
+        if (message.pixelRatio !== undefined) this.pixelRatio = Math.min(4, Math.max(1, message.pixelRatio));
         this.resize();
         return;
     }
@@ -145,7 +197,7 @@ export class TensorPanel implements WebviewViewProvider {
 
   /** Pictures are drawn for the widest page showing them (a narrower one scales them down). */
   private resize(): void {
-    const wanted = pictureSize(Math.max(...this.pageWidths.values()));
+    const wanted = pictureSize(Math.max(...this.pageWidths.values()), this.pixelRatio);
     if (!needsRedraw(this.size, wanted)) return;
     this.size = wanted;
     for (const d of [...this.drawn.values()]) void this.renderTo(d.target, d.requests, d.error);

@@ -13,29 +13,13 @@ import {
   type TensorSummary,
 } from "../wire/protocol";
 import { formatNumber, formatShape, sparkline, trendline } from "../wire/summaryText";
-import type { PanelPicture, WebviewMessage } from "../wire/webviewProtocol";
-import { banner, modelGroups, sortedTensors, SORT_KEYS, type Action, type PanelState, type SortKey, type Tab } from "./state";
+import type { PanelPicture } from "../wire/webviewProtocol";
+import { el, type Handlers } from "./element";
+import { graphTab } from "./graphView";
+import { banner, modelGroups, sortedTensors, SORT_KEYS, type PanelState, type SortKey, type Tab } from "./state";
+import { trainingTab } from "./trainingView";
 
-type Child = Node | string | null | undefined | false;
-
-export function el<K extends keyof HTMLElementTagNameMap>(
-  tag: K,
-  attrs: Record<string, string> = {},
-  ...children: Child[]
-): HTMLElementTagNameMap[K] {
-  const node = document.createElement(tag);
-  for (const [k, v] of Object.entries(attrs)) node.setAttribute(k, v);
-  for (const c of children) {
-    if (c === null || c === undefined || c === false) continue;
-    node.append(typeof c === "string" ? document.createTextNode(c) : c);
-  }
-  return node;
-}
-
-export interface Handlers {
-  dispatch(action: Action): void;
-  post(message: WebviewMessage): void;
-}
+export { el, type Handlers } from "./element";
 
 const COLUMN_TITLES: Record<SortKey, string> = {
   name: "name",
@@ -385,9 +369,7 @@ function layersTab(snapshot: Snapshot, state: PanelState): HTMLElement {
   );
 }
 
-const TABS: Tab[] = ["tensors", "layers", "model"];
-
-function tabButton(tab: Tab, label: string, state: PanelState, h: Handlers): HTMLElement {
+function tabButton(tab: Tab, label: string, state: PanelState, h: Handlers, tabs: readonly Tab[]): HTMLElement {
   const selected = state.tab === tab;
   const b = el(
     "button",
@@ -400,8 +382,8 @@ function tabButton(tab: Tab, label: string, state: PanelState, h: Handlers): HTM
   });
   b.addEventListener("keydown", (ev) => {
     if (ev.key === "ArrowRight" || ev.key === "ArrowLeft") {
-      const i = TABS.indexOf(tab) + (ev.key === "ArrowRight" ? 1 : -1);
-      const other = TABS[(i + TABS.length) % TABS.length];
+      const i = tabs.indexOf(tab) + (ev.key === "ArrowRight" ? 1 : -1);
+      const other = tabs[(i + tabs.length) % tabs.length];
       h.dispatch({ type: "tab", tab: other });
       if (other === "layers") h.post({ type: "showLayers" });
       document.getElementById(`tab-${other}`)?.focus();
@@ -417,15 +399,16 @@ export function panel(state: PanelState, h: Handlers): HTMLElement {
   const snapshot = state.snapshot;
   if (!snapshot) return root;
   root.append(bannerSection(snapshot, state.session));
-  root.append(
-    el(
-      "div",
-      { role: "tablist", "aria-label": "views" },
-      tabButton("tensors", `Tensors (${snapshot.tensors.length})`, state, h),
-      tabButton("layers", `Layers (${snapshot.layers.length})`, state, h),
-      snapshot.model ? tabButton("model", `Model (${snapshot.model.params.length} parameters)`, state, h) : null,
-    ),
-  );
+  const graph = state.training?.training?.graph;
+  const labels: Array<[Tab, string]> = [
+    ["tensors", `Tensors (${snapshot.tensors.length})`],
+    ["layers", `Layers (${snapshot.layers.length})`],
+    ...(snapshot.model ? [["model", `Model (${snapshot.model.params.length} parameters)`] as [Tab, string]] : []),
+    ["training", "Training"],
+    ["graph", graph ? `Graph (${graph.nodes.length})` : "Graph"],
+  ];
+  const tabs = labels.map(([t]) => t);
+  root.append(el("div", { role: "tablist", "aria-label": "views" }, ...labels.map(([t, label]) => tabButton(t, label, state, h, tabs))));
   if (state.tab === "tensors") {
     root.append(
       el(
@@ -437,6 +420,10 @@ export function panel(state: PanelState, h: Handlers): HTMLElement {
     );
   } else if (state.tab === "model" && snapshot.model) {
     root.append(modelTab(snapshot.model, state, h));
+  } else if (state.tab === "training") {
+    root.append(trainingTab(state, h));
+  } else if (state.tab === "graph") {
+    root.append(graphTab(state, snapshot, h));
   } else {
     const section = layersTab(snapshot, state);
     section.setAttribute("role", "tabpanel");

@@ -82,12 +82,21 @@ vscode.postMessage({
 // the page's width, so the host draws pictures that fit it (debounced: resizing fires often)
 let lastWidth = 0;
 let resizeTimer: ReturnType<typeof setTimeout> | undefined;
+let lastRatio = 0;
 function reportWidth(): void {
   const width = document.body.clientWidth;
-  if (width === lastWidth || width === 0) return;
+  const pixelRatio = window.devicePixelRatio || 1;
+  if ((width === lastWidth && pixelRatio === lastRatio) || width === 0) return;
   lastWidth = width;
-  vscode.postMessage({ type: "viewport", width });
+  lastRatio = pixelRatio;
+  vscode.postMessage({ type: "viewport", width, pixelRatio });
+  if (width !== state.pageWidth) dispatch({ type: "pageWidth", width });
 }
+// a zoom or a move to another screen changes the ratio without resizing the page
+window.addEventListener("resize", () => {
+  clearTimeout(resizeTimer);
+  resizeTimer = setTimeout(reportWidth, 150);
+});
 new ResizeObserver(() => {
   clearTimeout(resizeTimer);
   resizeTimer = setTimeout(reportWidth, 150);

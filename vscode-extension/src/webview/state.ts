@@ -8,16 +8,26 @@ import {
   nonFiniteCount,
   type FrameTensor,
   type Hit,
+  type LayerRow,
   type ModelModule,
   type ModelParam,
   type ModelTree,
   type Snapshot,
+  type Training,
 } from "../wire/protocol";
+import type { GraphLayout } from "../wire/render";
 import { pictureKey, type HostMessage, type PanelPicture } from "../wire/webviewProtocol";
 
 export const SORT_KEYS = ["name", "shape", "dtype", "min", "max", "mean", "std", "nonfinite"] as const;
 export type SortKey = (typeof SORT_KEYS)[number];
-export type Tab = "tensors" | "layers" | "model";
+export type Tab = "tensors" | "layers" | "model" | "training" | "graph";
+
+/** The stop's training curves and graph: undefined until the host sends them, null when the agent has none. */
+export interface TrainingState {
+  training: Training | null;
+  layout?: GraphLayout;
+  error?: string;
+}
 
 export interface PanelState {
   snapshot: Snapshot | null;
@@ -29,6 +39,11 @@ export interface PanelState {
   tab: Tab;
   modelQuery: string; // the Model tab's filter
   pictures: Record<string, { pictures: PanelPicture[]; error?: string }>;
+  training?: TrainingState;
+  selectedStep: number | null; // the step clicked in the Training view
+  stepLayers: { step: number; layers: LayerRow[]; error?: string } | null;
+  graphNode: string | null; // the node clicked in the Graph view
+  pageWidth: number; // CSS pixels, for the SVG views
 }
 
 export const initialState: PanelState = {
@@ -41,6 +56,10 @@ export const initialState: PanelState = {
   tab: "tensors",
   modelQuery: "",
   pictures: {},
+  selectedStep: null,
+  stepLayers: null,
+  graphNode: null,
+  pageWidth: 600,
 };
 
 export type Action =
@@ -48,7 +67,10 @@ export type Action =
   | { type: "sort"; key: SortKey }
   | { type: "select"; name: string }
   | { type: "tab"; tab: Tab }
-  | { type: "modelQuery"; query: string };
+  | { type: "modelQuery"; query: string }
+  | { type: "selectStep"; step: number }
+  | { type: "selectNode"; id: string | null }
+  | { type: "pageWidth"; width: number };
 
 export function reduce(state: PanelState, action: Action): PanelState {
   switch (action.type) {
@@ -58,7 +80,7 @@ export function reduce(state: PanelState, action: Action): PanelState {
         ...(action.snapshot.model?.params ?? []).map((p) => p.expression),
       ]);
       const selected = state.selected !== null && names.has(state.selected) ? state.selected : null;
-      return { ...state, snapshot: action.snapshot, session: action.session, status: "", selected, pictures: {} };
+      return { ...state, snapshot: action.snapshot, session: action.session, status: "", selected, pictures: {}, training: undefined };
     }
     case "status":
       return { ...state, status: action.text };
@@ -76,6 +98,22 @@ export function reduce(state: PanelState, action: Action): PanelState {
       return { ...state, tab: action.tab };
     case "modelQuery":
       return { ...state, modelQuery: action.query };
+    case "training": {
+      const training: TrainingState = { training: action.training, layout: action.layout, error: action.error };
+      const nodes = new Set((action.training?.graph?.nodes ?? []).map((n) => n.id));
+      const graphNode = state.graphNode !== null && nodes.has(state.graphNode) ? state.graphNode : null;
+      return { ...state, training, graphNode };
+    }
+    case "selectStep":
+      return { ...state, selectedStep: action.step, stepLayers: state.stepLayers?.step === action.step ? state.stepLayers : null };
+    case "stepLayers":
+      return action.step === state.selectedStep
+        ? { ...state, stepLayers: { step: action.step, layers: action.layers, error: action.error } }
+        : state;
+    case "selectNode":
+      return { ...state, graphNode: action.id };
+    case "pageWidth":
+      return { ...state, pageWidth: action.width };
   }
 }
 

@@ -4,7 +4,22 @@
  * `docs/snapshot.schema.json`, explained in `docs/snapshot.md`); this file mirrors them as
  * codecs and `test/unit/schema.test.ts` checks every codec against that schema.
  */
-import { array, bool, int, literal, nullable, num, object, record, statistic, str, unknownValue, type Infer } from "./codec";
+import {
+  array,
+  bool,
+  DecodeError,
+  int,
+  literal,
+  nullable,
+  num,
+  object,
+  record,
+  statistic,
+  statValue,
+  str,
+  unknownValue,
+  type Infer,
+} from "./codec";
 
 export const PROTOCOL_VERSION = 1;
 
@@ -151,7 +166,7 @@ export type Snapshot = Infer<typeof snapshotCodec>;
 
 export const replyCodec = object({ version: int, ok: bool, result: unknownValue, error: object({ message: str }) }, ["result", "error"]);
 
-export const agentMethods = ["snapshot", "detail", "set_breakpoints", "breakpoints", "modules"] as const;
+export const agentMethods = ["snapshot", "detail", "set_breakpoints", "breakpoints", "modules", "training", "step_layers"] as const;
 export type AgentMethod = (typeof agentMethods)[number];
 
 export const renderKinds = ["histogram", "heatmap", "channels", "layers", "timeseries"] as const;
@@ -174,6 +189,49 @@ export const setBreakpointsResultCodec = object({
 });
 
 export const modulesResultCodec = object({ modules: array(str), source: literal("live", "frame", "none") });
+
+/** One point of a curve: `[step, value]` (docs/training-protocol.md). */
+export type CurvePoint = [number, number];
+
+const curvePointCodec = {
+  describe: array(statistic).describe,
+  decode(value: unknown, path = ""): CurvePoint {
+    const pair = array(nullable(statistic)).decode(value, path);
+    const step = pair[0];
+    if (pair.length !== 2 || typeof step !== "number" || !Number.isInteger(step)) {
+      throw new DecodeError(path, `expected [step, value], got ${JSON.stringify(value)}`);
+    }
+    return [step, statValue(pair[1]) ?? Number.NaN];
+  },
+};
+
+export const healthCodec = literal("origin", "propagated", "dead", "vanishing", "healthy", "unknown");
+export type Health = Infer<typeof healthCodec>;
+
+export const graphNodeCodec = object({ id: str, label: str, type: str, health: healthCodec });
+export type GraphNode = Infer<typeof graphNodeCodec>;
+
+export const graphEdgeCodec = object({ source: str, target: str, kind: literal("module", "functional"), label: str }, ["label"]);
+export type GraphEdge = Infer<typeof graphEdgeCodec>;
+
+export const moduleGraphCodec = object({ nodes: array(graphNodeCodec), edges: array(graphEdgeCodec) });
+export type ModuleGraph = Infer<typeof moduleGraphCodec>;
+
+export const spikeCodec = object({ step: int, scalar: str, value: statistic, median: nullable(statistic) });
+export type Spike = Infer<typeof spikeCodec>;
+
+/** `training`: the captured curves (loss, lr, lr/1, grad_norm, logged metrics), spikes and the module graph. */
+export const trainingCodec = object({
+  step: nullable(int),
+  scalars: record(array(curvePointCodec)),
+  spikes: array(spikeCodec),
+  graph: nullable(moduleGraphCodec),
+});
+export type Training = Infer<typeof trainingCodec>;
+
+/** `step_layers`: the layer table as it was at one recorded step. */
+export const stepLayersCodec = object({ step: int, layers: array(layerCodec) });
+export type StepLayers = Infer<typeof stepLayersCodec>;
 
 /** The codecs the schema test checks, by the schema's `$defs` name. */
 export const codecsBySchemaName = {

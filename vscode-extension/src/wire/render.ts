@@ -3,8 +3,8 @@
  * the picture that comes back, and the `Renderer` the panel and the hover depend on (never
  * the language client itself).
  */
-import { literal, object, str } from "./codec";
-import type { RenderKind } from "./protocol";
+import { array, literal, num, object, str } from "./codec";
+import type { ModuleGraph, RenderKind } from "./protocol";
 
 export interface Theme {
   foreground: string;
@@ -20,6 +20,24 @@ export interface Picture {
 
 export const pictureCodec = object({ mime: literal("image/svg+xml", "image/png"), data: str });
 
+/** Picture size in CSS pixels and the screen's device pixel ratio (raster parts get that many more pixels). */
+export interface PictureSize {
+  width: number;
+  height: number;
+  pixelRatio?: number;
+}
+
+/** `tensorpeek/layoutGraph`: node boxes (x, y their top-left corner) and edge polylines, in layout units. */
+export const graphLayoutCodec = object({
+  width: num,
+  height: num,
+  nodes: array(object({ id: str, x: num, y: num, w: num, h: num })),
+  edges: array(object({ source: str, target: str, points: array(array(num)) })),
+});
+export type GraphLayout = ReturnType<typeof graphLayoutCodec.decode>;
+
 export interface Renderer {
-  render(kind: RenderKind, payload: unknown, theme: Theme | undefined, size?: { width: number; height: number }): Promise<Picture>;
+  render(kind: RenderKind, payload: unknown, theme: Theme | undefined, size?: PictureSize): Promise<Picture>;
+  /** The module graph's layered layout (absent where the server cannot lay graphs out). */
+  layoutGraph?(graph: ModuleGraph): Promise<GraphLayout>;
 }

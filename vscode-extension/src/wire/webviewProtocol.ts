@@ -1,6 +1,6 @@
 /** The messages between the extension host and the Tensor panel's page (both directions). */
-import type { RenderKind, Snapshot } from "./protocol";
-import type { Theme } from "./render";
+import type { LayerRow, RenderKind, Snapshot, Training } from "./protocol";
+import type { GraphLayout, Theme } from "./render";
 
 export interface PanelPicture {
   kind: RenderKind;
@@ -17,14 +17,20 @@ export type HostMessage =
   | { type: "snapshot"; snapshot: Snapshot; session: string; stoppedAt?: number }
   | { type: "status"; text: string }
   | { type: "pictures"; target: PictureTarget; pictures: PanelPicture[]; error?: string }
-  | { type: "focusTensor"; name: string };
+  | { type: "focusTensor"; name: string }
+  // the stop's curves and module graph (agent `training`) with the graph's layout (server `tensorpeek/layoutGraph`)
+  | { type: "training"; training: Training | null; layout?: GraphLayout; error?: string }
+  // the layer table recorded at one step (agent `step_layers`), answering the page's `stepLayers`
+  | { type: "stepLayers"; step: number; layers: LayerRow[]; error?: string };
 
 export type WebviewMessage =
   | { type: "ready"; theme: Theme }
   | { type: "selectTensor"; name: string; expression: string }
   | { type: "showLayers" }
-  // the page's content width in CSS pixels, on load and whenever it changes: pictures are drawn to fit
-  | { type: "viewport"; width: number };
+  | { type: "stepLayers"; step: number }
+  // the page's content width in CSS pixels and its device pixel ratio, on load and whenever
+  // either changes: pictures are drawn to fit, with as many pixels as the screen shows
+  | { type: "viewport"; width: number; pixelRatio?: number };
 
 export function pictureKey(target: PictureTarget): string {
   if ("tensor" in target) return `tensor:${target.tensor}`;

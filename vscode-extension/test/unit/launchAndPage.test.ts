@@ -108,8 +108,12 @@ test("the Layers chart uses the gradient site and the most informative recorded 
 });
 
 test("pictures are drawn to the page's width (less padding), within bounds, and again only when it changes by more than 15%", () => {
-  assert.deepEqual(pictureSize(1240), { width: 1200, height: 360 });
-  assert.deepEqual(pictureSize(200), { width: 320, height: 240 }, "never smaller than legible");
+  assert.deepEqual(pictureSize(1240), { width: 1200, height: 360, pixelRatio: 1 });
+  assert.deepEqual(pictureSize(200), { width: 320, height: 240, pixelRatio: 1 }, "never smaller than legible");
+  assert.equal(pictureSize(800, 2).pixelRatio, 2, "a HiDPI screen gets twice the pixels");
+  assert.equal(pictureSize(800, 1.25).pixelRatio, 1.3);
+  assert.equal(pictureSize(800, Number.NaN).pixelRatio, 1);
+  assert.equal(needsRedraw(pictureSize(1000, 1), pictureSize(1000, 2)), true, "a new pixel ratio draws again");
   assert.equal(pictureSize(10_000).width, 2400);
   assert.equal(pictureSize(2000).height, 420);
   assert.equal(needsRedraw(pictureSize(1000), pictureSize(1100)), false);
