@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from tensorpeek.cli.launch import finish_rank, rank_report_folder
 from tensorpeek.cli.progress import ProgressLine
 from tensorpeek.cli.script import ScriptResult, run_script
 from tensorpeek.cli.session import RunSession
@@ -103,6 +104,9 @@ def doctor_main(options: DoctorOptions) -> int:
         report.exit_code = result.exit_code or 1
     else:
         report.exit_code = 1 if report.errors else 0
+    folder = rank_report_folder()
+    if folder is not None:  # one rank of `doctor --nproc-per-node N`: the launcher reports
+        return finish_rank(report, folder)
     print(format_findings(report), flush=True)
     write_reports(report, options.report_path, options.html_path)
     return report.exit_code

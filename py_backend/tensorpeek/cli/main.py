@@ -4,11 +4,14 @@
                    [--html R.html] SCRIPT [ARGS...]
     tensorpeek doctor SCRIPT [ARGS...] [--max-steps N] [--keep-going] [--report R.json]
                       [--html R.html]
+    tensorpeek run|doctor --nproc-per-node N [TORCHRUN OPTIONS] ... SCRIPT [ARGS...]
     tensorpeek demo [--out DIR]
     tensorpeek inspect CHECKPOINT
 
 tensorpeek's options may come before or after SCRIPT; everything after ``--`` goes to the
-script untouched (use it when the script has an option of the same name).
+script untouched (use it when the script has an option of the same name). With
+``--nproc-per-node N`` the job is launched through ``torch.distributed.run``: torchrun's other
+options, given before SCRIPT, pass through to it (``tensorpeek.cli.launch``).
 """
 
 from __future__ import annotations
@@ -94,6 +97,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="after printing a hit: end the run (report, default), keep going "
         "(continue), raise in the script (raise) or open pdb (pdb)",
     )
+    _add_launch(run)
     _add_outputs(run)
     _add_script(run)
     run.set_defaults(subparser=run)
@@ -113,6 +117,7 @@ def build_parser() -> argparse.ArgumentParser:
     doctor.add_argument(
         "--keep-going", action="store_true", help="do not end the run after the first error"
     )
+    _add_launch(doctor)
     _add_outputs(doctor)
     _add_script(doctor)
     doctor.set_defaults(subparser=doctor)
@@ -128,6 +133,18 @@ def build_parser() -> argparse.ArgumentParser:
     inspect = sub.add_parser("inspect", help="summarize every tensor of a checkpoint")
     inspect.add_argument("checkpoint", type=Path, help=".pt/.pth state dict or .safetensors file")
     return parser
+
+
+def _add_launch(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--nproc-per-node",
+        "--nproc_per_node",
+        dest="nproc_per_node",
+        type=_positive_int,
+        metavar="N",
+        help="launch N ranks through torch.distributed.run (torchrun's other options, before "
+        "SCRIPT, pass through) and write one merged report",
+    )
 
 
 def _add_outputs(p: argparse.ArgumentParser) -> None:
@@ -180,8 +197,27 @@ def _drop_env_breakpoints() -> None:
         print(f"tensorpeek: ignoring {ENV_VAR} (use --break)", file=sys.stderr)
 
 
+def _split_launch(argv: list[str]) -> tuple[list[str], list[str]]:
+    """With ``run|doctor --nproc-per-node N``: torchrun's options (before SCRIPT) taken out of
+    ``argv``, which keeps tensorpeek's own."""
+    if not argv or argv[0] not in _TRAILING:
+        return argv, []
+    from tensorpeek.cli.launch import LaunchUsageError, split_torchrun_options, wants_launch
+
+    if not wants_launch(argv[1:]):
+        return argv, []
+    ours = {**_TRAILING[argv[0]], "-h": False, "--help": False}
+    try:
+        mine, torchrun = split_torchrun_options(argv[1:], ours)
+    except LaunchUsageError as e:
+        print(f"tensorpeek {argv[0]}: {terminal_safe(e)}", file=sys.stderr)
+        raise SystemExit(EXIT_USAGE) from None
+    return [argv[0], *mine], torchrun
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     _drop_env_breakpoints()
+    argv, torchrun_options = _split_launch(list(sys.argv[1:] if argv is None else argv))
     parser = build_parser()
     ns = parser.parse_args(argv)
     if ns.command in _TRAILING:
@@ -199,6 +235,17 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     try:
         script = resolve_script(ns.script)
+        if ns.nproc_per_node is not None:
+            from tensorpeek.cli.launch import launch_main
+
+            if ns.command == "run":
+                from tensorpeek.cli.run import run_specs
+
+                run_specs(ns.breaks or ["*:output:nonfinite"], ns.on_hit)
+            return launch_main(ns.command, ns, torchrun_options)
+        from tensorpeek.cli.launch import install_termination_stop
+
+        install_termination_stop()  # in a launched rank only
         if ns.command == "run":
             from tensorpeek.cli.run import RunOptions, run_main, run_specs
 

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from tensorpeek.cli.launch import finish_rank, rank_report_folder
 from tensorpeek.cli.script import run_script
 from tensorpeek.cli.session import RunSession
 from tensorpeek.common.terminal_text import terminal_safe
@@ -119,5 +120,8 @@ def run_main(options: RunOptions) -> int:
         file=sys.stderr,
         flush=True,
     )
+    folder = rank_report_folder()
+    if folder is not None:  # one rank of `run --nproc-per-node N`: the launcher reports
+        return finish_rank(report, folder)
     write_reports(report, options.report_path, options.html_path)
     return report.exit_code

@@ -116,8 +116,11 @@ def _offending(report: Report) -> list[tuple[str, dict[str, Any]]]:
     return out[:MAX_HISTOGRAMS]
 
 
-def render_html(report: Report, draw: Draw | None = None) -> str:
-    """The report page as a string (``draw`` is ``tensorpeek.render.render`` unless given)."""
+def render_html(
+    report: Report, draw: Draw | None = None, ranks: dict[str, Any] | None = None
+) -> str:
+    """The report page as a string (``draw`` is ``tensorpeek.render.render`` unless given);
+    ``ranks``: a merged multi-rank report's JSON, whose rank parts replace the tables."""
     draw = draw or _draw_default()
     errors, warnings = len(report.errors), len(report.warnings)
     verdict_class = "error" if errors else ("warning" if warnings else "ok")
@@ -135,9 +138,16 @@ def render_html(report: Report, draw: Draw | None = None) -> str:
         parts.append(f"<p>Stopped: {_e(report.stop_reason)}</p>")
     if report.error:
         parts.append(f"<p class='error'>The script raised: <code>{_e(report.error)}</code></p>")
-    if report.mode == "doctor" or report.findings:
+    if ranks is not None:  # verdict, ranks, findings and hits with a rank column, per-rank norms
+        from tensorpeek.report.html_ranks import rank_parts
+
+        def chart(payload: dict[str, Any], alt: str) -> str:
+            return _img(draw, "timeseries", payload, alt, 960, _chart_height(payload))
+
+        parts += rank_parts(ranks, chart)
+    elif report.mode == "doctor" or report.findings:
         parts += ["<h2>Findings</h2>", _findings_table(report)]
-    if report.hits and report.mode != "doctor":
+    if report.hits and report.mode != "doctor" and ranks is None:
         parts += ["<h2>Breakpoint hits</h2>", _hits_table(report)]
     if report.gradient_norms:
         parts += [
@@ -167,8 +177,10 @@ def render_html(report: Report, draw: Draw | None = None) -> str:
     return "\n".join(parts)
 
 
-def write_html(report: Report, path: Path, draw: Draw | None = None) -> None:
+def write_html(
+    report: Report, path: Path, draw: Draw | None = None, ranks: dict[str, Any] | None = None
+) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(render_html(report, draw), encoding="utf-8")
+    tmp.write_text(render_html(report, draw, ranks), encoding="utf-8")
     tmp.replace(path)
