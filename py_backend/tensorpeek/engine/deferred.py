@@ -37,6 +37,11 @@ def set_mode(mode: str) -> str:
     return previous
 
 
+def inline_on_cpu() -> bool:
+    """Whether CPU tensors are checked at once (every mode but ``always``)."""
+    return _mode != "always"
+
+
 def should_defer(x: torch.Tensor, exact: bool) -> bool:
     if exact or _mode == "never":
         return False

@@ -10,6 +10,7 @@ breakpoint.
 from __future__ import annotations
 
 import functools
+import math
 import warnings
 from typing import TYPE_CHECKING, Any
 
@@ -128,6 +129,8 @@ class Dispatcher:
     def _after_optimizer_step(self, optimizer: torch.optim.Optimizer, step: int) -> None:
         sites = {bp.spec.site for bp in self.registry.enabled()}
         self.compile_warnings.optimizer_step(optimizer, sites)
+        if "param" not in sites:
+            return
         for p, module, path, pname in HOOKS.optimizer_params(optimizer):
             table = HOOKS.table(module)[1]
             if "param" in table:
@@ -136,8 +139,10 @@ class Dispatcher:
                     Event(module, path, "param", [(pname, p)], grad, param=pname, step=step)
                 )
 
-    def on_event(self, event: Event) -> None:
-        for bp in list(self._bps_for(event)):
+    def on_event(self, event: Event, bps: list[Breakpoint] | None = None) -> None:
+        """Check ``event`` against the breakpoints watching its site (``bps`` when the hook has
+        just looked them up in the module's table)."""
+        for bp in list(self._bps_for(event) if bps is None else bps):
             root_input_only = event.site == "input" and bp.spec.site != "input"
             if root_input_only and (bp.spec.propagated or not bp.condition.nonfinite_family):
                 continue
@@ -151,7 +156,15 @@ class Dispatcher:
     def _check(self, bp: Breakpoint, event: Event) -> None:
         if not bp.enabled or not bp.in_steps(event.step):
             return
+        # the common case first: a non-finite condition on a plain CPU float tensor that is
+        # clean (one dot product, no context objects); anything else takes the general path
+        screen = bp.condition.nonfinite_family and deferred.inline_on_cpu()
         for label, x in event.tensors:
+            if screen:
+                norm = _clean_norm(x)
+                if norm is not None:
+                    history.record(event.path, event.site, event.step, {"norm": norm})
+                    continue
             if not isinstance(x, torch.Tensor):
                 continue
             if (
@@ -241,7 +254,7 @@ class Dispatcher:
             summary = {"shape": list(m.shape), "dtype": m.dtype, "device": m.device, "freed": True}
         inputs = [
             _summary_or_note(t)
-            for t in event.inputs[:MAX_INPUT_SUMMARIES]
+            for t in event.input_tensors()[:MAX_INPUT_SUMMARIES]
             if isinstance(t, torch.Tensor)
         ]
         hit = Hit(
@@ -319,6 +332,36 @@ def forward_source(cls: type) -> str | None:
         where = None
     _SOURCES[cls] = where
     return where
+
+
+_SCREENED_TYPES = (torch.Tensor, torch.nn.Parameter)  # exactly these: subclasses (DTensor,
+# tensor wrappers) may run other code in a reduction, and take the general path
+_SCREENED_DTYPES = (torch.float32, torch.float64)
+_is_functorch_wrapped = torch._C._functorch.is_functorch_wrapped_tensor
+
+
+def _clean_norm(x: Any) -> float | None:
+    """The L2 norm of ``x`` when it is a plain, contiguous, non-empty float32/float64 CPU
+    tensor whose values are all finite; None for every other tensor (and for anything not a
+    tensor), which the general path then checks. The same screen as
+    ``conditions.nonfinite_screen`` (``dot(x, x)`` is finite whenever every element is; an
+    overflow only sends the tensor to the exact test), without its context manager: the
+    product of a detached tensor builds no autograd graph."""
+    if (
+        type(x) not in _SCREENED_TYPES
+        or x.dtype not in _SCREENED_DTYPES
+        or not x.is_cpu
+        or x.layout is not torch.strided
+        or x.is_nested
+        or not x.is_contiguous()
+        or _is_functorch_wrapped(x)
+    ):
+        return None
+    flat = x.detach().view(-1)
+    if flat.shape[0] == 0:
+        return None
+    squared = torch.dot(flat, flat).item()
+    return math.sqrt(squared) if math.isfinite(squared) else None
 
 
 def _unreadable(x: torch.Tensor) -> str | None:

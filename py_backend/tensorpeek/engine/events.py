@@ -3,6 +3,7 @@ the ``Dispatcher`` protocol that receives events (``tensorpeek.engine.dispatch``
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol
 
@@ -27,6 +28,15 @@ class Event:
     param: str | None = None
     step: int = 0
     own_contribution: bool = False  # grad_input: this module's own backward, not accumulated
+    # the forward hooks flatten a module's inputs only when a check needs them (a hit): most
+    # events are clean, and flattening every call's arguments is a fixed cost per module
+    inputs_of: Callable[[], list[torch.Tensor]] | None = None
+
+    def input_tensors(self) -> list[torch.Tensor]:
+        """The tensors that flowed in (flattened on first use when ``inputs_of`` is given)."""
+        if self.inputs_of is not None:
+            self.inputs, self.inputs_of = self.inputs_of(), None
+        return self.inputs
 
 
 class Dispatcher(Protocol):
@@ -36,6 +46,6 @@ class Dispatcher(Protocol):
     def generation(self) -> int: ...
 
     def table_for(self, module: torch.nn.Module, path: str) -> Table: ...
-    def on_event(self, event: Event) -> None: ...
+    def on_event(self, event: Event, bps: list[Breakpoint] | None = None) -> None: ...
     def on_root_forward(self, root: torch.nn.Module) -> None: ...
     def on_root_output(self, root: torch.nn.Module, outputs: list[torch.Tensor]) -> None: ...

@@ -324,24 +324,30 @@ class HookSet(GradientHooks):
         if not table or d is None:
             return
         step = STEPS.current()
-        positional = _bounded(args)
-        keyword = _bounded(kwargs) if kwargs else []
-        if is_root and keyword:
-            # data passed by keyword (model(**batch)): the root's pre-hook cannot see it
-            d.on_event(Event(module, path, "input", keyword, step=step))
+        if is_root and kwargs:
+            keyword = _bounded(kwargs)
+            if (
+                keyword
+            ):  # data passed by keyword (model(**batch)): the root's pre-hook cannot see it
+                d.on_event(Event(module, path, "input", keyword, step=step))
         outputs = _bounded(output)
         if is_root:
             d.on_root_output(module, [t for _, t in outputs])
         if not outputs:
             return
-        if "output" in table:
-            inputs = [t for _, t in positional] + [t for _, t in keyword]
-            d.on_event(Event(module, path, "output", outputs, inputs, step=step))
+        watching = table.get("output")
+        if watching:
+
+            def inputs_of() -> list[torch.Tensor]:
+                return [t for _, t in _bounded(args)] + [t for _, t in _bounded(kwargs)]
+
+            event = Event(module, path, "output", outputs, step=step, inputs_of=inputs_of)
+            d.on_event(event, watching)
         if torch.is_grad_enabled():
             if "grad_output" in table:
                 self._hook_grad_outputs(module, path, outputs)
             if "grad_input" in table:
-                self._hook_grad_inputs(module, path, positional + keyword, outputs)
+                self._hook_grad_inputs(module, path, _bounded(args) + _bounded(kwargs), outputs)
 
     def optimizer_params(
         self, optimizer: torch.optim.Optimizer

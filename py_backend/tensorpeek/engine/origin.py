@@ -155,7 +155,7 @@ class OriginRules:
         if event.site in BACKWARD_SITES:
             return self._backward_origin(event)
         if event.site == "param":
-            return all(not is_checkable(g) or not nonfinite_kinds(g) for g in event.inputs)
+            return all(not is_checkable(g) or not nonfinite_kinds(g) for g in event.input_tensors())
         if event.site == "input":
             if event.path != "" or not bad_kinds(x):
                 return False
@@ -170,7 +170,7 @@ class OriginRules:
             return False  # everything downstream of bad data is propagated
         if not bad_kinds(x):
             return False  # a mask, by design
-        received = [t for t in event.inputs if bad_kinds(t)]
+        received = [t for t in event.input_tensors() if bad_kinds(t)]
         if received:
             if not state.origins:
                 shown = ", ".join(describe_counts(t) for t in received[:2])
@@ -203,7 +203,7 @@ class OriginRules:
             return False  # the forward already went bad: its gradient is propagation
         if event.site == "grad_output" and event.path != "" and self.grad_input_watched:
             return False  # its producer's grad_input hook sees this same gradient: the origin
-        if event.own_contribution and any(bad_kinds(g) for g in event.inputs):
+        if event.own_contribution and any(bad_kinds(g) for g in event.input_tensors()):
             self._fed_bad_gradient.add(event.path)
             return False  # the gradient reaching this module was already bad: born upstream
         if event.site == "param_grad" and event.path in self._fed_bad_gradient:
