@@ -10,7 +10,7 @@ import type { GraphNode, Health, ModuleGraph, Snapshot } from "../wire/protocol"
 import type { GraphLayout } from "../wire/render";
 import { formatNumber, formatShape } from "../wire/summaryText";
 import { el, type Handlers } from "./element";
-import type { PanelState } from "./state";
+import { PAGE_PADDING, type PanelState } from "./state";
 import { pathData, svg, tooltip } from "./svg";
 
 export const HEALTH_TEXT: Record<Health, string> = {
@@ -61,7 +61,7 @@ function selectNode(id: string, h: Handlers): void {
 }
 
 function drawGraph(graph: ModuleGraph, layout: GraphLayout, state: PanelState, h: Handlers): SVGSVGElement {
-  const width = Math.max(240, state.pageWidth - 4);
+  const width = Math.max(240, state.pageWidth - PAGE_PADDING);
   const fit = fitBox(layout);
   const height = Math.round(Math.min(MAX_HEIGHT, Math.max(160, fit.h * Math.min(1.5, width / fit.w))));
   const key = layoutKey(layout);

@@ -20,6 +20,9 @@ import { pictureKey, type HostMessage, type PanelPicture } from "../wire/webview
 
 export const SORT_KEYS = ["name", "shape", "dtype", "min", "max", "mean", "std", "nonfinite"] as const;
 export type SortKey = (typeof SORT_KEYS)[number];
+/** The body's horizontal padding in CSS pixels (media/panel.css), less from `pageWidth` for the SVG views. */
+export const PAGE_PADDING = 18;
+
 export type Tab = "tensors" | "layers" | "model" | "training" | "graph";
 
 /** The stop's training curves and graph: undefined until the host sends them, null when the agent has none. */

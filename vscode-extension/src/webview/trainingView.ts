@@ -8,7 +8,7 @@ import type { CurvePoint, Spike, Training } from "../wire/protocol";
 import { formatNumber } from "../wire/summaryText";
 import { nearestStep, project, stepScale, tickLabel, valueScale } from "./chartScale";
 import { el, type Handlers } from "./element";
-import type { PanelState } from "./state";
+import { PAGE_PADDING, type PanelState } from "./state";
 import { pathData, svg, tooltip } from "./svg";
 
 export interface ChartGroup {
@@ -69,11 +69,11 @@ function readoutText(group: ChartGroup, scalars: Training["scalars"], step: numb
 }
 
 /** One chart: grid and ticks, one path per curve, non-finite values as red marks on the top edge. */
-function chart(group: ChartGroup, training: Training, state: PanelState, box: ChartBox, h: Handlers): HTMLElement {
+function chart(group: ChartGroup, training: Training, state: PanelState, box: ChartBox, h: Handlers, span: readonly number[]): HTMLElement {
   const scalars = training.scalars;
   const all = group.keys.flatMap((k) => scalars[k]);
   const steps = [...new Set(all.map((p) => p[0]))].sort((a, b) => a - b);
-  const xs = stepScale(steps);
+  const xs = stepScale(span, Math.max(2, Math.min(10, Math.floor(box.width / 70))));
   const ys = valueScale(all.map((p) => p[1]));
   const { width, height } = box;
   const x = project(xs, MARGIN.left, width - MARGIN.right);
@@ -264,10 +264,13 @@ export function trainingTab(state: PanelState, h: Handlers): HTMLElement {
     );
     return section;
   }
-  const width = Math.max(260, state.pageWidth - 4);
+  const width = Math.max(260, state.pageWidth - PAGE_PADDING);
   const columns = width >= 720 ? 2 : 1;
   const side = Math.floor((width - 12 * (columns - 1)) / columns);
   const [first, ...rest] = groups;
+  // one step axis for every chart, so a step is at the same x in each of them
+  const allSteps = groups.flatMap((g) => g.keys.flatMap((k) => training.scalars[k].map((p) => p[0])));
+  const span = [Math.min(...allSteps), Math.max(...allSteps)];
   section.append(
     el(
       "p",
@@ -276,12 +279,12 @@ export function trainingTab(state: PanelState, h: Handlers): HTMLElement {
       training.spikes.length ? `${training.spikes.length} spike${training.spikes.length > 1 ? "s" : ""} marked in red. ` : "",
       "Click a step for its layer table.",
     ),
-    chart(first, training, state, { width, height: Math.round(Math.min(260, Math.max(160, width * 0.28))) }, h),
+    chart(first, training, state, { width, height: Math.round(Math.min(260, Math.max(160, width * 0.28))) }, h, span),
   );
   const spikes = spikeList(training, h);
   if (spikes) section.append(spikes);
   if (rest.length)
-    section.append(el("div", { class: "chart-row" }, ...rest.map((g) => chart(g, training, state, { width: side, height: 150 }, h))));
+    section.append(el("div", { class: "chart-row" }, ...rest.map((g) => chart(g, training, state, { width: side, height: 150 }, h, span))));
   const card = stepLayerTable(state);
   if (card) section.append(el("section", { id: "step-layers", class: "card" }, card));
   return section;
