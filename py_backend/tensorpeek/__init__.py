@@ -7,6 +7,7 @@ training process costs nothing until a feature is used::
     print(tensorpeek.summarize(x))            # one dense line per tensor
     tensorpeek.break_on(model, "output", "nonfinite")
     tensorpeek.watch(model, log="gradients")
+    tensorpeek.log(accuracy=acc)              # a metric beside the captured loss curve
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from typing import Any
 __version__ = "0.1.0"
 
 _ENGINE = ("break_on", "breakpoints", "clear", "hits", "Breakpoint", "Hit", "TensorBreakpointError")
-__all__ = ["__version__", "summarize", "TensorSummary", *_ENGINE, "watch"]
+__all__ = ["__version__", "summarize", "TensorSummary", *_ENGINE, "watch", "log"]
 
 
 def __getattr__(name: str) -> Any:
@@ -25,6 +26,14 @@ def __getattr__(name: str) -> Any:
         from tensorpeek.summary import tensor_summary as module
     elif name in _ENGINE:
         from tensorpeek.engine import api as module  # type: ignore[no-redef]
+        from tensorpeek.training.capture import install
+
+        install()  # while breakpoints are armed, the loss, lr and norms are captured too
+    elif name == "log":
+        from tensorpeek.training import log as module  # type: ignore[no-redef]
+        from tensorpeek.training.capture import install
+
+        install()
     elif name == "watch":
         from tensorpeek import watcher as module  # type: ignore[no-redef]
     else:

@@ -94,7 +94,9 @@ def _set_breakpoints(
     params: dict[str, Any], frame_locals: Mapping[str, Any], max_bytes: int
 ) -> Any:
     from tensorpeek.agent.breakpoint_methods import set_breakpoints_method
+    from tensorpeek.training.capture import install
 
+    install()  # while breakpoints are armed, the loss, lr and norms are captured too
     return set_breakpoints_method(params, frame_locals, max_bytes)
 
 
@@ -110,10 +112,24 @@ def _modules(params: dict[str, Any], frame_locals: Mapping[str, Any], max_bytes:
     return modules_method(params, frame_locals, max_bytes)
 
 
+def _training(params: dict[str, Any], frame_locals: Mapping[str, Any], max_bytes: int) -> Any:
+    from tensorpeek.agent.training import training_method
+
+    return training_method(params, frame_locals, max_bytes)
+
+
+def _step_layers(params: dict[str, Any], frame_locals: Mapping[str, Any], max_bytes: int) -> Any:
+    from tensorpeek.agent.training import step_layers_method
+
+    return step_layers_method(params, frame_locals, max_bytes)
+
+
 _METHODS: dict[str, Method] = {
     "snapshot": _snapshot,
     "detail": _detail,
     "set_breakpoints": _set_breakpoints,
     "breakpoints": _breakpoints,
     "modules": _modules,
+    "training": _training,
+    "step_layers": _step_layers,
 }

@@ -24,7 +24,9 @@ PROTOCOL_VERSION = 1
 DEFAULT_MAX_BYTES = 256 * 1024  # default reply budget; a request may ask for more
 HARD_MAX_BYTES = 64 * 1024 * 1024  # no request may ask for more than this
 
-Method = Literal["snapshot", "detail", "set_breakpoints", "breakpoints", "modules"]
+Method = Literal[
+    "snapshot", "detail", "set_breakpoints", "breakpoints", "modules", "training", "step_layers"
+]
 Site = Literal["input", "output", "grad_input", "grad_output", "param_grad", "param"]
 Number = float | int | str  # str: "nan", "inf", "-inf"
 
@@ -325,15 +327,68 @@ class ModulesResult(TypedDict):
     source: Literal["live", "frame", "none"]  # last forward seen, or modules found in the frame
 
 
+# -- training (docs/training-protocol.md) ----------------------------------------------------
+
+
+class GraphNode(TypedDict):
+    id: str  # module path; "" is the root, standing for the model's inputs
+    label: str
+    type: str  # the module's class name
+    health: Literal["origin", "propagated", "dead", "vanishing", "healthy", "unknown"]
+
+
+class _GraphEdgeBase(TypedDict):
+    source: str
+    target: str
+    kind: Literal["module", "functional"]
+
+
+class GraphEdge(_GraphEdgeBase, total=False):
+    label: str  # the functional operation after the source ("add", "view"); functional only
+
+
+class ModuleGraph(TypedDict):
+    """Which leaf module's output feeds which, from one traced forward pass."""
+
+    nodes: list[GraphNode]
+    edges: list[GraphEdge]
+
+
+class Spike(TypedDict):
+    step: int
+    scalar: str  # "loss"
+    value: Number
+    median: Number | None  # the running median it was judged against
+
+
+class TrainingResult(TypedDict):
+    step: int | None  # the current step; null before any was seen
+    scalars: dict[str, list[list[Number]]]  # name -> [[step, value], ...], steps ascending
+    spikes: list[Spike]
+    graph: ModuleGraph | None  # null until a forward pass was traced
+
+
+class StepLayersParams(TypedDict):
+    step: int
+
+
+class StepLayersResult(TypedDict):
+    step: int
+    layers: list[Layer]  # the snapshot's row shape, as of that step
+
+
 RESULT_TYPES: dict[str, type] = {
     "snapshot": Snapshot,
     "detail": DetailResult,
     "set_breakpoints": SetBreakpointsResult,
     "breakpoints": BreakpointsResult,
     "modules": ModulesResult,
+    "training": TrainingResult,
+    "step_layers": StepLayersResult,
 }
 PARAM_TYPES: dict[str, type] = {
     "snapshot": SnapshotParams,
     "detail": DetailParams,
     "set_breakpoints": SetBreakpointsParams,
+    "step_layers": StepLayersParams,
 }

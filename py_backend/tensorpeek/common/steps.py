@@ -39,8 +39,8 @@ import weakref
 from collections.abc import Callable
 from typing import Any
 
-PHASES = ("pre", "post", "counted", "backward")
-Listener = Callable[[Any, int], None]  # (optimizer, or backward's tensors, step) -> None
+PHASES = ("pre", "post", "counted", "backward", "root", "acquired", "released")
+Listener = Callable[[Any, int], None]  # (optimizer, backward's tensors or the root, step) -> None
 
 
 class ListenerHandle:
@@ -98,6 +98,8 @@ class StepCounter:
                 register_optimizer_step_post_hook(self._after_step),
             ]
             self._wrap_backward()
+        for fn in list(self._listeners["acquired"]):
+            fn(None, 0)
 
     def release(self) -> None:
         """Stop counting for one user; the last one removes the optimizer hooks."""
@@ -107,6 +109,8 @@ class StepCounter:
             self._users -= 1
             if self._users:
                 return
+            for fn in list(self._listeners["released"]):
+                fn(None, self.current())
             for h in self._handles:
                 h.remove()
             self._handles = []
@@ -155,7 +159,10 @@ class StepCounter:
         """Call ``fn(optimizer, step)`` at each optimizer step, in ``phase`` (see the module
         docstring); ``step`` is the count before the step in ``pre``/``post``, after it in
         ``counted``. In the ``backward`` phase ``fn(tensors, step)`` runs as ``backward()``
-        starts, with the tensors it starts from."""
+        starts, with the tensors it starts from; in ``root``, ``fn(root, step)`` runs as a
+        counted forward of the first root module begins (``root_forward_started``);
+        ``acquired`` runs as the first user starts counting (``fn(None, 0)``, after the hooks are
+        in), ``released`` as the last one stops (``fn(None, step)``, before they go)."""
         listeners = self._listeners[phase]
         listeners.append(fn)
         return ListenerHandle(listeners, fn)
@@ -199,6 +206,10 @@ class StepCounter:
         self._iteration_backwards = self.backward_calls
         self.root_forwards_started += 1
         self._grad_forwards_started += bool(grad_enabled)
+        if self._listeners["root"]:
+            step = self.current()
+            for fn in list(self._listeners["root"]):
+                fn(root, step)
 
     def root_forward_ended(self, root: Any) -> None:
         self._in_forward.discard(id(root))

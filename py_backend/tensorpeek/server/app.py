@@ -10,6 +10,8 @@ from lsprotocol import types
 from pygls.lsp.server import LanguageServer
 
 from tensorpeek.server.code_lens import code_lenses
+from tensorpeek.server.graph_layout import METHOD as LAYOUT_GRAPH
+from tensorpeek.server.graph_layout import handle_layout_graph
 from tensorpeek.server.inline_values import inline_values
 from tensorpeek.server.render_request import METHOD as RENDER
 from tensorpeek.server.render_request import handle_render
@@ -33,5 +35,9 @@ def build_server() -> LanguageServer:
     @server.feature(RENDER)
     def _render(ls: LanguageServer, params: Any) -> dict[str, str]:
         return handle_render(params)
+
+    @server.feature(LAYOUT_GRAPH)
+    def _layout_graph(ls: LanguageServer, params: Any) -> dict[str, Any]:
+        return handle_layout_graph(params)
 
     return server
