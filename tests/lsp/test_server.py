@@ -74,6 +74,16 @@ async def test_render_returns_valid_svg_and_png_of_the_asked_size(
     data = base64.b64decode(png.data)
     assert png.mime == "image/png" and data[:8] == b"\x89PNG\r\n\x1a\n"
     assert struct.unpack(">II", data[16:24]) == (300, 200)
+    sharp = await render(
+        client,
+        kind="histogram",
+        payload=summary(tensor),
+        format="png",
+        width=300,
+        height=200,
+        pixelRatio=2,
+    )
+    assert struct.unpack(">II", base64.b64decode(sharp.data)[16:24]) == (600, 400)
 
 
 async def test_every_picture_kind_renders(client: LanguageClient) -> None:

@@ -319,3 +319,35 @@ def test_three_channels_get_an_rgb_composite_scaled_by_the_chosen_range() -> Non
     assert own is not None and own[0, 1].tolist() == [1.0, 1.0, 0.0]  # each by its own
     with pytest.raises(RenderError, match="normalize"):
         render("channels", {**payload, "normalize": "log"})
+
+
+def _embedded_png_sizes(svg: str) -> list[tuple[int, int]]:
+    import base64
+    import re
+
+    found = re.findall(r'xlink:href="data:image/png;base64,([^"]+)"', svg)
+    return [png_size(base64.b64decode(b)) for b in found]
+
+
+def test_pixel_ratio_multiplies_raster_pixels_and_keeps_the_layout() -> None:
+    x = torch.randn(2000, generator=torch.Generator().manual_seed(1))
+    one = render("histogram", summary(x), fmt="png", width=300, height=200)
+    two = render("histogram", summary(x), fmt="png", width=300, height=200, pixel_ratio=2)
+    assert png_size(one) == (300, 200)
+    assert png_size(two) == (600, 400)
+    grid = [[float(i * 8 + j) for j in range(8)] for i in range(8)]
+    heatmap = {"name": "w", "shape": [8, 8], "block": [1, 1], "mean": grid}
+    flat = render("heatmap", heatmap, width=400, height=300).decode()
+    sharp = render("heatmap", heatmap, width=400, height=300, pixel_ratio=2).decode()
+    # the SVG keeps its size in points; the heatmap image inside it gets twice the pixels
+    size = 'width="288pt" height="216pt"'
+    assert size in flat and size in sharp
+    (w1, h1), (w2, h2) = _embedded_png_sizes(flat)[0], _embedded_png_sizes(sharp)[0]
+    assert abs(w2 - 2 * w1) <= 2 and abs(h2 - 2 * h1) <= 2
+
+
+@pytest.mark.parametrize("ratio", [0.5, 5, "2", True, float("nan")])
+def test_a_bad_pixel_ratio_is_refused(ratio: Any) -> None:
+    x = torch.randn(10)
+    with pytest.raises(RenderError, match="pixel ratio must be a number from 1 to 4"):
+        render("histogram", summary(x), pixel_ratio=ratio)

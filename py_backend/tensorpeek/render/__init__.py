@@ -57,9 +57,12 @@ def render(
     theme: Theme | None = None,
     width: int = 480,
     height: int = 300,
+    pixel_ratio: float = 1.0,
     cache: bool = True,
 ) -> bytes:
-    """Draw one picture; SVG text (UTF-8) or PNG bytes of ``width``×``height`` pixels.
+    """Draw one picture; SVG text (UTF-8) or PNG bytes, laid out for ``width``×``height`` CSS
+    pixels. ``pixel_ratio`` (1 to 4: the screen's device pixels per CSS pixel) multiplies the
+    pixels of what is raster: the whole PNG, the images inside an SVG (heatmaps, channels).
     Raises ``RenderError`` naming the field when the request cannot be drawn."""
     if kind not in _DRAW:
         raise RenderError(f"unknown picture kind {kind!r}; valid kinds: {', '.join(KINDS)}")
@@ -70,8 +73,15 @@ def render(
     for name, value in (("width", width), ("height", height)):
         if isinstance(value, bool) or not isinstance(value, int) or not 32 <= value <= 4096:
             raise RenderError(f"{name} must be an integer from 32 to 4096, got {value!r}")
+    if (
+        isinstance(pixel_ratio, bool)
+        or not isinstance(pixel_ratio, (int, float))
+        or not 1 <= pixel_ratio <= 4
+    ):
+        raise RenderError(f"pixel ratio must be a number from 1 to 4, got {pixel_ratio!r}")
+    ratio = round(float(pixel_ratio), 2)
     theme = theme or Theme()
-    key = _key(kind, payload, fmt, theme, width, height) if cache else None
+    key = _key(kind, payload, fmt, theme, width, height, ratio) if cache else None
     if key is not None:
         with _cache_lock:
             hit = _cache.get(key)
@@ -80,7 +90,7 @@ def render(
                 return hit
     fig = new_figure(width, height, theme)
     _DRAW[kind](fig, payload, theme)
-    data = to_bytes(fig, fmt)
+    data = to_bytes(fig, fmt, ratio)
     if key is not None:
         with _cache_lock:
             _cache[key] = data
@@ -89,9 +99,13 @@ def render(
     return data
 
 
-def _key(kind: str, payload: dict[str, Any], fmt: str, theme: Theme, w: int, h: int) -> str:
+def _key(
+    kind: str, payload: dict[str, Any], fmt: str, theme: Theme, w: int, h: int, ratio: float
+) -> str:
     try:
-        text = json.dumps([kind, payload, fmt, theme.key(), w, h], sort_keys=True, default=str)
+        text = json.dumps(
+            [kind, payload, fmt, theme.key(), w, h, ratio], sort_keys=True, default=str
+        )
     except (TypeError, ValueError) as e:
         raise RenderError(f"payload is not JSON data: {e}") from None
     return hashlib.sha256(text.encode()).hexdigest()

@@ -58,11 +58,20 @@ def message_axes(fig: Figure, theme: Theme, title: str, message: str) -> None:
     centre_note(ax, message, theme)
 
 
-def to_bytes(fig: Figure, fmt: str) -> bytes:
+def to_bytes(fig: Figure, fmt: str, pixel_ratio: float = 1.0) -> bytes:
+    """The figure's bytes. A pixel ratio above 1 raises the saving resolution only: the layout
+    (drawn at ``DPI``) stays the same, a PNG gets that many more pixels per side and an SVG's
+    embedded images too (its own size, in points, does not change)."""
     buf = io.BytesIO()
     # no date or software stamps: the same input gives the same bytes (cacheable, testable)
     metadata: dict[str, Any] = {"Date": None} if fmt == "svg" else {"Software": None}
-    fig.savefig(buf, format=fmt, dpi=DPI, facecolor=fig.get_facecolor(), metadata=metadata)
+    fig.savefig(
+        buf,
+        format=fmt,
+        dpi=DPI * pixel_ratio,
+        facecolor=fig.get_facecolor(),
+        metadata=metadata,
+    )
     return buf.getvalue()
 
 

@@ -37,6 +37,7 @@ def handle_render(params: Any) -> dict[str, str]:
             theme=Theme.from_request(request.get("theme")),
             width=request.get("width", 480),
             height=request.get("height", 300),
+            pixel_ratio=request.get("pixelRatio", 1.0),
         )
     except RenderError as e:
         raise JsonRpcInvalidParams(f"{METHOD}: {e}") from None
