@@ -40,7 +40,10 @@ export async function activate(context: ExtensionContext): Promise<void> {
     ...PYTHON_DEBUG_TYPES.map((t) =>
       debug.registerDebugConfigurationProvider(t, new BreakpointEnvProvider(t === "tensorpeek", () => store.writeFile())),
     ),
-    debug.registerDebugAdapterDescriptorFactory("tensorpeek", new DebugpyAdapterFactory()),
+    debug.registerDebugAdapterDescriptorFactory(
+      "tensorpeek",
+      new DebugpyAdapterFactory((_job, exit, text) => sessions.rankExited(text, exit.status === "failed")),
+    ),
     languages.registerHoverProvider({ language: "python" }, new TensorHover(sessions, server)),
     commands.registerCommand("tensorpeek.addTensorBreakpoint", (arg?: unknown) => addCommand.run(arg)),
     commands.registerCommand(

@@ -5,6 +5,10 @@
  * the user's own line the hit came from (the stopped frame is tensorpeek's pause frame, whose
  * locals `hit`, `tensor` and `module` stay in the Variables view). Also the way the rest of the
  * extension reaches the agent while paused (modules, detail, live breakpoint updates).
+ *
+ * Every paused session keeps its own stop: the ranks of a torchrun job are paused together
+ * (`RankCoordinator`), and the panel shows one of them: the rank that stopped on its own, or
+ * the one the user picks in the panel's rank picker or focuses in Call Stack.
  */
 import * as path from "node:path";
 import type { DebugAdapterTracker, DebugAdapterTrackerFactory, DebugSession, Disposable } from "vscode";
@@ -13,6 +17,8 @@ import type { BreakpointStore } from "../breakpoints/breakpointStore";
 import type { TensorPanel } from "../panel/tensorPanel";
 import { traceError, traceInfo } from "../platform/log";
 import { debug, window } from "../platform/vscodeapi";
+import { RankCoordinator } from "../ranks/rankCoordinator";
+import { rankIdentityOf, type RankIdentity } from "../ranks/rankJob";
 import { AgentError, AgentProxy } from "../wire/agentProxy";
 import { agentSpecs, type SpecParts } from "../wire/breakpointSpecs";
 import {
@@ -42,62 +48,144 @@ interface Paused {
   stoppedAt: number; // Date.now() at the stopped event
   staleFocus: string | undefined; // the frame VS Code had focused before this stop
   snapshot?: Snapshot;
+  epoch: number; // the stopEpoch this stop was shown at (or would have been)
 }
 
 export class DebugSessions implements DebugAdapterTrackerFactory {
+  /** The stop of each paused session, by session id. */
+  private readonly stops = new Map<string, Paused>();
+  /** The stop the panel shows. */
   private paused: Paused | undefined;
   private stopEpoch = 0;
   private revealedEpoch = -1;
+  private readonly ranks = new RankCoordinator((m) => traceInfo(m));
+  private readonly rankOf = new Map<string, { identity: RankIdentity; name: string }>();
 
   constructor(
     private readonly panel: TensorPanel,
     private readonly store: BreakpointStore,
   ) {
     store.onDidChange(() => void this.pushBreakpoints());
+    panel.onRankPicked((id) => void this.showRank(id));
   }
 
   register(): Disposable[] {
     return [
       debug.onDidChangeActiveStackItem(() => void this.onFocusChanged()),
-      debug.onDidTerminateDebugSession((s) => {
-        if (this.paused?.session.id !== s.id) return;
-        this.paused = undefined;
-        this.panel.showStatus(`'${s.name}' ended; the panel shows its last stop.`);
-      }),
+      debug.onDidTerminateDebugSession((s) => this.onTerminated(s)),
     ];
   }
 
   createDebugAdapterTracker(session: DebugSession): DebugAdapterTracker {
+    const identity = rankIdentityOf(session.configuration);
+    if (identity) {
+      this.rankOf.set(session.id, { identity, name: session.name });
+      this.ranks.add({
+        id: session.id,
+        rank: identity.rank,
+        job: identity.job,
+        request: (command, args) => Promise.resolve(session.customRequest(command, args)),
+      });
+    }
     return {
       onWillReceiveMessage: (m: { type?: string; command?: string }) => {
-        if (m.type === "request" && m.command && RESUMING.has(m.command) && this.paused?.session.id === session.id) this.resumed();
+        if (m.type !== "request" || !m.command || !RESUMING.has(m.command)) return;
+        if (identity) {
+          if (m.command === "continue") void this.ranks.continued(session.id).then(() => this.showRanks());
+          else this.ranks.running(session.id);
+        }
+        this.resumed(session);
       },
-      onDidSendMessage: (m: { type?: string; event?: string; body?: { threadId?: number } }) => {
+      onDidSendMessage: (m: { type?: string; event?: string; body?: { threadId?: number; reason?: string } }) => {
         if (m.type !== "event") return;
-        if (m.event === "stopped") {
-          this.stopEpoch++;
-          const p: Paused = {
-            session,
-            proxy: new AgentProxy(session),
-            frameId: undefined,
-            threadId: m.body?.threadId,
-            stoppedAt: Date.now(),
-            // without a thread to ask, any focus change is the new stop's
-            staleFocus: m.body?.threadId === undefined ? undefined : focusKey(debug.activeStackItem()),
-          };
-          this.paused = p;
-          // the top frame now, rather than when VS Code gets round to focusing it (~1 s later)
-          void this.snapshotTopFrame(p, this.stopEpoch);
-        } else if (m.event === "continued" && this.paused?.session.id === session.id) {
-          this.resumed();
+        if (m.event === "stopped") this.onStopped(session, m.body, identity !== undefined);
+        else if (m.event === "continued") {
+          if (identity) this.ranks.running(session.id);
+          this.resumed(session);
         }
       },
     };
   }
 
-  private resumed(): void {
+  private onStopped(session: DebugSession, body: { threadId?: number; reason?: string } | undefined, isRank: boolean): void {
+    const p: Paused = {
+      session,
+      proxy: new AgentProxy(session),
+      frameId: undefined,
+      threadId: body?.threadId,
+      stoppedAt: Date.now(),
+      // without a thread to ask, any focus change is the new stop's
+      staleFocus: body?.threadId === undefined ? undefined : focusKey(debug.activeStackItem()),
+      epoch: this.stopEpoch,
+    };
+    this.stops.set(session.id, p);
+    // a rank paused for its sibling's stop is kept for the rank picker; the panel stays on the rank that stopped
+    const sibling = isRank && this.ranks.stopped(session.id, body?.reason, body?.threadId).sibling;
+    const shownJob = this.paused ? this.ranks.jobOf(this.paused.session.id) : undefined;
+    if (!(sibling && shownJob !== undefined && shownJob === this.ranks.jobOf(session.id))) {
+      p.epoch = ++this.stopEpoch;
+      this.paused = p;
+    }
+    this.showRanks();
+    // the top frame now, rather than when VS Code gets round to focusing it (~1 s later)
+    void this.snapshotTopFrame(p, p.epoch);
+  }
+
+  private onTerminated(s: DebugSession): void {
+    this.stops.delete(s.id);
+    const rank = this.rankOf.get(s.id);
+    if (rank) {
+      const others = this.ranks.ended(s.id);
+      if (others.length)
+        this.panel.showStatus(`${rank.name} ended; ${others.map((o) => `rank ${o.rank}`).join(", ")} still running or paused.`);
+      this.showRanks();
+    } else this.ranks.forgetJob(s.id);
+    if (this.paused?.session.id !== s.id) return;
+    this.paused = undefined;
+    this.panel.showStatus(`'${s.name}' ended; the panel shows its last stop.`);
+  }
+
+  /** A rank's script ended (the job adapter's report): the panel says so. */
+  rankExited(text: string, failed: boolean): void {
+    this.panel.showStatus(text);
+    if (failed) void window.showWarningMessage(`tensorpeek: ${text}`);
+  }
+
+  private resumed(session: DebugSession): void {
+    const wasShown = this.paused?.session.id === session.id;
+    this.stops.delete(session.id);
+    if (!wasShown) return;
     this.paused = undefined;
     this.panel.showStatus("Running; the panel shows the last stop.");
+    this.showRanks();
+  }
+
+  /** The rank picker's list: the ranks of the job of the session shown (none outside a job). */
+  private showRanks(): void {
+    const shownId = this.paused?.session.id;
+    const job = shownId ? this.ranks.jobOf(shownId) : undefined;
+    const views = job ? this.ranks.ranks(job) : [];
+    this.panel.showRanks(
+      views.map((v) => ({ id: v.id, label: `rank ${v.rank}`, state: v.origin ? "stopped" : v.state === "stopped" ? "paused" : v.state })),
+      shownId,
+      shownId ? this.rankOf.get(shownId)?.identity.worldSize : undefined,
+    );
+  }
+
+  /** The rank picker: show that rank's stop (its snapshot, taken now if not yet). */
+  private async showRank(id: string): Promise<void> {
+    const p = this.stops.get(id);
+    const name = this.rankOf.get(id)?.name ?? "that session";
+    if (!p) {
+      this.panel.showStatus(`${name} is not paused; pause it in Call Stack to see its tensors.`);
+      return;
+    }
+    p.epoch = ++this.stopEpoch;
+    this.paused = p;
+    this.showRanks();
+    if (p.snapshot && p.frameId !== undefined) this.present(p, p.snapshot, p.frameId);
+    else if (p.frameId !== undefined) await this.snapshotFrame(p, p.frameId, p.epoch);
+    else await this.snapshotTopFrame(p, p.epoch);
   }
 
   /** The current stop, if a Python session is paused. */
@@ -161,7 +249,7 @@ export class DebugSessions implements DebugAdapterTrackerFactory {
         stackFrames?: Array<{ id?: unknown }>;
       };
       const id = trace.stackFrames?.[0]?.id;
-      if (epoch === this.stopEpoch && p.frameId === undefined && typeof id === "number") await this.snapshotFrame(p, id, epoch);
+      if (this.stops.get(p.session.id) === p && p.frameId === undefined && typeof id === "number") await this.snapshotFrame(p, id, epoch);
     } catch (err) {
       traceError("stackTrace at the stop failed; waiting for VS Code's focus", err);
     }
@@ -169,11 +257,34 @@ export class DebugSessions implements DebugAdapterTrackerFactory {
 
   /** The user (or VS Code) focused a frame: its snapshot, unless it is the one shown. */
   private async onFocusChanged(): Promise<void> {
-    const p = this.paused;
     const item = debug.activeStackItem();
-    if (!p || !debug.isStackFrame(item) || item.session.id !== p.session.id) return;
+    if (!debug.isStackFrame(item)) return;
+    let p = this.paused;
+    const other = this.stops.get(item.session.id);
+    if (other && other !== p && focusKey(item) !== other.staleFocus) {
+      // the user picked another paused session's frame in Call Stack (another rank): show that one
+      other.epoch = ++this.stopEpoch;
+      this.paused = p = other;
+      this.showRanks();
+    }
+    if (!p || item.session.id !== p.session.id) return;
     if (focusKey(item) === p.staleFocus || item.frameId === p.frameId) return; // unchanged since the stop, or shown
-    await this.snapshotFrame(p, item.frameId, this.stopEpoch);
+    await this.snapshotFrame(p, item.frameId, p.epoch);
+  }
+
+  /** Shows a stop's snapshot in the panel (and the hit counts it carries). */
+  private present(p: Paused, snapshot: Snapshot, frameId: number): void {
+    this.store.setHitCounts(hitCounts(this.store.all(), snapshot.breakpoints));
+    this.panel.showSnapshot(
+      snapshot,
+      p.session.name,
+      {
+        detail: (expression: string): Promise<Detail> => p.proxy.call("detail", { expression }, frameId, detailCodec),
+        training: () => p.proxy.call("training", {}, frameId, trainingCodec),
+        stepLayers: (step: number) => p.proxy.call("step_layers", { step }, frameId, stepLayersCodec),
+      },
+      p.stoppedAt,
+    );
   }
 
   private async snapshotFrame(p: Paused, frameId: number, epoch: number): Promise<void> {
@@ -182,23 +293,14 @@ export class DebugSessions implements DebugAdapterTrackerFactory {
     const asked = Date.now();
     try {
       const snapshot = await p.proxy.call("snapshot", {}, frameId, snapshotCodec);
-      if (epoch !== this.stopEpoch || p.frameId !== frameId) return; // a newer stop or frame
+      if (this.stops.get(p.session.id) !== p || p.frameId !== frameId) return; // resumed, or a newer frame
       p.snapshot = snapshot;
       const timing = `stop -> frame ${asked - p.stoppedAt} ms, snapshot ${Date.now() - asked} ms (agent ${snapshot.elapsed_ms ?? "?"} ms)`;
       traceInfo(
-        `snapshot: ${snapshot.tensors.length} tensors, ${snapshot.layers.length} layers${snapshot.hit ? `, hit at ${snapshot.hit.module} ${snapshot.hit.site} step ${snapshot.hit.step}` : ""}; ${timing}`,
+        `snapshot of '${p.session.name}': ${snapshot.tensors.length} tensors, ${snapshot.layers.length} layers${snapshot.hit ? `, hit at ${snapshot.hit.module} ${snapshot.hit.site} step ${snapshot.hit.step}` : ""}; ${timing}`,
       );
-      this.store.setHitCounts(hitCounts(this.store.all(), snapshot.breakpoints));
-      this.panel.showSnapshot(
-        snapshot,
-        p.session.name,
-        {
-          detail: (expression: string): Promise<Detail> => p.proxy.call("detail", { expression }, frameId, detailCodec),
-          training: () => p.proxy.call("training", {}, frameId, trainingCodec),
-          stepLayers: (step: number) => p.proxy.call("step_layers", { step }, frameId, stepLayersCodec),
-        },
-        p.stoppedAt,
-      );
+      if (epoch !== this.stopEpoch || this.paused !== p) return; // kept for the rank picker; another stop is shown
+      this.present(p, snapshot, frameId);
       if (snapshot.hit && this.revealedEpoch !== epoch) {
         this.revealedEpoch = epoch;
         await this.panel.reveal();

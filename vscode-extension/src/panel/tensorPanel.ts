@@ -9,6 +9,7 @@ import { commands, vscode, window } from "../platform/vscodeapi";
 import type { Detail, Snapshot, StepLayers, Training } from "../wire/protocol";
 import type { Picture, Renderer, Theme } from "../wire/render";
 import { pictureKey, type HostMessage, type PanelPicture, type PictureTarget, type WebviewMessage } from "../wire/webviewProtocol";
+import type { RankEntry, RankMessage } from "../wire/webviewProtocol";
 import { panelHtml } from "./panelHtml";
 import {
   detailRequests,
@@ -46,6 +47,8 @@ export class TensorPanel implements WebviewViewProvider {
   private size: PictureSize = pictureSize(520);
   private view: WebviewView | undefined;
   private editorPanel: WebviewPanel | undefined;
+  private ranks: RankMessage | undefined;
+  private rankPicked: (id: string) => void = () => undefined;
 
   constructor(
     private readonly context: ExtensionContext,
@@ -139,6 +142,17 @@ export class TensorPanel implements WebviewViewProvider {
     this.broadcast({ type: "status", text });
   }
 
+  /** The rank picker of a torchrun job (empty: no picker); `shown` is the session whose stop is on screen. */
+  showRanks(ranks: RankEntry[], shown: string | undefined, worldSize: number | undefined): void {
+    this.ranks = { type: "ranks", ranks, shown, worldSize };
+    for (const w of this.webviews) void w.postMessage(this.ranks);
+  }
+
+  /** Called with a session id when the user picks a rank in the panel. */
+  onRankPicked(listener: (id: string) => void): void {
+    this.rankPicked = listener;
+  }
+
   /** "Show in Tensor panel" from the Variables view. */
   focusTensor(name: string): void {
     this.broadcast({ type: "focusTensor", name });
@@ -177,6 +191,10 @@ export class TensorPanel implements WebviewViewProvider {
           void webview.postMessage({ type: "snapshot", ...this.snapshot } satisfies HostMessage);
           for (const m of this.replay) void webview.postMessage(m);
         }
+        if (this.ranks) void webview.postMessage(this.ranks);
+        return;
+      case "pickRank":
+        this.rankPicked(message.id);
         return;
       case "selectTensor":
         void this.selectTensor(message.name, message.expression);

@@ -1,5 +1,5 @@
 /** The Tensor panel page: keeps the state, renders it, and talks to the extension host. */
-import type { HostMessage, WebviewMessage } from "../wire/webviewProtocol";
+import type { HostMessage, RankMessage, WebviewMessage } from "../wire/webviewProtocol";
 import { panel } from "./dom";
 import { initialState, reduce, type Action, type PanelState } from "./state";
 
@@ -57,9 +57,49 @@ function cssVar(name: string, fallback: string): string {
   return getComputedStyle(document.documentElement).getPropertyValue(name).trim() || fallback;
 }
 
-window.addEventListener("message", (event: MessageEvent<HostMessage>) => {
+/**
+ * The rank picker of a torchrun job, above the panel: which rank's stop is shown, and a select
+ * that switches the panel to another rank's session. Hidden outside a job.
+ */
+function renderRanks(m: RankMessage): void {
+  let bar = document.getElementById("ranks");
+  if (!bar) {
+    bar = document.createElement("nav");
+    bar.id = "ranks";
+    document.body.prepend(bar);
+  }
+  bar.replaceChildren();
+  bar.hidden = m.ranks.length === 0;
+  const shown = m.ranks.find((r) => r.id === m.shown);
+  const stopped = m.ranks.filter((r) => r.state === "stopped").map((r) => r.label);
+  const label = document.createElement("span");
+  label.id = "rank-label";
+  const of = m.worldSize ? ` of ${m.worldSize}` : "";
+  label.textContent = shown
+    ? `${shown.label}${of}: ${shown.state === "stopped" ? "stopped here" : shown.state}${stopped.length && shown.state !== "stopped" ? ` (${stopped.join(", ")} stopped)` : ""}`
+    : `${stopped.join(", ") || "no rank"} stopped`;
+  const picker = document.createElement("select");
+  picker.id = "rank-picker";
+  picker.setAttribute("aria-label", "Show the stop of rank");
+  for (const r of m.ranks) {
+    const option = document.createElement("option");
+    option.value = r.id;
+    option.textContent = `${r.label} (${r.state})`;
+    option.selected = r.id === m.shown;
+    option.disabled = r.state === "running" || r.state === "ended";
+    picker.append(option);
+  }
+  picker.addEventListener("change", () => vscode.postMessage({ type: "pickRank", id: picker.value }));
+  bar.append(label, " ", picker);
+}
+
+window.addEventListener("message", (event: MessageEvent<HostMessage | RankMessage>) => {
   const message = event.data;
   if (!message || typeof message !== "object" || typeof message.type !== "string") return;
+  if (message.type === "ranks") {
+    renderRanks(message);
+    return;
+  }
   if (message.type === "snapshot" && message.stoppedAt !== stoppedAt) {
     stoppedAt = message.stoppedAt;
     delete document.body.dataset.bannerMs;

@@ -23,7 +23,18 @@ export type HostMessage =
   // the layer table recorded at one step (agent `step_layers`), answering the page's `stepLayers`
   | { type: "stepLayers"; step: number; layers: LayerRow[]; error?: string };
 
+/** One rank's session in the panel's rank picker (a torchrun job, issue 15). */
+export interface RankEntry {
+  id: string; // the debug session's id
+  label: string; // "rank 1"
+  state: "stopped" | "paused" | "running" | "ended"; // stopped: on its own (the hit); paused: for a sibling
+}
+
+/** The rank picker: the job's ranks and the one whose stop the panel shows (empty outside a job). */
+export type RankMessage = { type: "ranks"; ranks: RankEntry[]; shown?: string; worldSize?: number };
+
 export type WebviewMessage =
+  | { type: "pickRank"; id: string }
   | { type: "ready"; theme: Theme }
   | { type: "selectTensor"; name: string; expression: string }
   | { type: "showLayers" }
