@@ -21,11 +21,15 @@ import torch
 from tensorpeek.cli.gradient_norms import GradientNorms
 from tensorpeek.cli.script import ScriptResult, StopRun
 from tensorpeek.common.steps import STEPS
-from tensorpeek.engine import api
+from tensorpeek.engine import api, history
 from tensorpeek.engine.breakpoint import Breakpoint
 from tensorpeek.engine.hit import Hit
 from tensorpeek.engine.registry import REGISTRY
+from tensorpeek.report.findings import training_findings
 from tensorpeek.report.model import Finding, Report
+from tensorpeek.training import analysis
+from tensorpeek.training.capture import CAPTURE
+from tensorpeek.training.series import STORE
 
 MAX_REPORT_HITS = 100  # hit dicts kept for the JSON report; later ones are only counted
 
@@ -58,6 +62,7 @@ class RunSession:
         self._last_hit: Hit | None = None
         self._listeners: list[Any] = []
         self._started = 0.0
+        self._interval = CAPTURE.interval
 
     def stop(self, reason: str) -> None:
         """End the script at the next root forward or optimizer step."""
@@ -76,6 +81,10 @@ class RunSession:
         self._started = time.monotonic()
         earlier = api.hits()
         self._last_hit = earlier[-1] if earlier else None  # only hits from now on are ours
+        CAPTURE.install()  # the loss, lr, norms and graph are captured while steps count
+        self._interval = CAPTURE.interval
+        if self.norms is not None:  # doctor: update ratios every step, to name a spike's layer
+            CAPTURE.interval = 1
         STEPS.acquire()
         REGISTRY.add_root_listener(self._at_root_forward)
         try:
@@ -108,6 +117,7 @@ class RunSession:
         REGISTRY.remove_root_listener(self._at_root_forward)
         api.set_breakpoints([])  # removes every hook tensorpeek installed
         STEPS.release()
+        CAPTURE.interval = self._interval
 
     def poll(self) -> None:
         """Hand the hits recorded since the last poll to ``on_hit``, oldest first."""
@@ -158,7 +168,13 @@ class RunSession:
         result: ScriptResult,
         findings: list[Finding] | None = None,
     ) -> Report:
-        """The run's report: what the session saw plus how the script ended."""
+        """The run's report: what the session saw plus how the script ended; under ``doctor``
+        also the findings the captured curves show (loss spikes, plateaus, learning rates)."""
+        scalars = STORE.snapshot()
+        norms = self.norms.payload() if self.norms else None
+        findings = list(findings or [])
+        if mode == "doctor":
+            findings += training_findings(scalars, norms)
         return Report(
             script=script,
             mode=mode,
@@ -167,10 +183,24 @@ class RunSession:
             status=result.status,
             exit_code=result.exit_code,
             hits=self.hit_dicts,
-            findings=findings or [],
+            findings=findings,
             error=result.error,
             stop_reason=result.stop_reason,
             breakpoints=[bp.spec.to_dict() for bp in self.armed],
-            gradient_norms=self.norms.payload() if self.norms else None,
+            gradient_norms=norms,
             hits_dropped=self.hits_dropped,
+            scalars=scalars,
+            graph=self._graph(findings),
         )
+
+    def _graph(self, findings: list[Finding]) -> dict[str, Any] | None:
+        """The traced module graph, each node coloured by the findings (and the history)."""
+        graph = STORE.graph
+        if graph is None:
+            return None
+        records = [(f.module, f.kind, f.origin) for f in findings]
+        records += [(h["module"], h["condition"], bool(h.get("origin"))) for h in self.hit_dicts]
+        colours = analysis.health(
+            (n["id"] for n in graph["nodes"]), records, history.layer_history()
+        )
+        return analysis.with_health(graph, colours)

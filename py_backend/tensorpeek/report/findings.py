@@ -14,6 +14,7 @@ from typing import Any
 from tensorpeek.common.numbers import format_number
 from tensorpeek.common.vocabulary import FORWARD_SITES, NONFINITE_CONDITIONS
 from tensorpeek.report.model import Finding
+from tensorpeek.training import analysis
 
 NARROW_FLOATS = ("float16", "bfloat16")  # plus every float8 variant (prefix "float8")
 
@@ -196,3 +197,85 @@ class FindingSet:
         errors = sum(1 for f in self._by_key.values() if f.severity == "error")
         warnings = sum(1 for f in self._by_key.values() if f.severity == "warning")
         return errors, warnings
+
+
+def training_findings(
+    scalars: dict[str, list[list[Any]]], gradient_norms: dict[str, Any] | None = None
+) -> list[Finding]:
+    """``loss_spike``, ``stalled`` and ``learning_rate`` findings from the captured curves
+    (the rules: ``tensorpeek.training.analysis``). A spike names the layers whose update ratio
+    or gradient norm jumped first in the steps before it."""
+    out: list[Finding] = []
+    loss = scalars.get("loss", [])
+    layers = analysis.layer_series_of(scalars, gradient_norms)
+    for spike in analysis.spikes(loss):
+        moved = analysis.movers(layers, spike.step)
+        if moved:
+            first = moved[0]
+            names = ", ".join(m.layer or '"" (root)' for m in moved[:3])
+            cause = (
+                f"; first to jump: {names} at step {first.step} ({first.scalar.replace('_', ' ')} "
+                f"{_num(first.value)}, {_num(first.factor)}x its median {_num(first.median)})"
+            )
+        else:
+            cause = "; no layer's update ratio or gradient norm jumped in the steps before it"
+        out.append(
+            Finding(
+                kind="loss_spike",
+                module=moved[0].layer if moved else "",
+                site="loss",
+                step=spike.step,
+                severity="warning",
+                message=(
+                    f"the loss spiked at step {spike.step}: {_num(spike.value)}, "
+                    f"{_num(spike.value / spike.median) if spike.median else 'inf'}x its running "
+                    f"median {_num(spike.median)}{cause}"
+                ),
+                summary=None,
+                origin=True,
+            )
+        )
+    plateau = analysis.stall(loss)
+    if plateau is not None:
+        out.append(
+            Finding(
+                kind="stalled",
+                module="",
+                site="loss",
+                step=plateau.since,
+                severity="warning",
+                message=(
+                    f"the loss stalled: its best, {_num(plateau.best)} at step {plateau.since}, "
+                    f"was not improved on (by {analysis.STALL_MIN_DELTA:.1%}) through step "
+                    f"{plateau.last_step}"
+                ),
+                summary=None,
+                last_step=plateau.last_step,
+            )
+        )
+    for problem in analysis.learning_rate_problems(scalars):
+        if problem.kind == "nonfinite":
+            severity = "error"
+            message = (
+                f"learning rate {problem.name} is {_num(problem.value)} at step {problem.step}: "
+                "every parameter it updates becomes non-finite"
+            )
+        else:
+            severity = "warning"
+            message = (
+                f"learning rate {problem.name} is 0 from step {problem.step} on: its parameters "
+                "are not updated (a frozen group, a scheduler that went to 0, a wrong lr)"
+            )
+        out.append(
+            Finding(
+                kind="learning_rate",
+                module="",
+                site="lr",
+                step=problem.step,
+                severity=severity,
+                message=message,
+                summary=None,
+                param=problem.name,
+            )
+        )
+    return out

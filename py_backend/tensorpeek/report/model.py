@@ -24,9 +24,17 @@ KINDS: tuple[str, ...] = (
     "saturated",
     "no_gradient",  # a parameter that receives no gradient (zero by construction): info
     "amp_overflow",  # GradScaler skipped a step (routine: info; a collapsing scale: error)
+    "loss_spike",  # the loss jumped above k x its median (module: the layer that moved first)
+    "stalled",  # no new best loss over a window of steps (module "", site "loss")
+    "learning_rate",  # a learning rate of 0 or non-finite (module "", site "lr", param: group)
 )
 SEVERITIES: tuple[str, ...] = ("error", "warning", "info")
 STATUSES: tuple[str, ...] = ("completed", "failed", "stopped", "interrupted")
+
+
+def _number(value: Any) -> Any:
+    """A JSON value back to a number (``json_safe`` wrote NaN and Inf as strings)."""
+    return float(value) if value in ("nan", "inf", "-inf") else value
 
 
 @dataclass
@@ -83,7 +91,9 @@ class Report:
     (``run`` or ``doctor``), ``exit_code`` (the tensorpeek command's), ``error`` (the
     script's exception, if any), ``stop_reason``, ``breakpoints`` (the armed specs) and
     ``gradient_norms`` (a ``"timeseries"`` render payload: per-layer parameter-gradient norm
-    over steps)."""
+    over steps), ``scalars`` (the captured curves, ``{"loss": [[step, value], ...], "lr": ...,
+    each logged metric}``) and ``graph`` (the module graph, ``{"nodes", "edges"}``, nodes with
+    their ``health``; ``docs/training-protocol.md``)."""
 
     script: str
     mode: str
@@ -98,6 +108,8 @@ class Report:
     breakpoints: list[dict[str, Any]] = field(default_factory=list)
     gradient_norms: dict[str, Any] | None = None
     hits_dropped: int = 0
+    scalars: dict[str, list[list[Any]]] = field(default_factory=dict)
+    graph: dict[str, Any] | None = None
 
     def sorted_findings(self) -> list[Finding]:
         order = {k: i for i, k in enumerate(KINDS)}
@@ -136,6 +148,8 @@ class Report:
                 "breakpoints": self.breakpoints,
                 "hits_dropped": self.hits_dropped,
                 "gradient_norms": self.gradient_norms,
+                "scalars": self.scalars,
+                "graph": self.graph,
             }
         )
 
@@ -164,6 +178,10 @@ class Report:
             breakpoints=list(d.get("breakpoints", [])),
             gradient_norms=d.get("gradient_norms"),
             hits_dropped=d.get("hits_dropped", 0),
+            scalars={
+                k: [[p[0], _number(p[1])] for p in v] for k, v in (d.get("scalars") or {}).items()
+            },
+            graph=d.get("graph"),
         )
 
     def write_json(self, path: Path) -> None:

@@ -3,7 +3,8 @@ doctor report and the tests share it).
 
 - ``spikes``: a loss point above ``k`` times the running median of the ``window`` finite points
   before it (``value - median > (k - 1) * |median|``, so a negative loss works too), after
-  ``warmup`` points; consecutive spiking points are one spike, at its first step.
+  ``warmup`` points; a spike is reported at its first step, and the ``cooldown`` points after
+  it (the run recovering) start no new one.
 - ``movers``: for a spike, the layers whose update ratio or gradient norm jumped first in the
   ``lookback`` steps before it: the earliest step at which some layer's value exceeds ``jump``
   times the median of that layer's own earlier values; every layer jumping at that step,
@@ -28,6 +29,7 @@ Points = list[list[Any]]
 SPIKE_FACTOR = 3.0  # k
 SPIKE_WINDOW = 50  # points in the running median
 SPIKE_WARMUP = 20  # points before any spike can be called
+SPIKE_COOLDOWN = 10  # points after a spike that start no new one
 MOVER_LOOKBACK = 10  # steps before a spike searched for the layer that moved first
 MOVER_JUMP = 3.0  # a layer "jumped" at this many times its own running median
 STALL_WINDOW = 50  # points without a new best loss
@@ -66,11 +68,12 @@ def spikes(
     factor: float = SPIKE_FACTOR,
     window: int = SPIKE_WINDOW,
     warmup: int = SPIKE_WARMUP,
+    cooldown: int = SPIKE_COOLDOWN,
     scalar: str = "loss",
 ) -> list[Spike]:
     out: list[Spike] = []
     recent: list[float] = []
-    in_spike = False
+    quiet = 0  # points left in the cooldown of the last spike
     for step, raw in points:
         value = _value(raw)
         if not math.isfinite(value):
@@ -79,9 +82,10 @@ def spikes(
         if len(recent) >= warmup:
             median = statistics.median(recent[-window:])
             spiking = value - median > (factor - 1.0) * abs(median) and value != median
-            if spiking and not in_spike:
+            if spiking and quiet == 0:
                 out.append(Spike(int(step), value, median, scalar))
-        in_spike = spiking
+                quiet = cooldown + 1
+        quiet = max(quiet - 1, 0)
         if not spiking:  # a spike does not raise the baseline it is judged against
             recent.append(value)
             del recent[:-window]
