@@ -20,7 +20,7 @@ from typing import Any
 
 import torch
 
-from tensorpeek.engine import dispatch
+from tensorpeek.engine import dispatch, rank_watch
 from tensorpeek.engine.breakpoint import Breakpoint
 from tensorpeek.engine.compile_warnings import warn_if_compiled_in_place
 from tensorpeek.engine.hit import Hit, TensorBreakpointError
@@ -32,6 +32,8 @@ from tensorpeek.engine.spec import (
     parse_spec,
     parse_spec_list,
 )
+
+rank_watch.follow(REGISTRY)  # a multi-rank job's watcher runs while breakpoints are armed
 
 __all__ = [
     "Breakpoint",

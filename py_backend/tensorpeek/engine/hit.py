@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from tensorpeek.common.terminal_text import terminal_safe
+from tensorpeek.engine import ranks
 from tensorpeek.summary.text import histogram_lines, stats_table, summary_line
 
 if TYPE_CHECKING:
@@ -63,6 +64,19 @@ class Hit:
     source: str | None = None  # file:line of the module's forward
     _tensor: Any = field(default=None, repr=False)
     _module: Any = field(default=None, repr=False)
+    # in a multi-rank job (``docs/ranks-protocol.md``): this rank, stamped when the hit is made
+    rank: int | None = None
+    world_size: int | None = None
+    local_rank: int | None = None
+    host: str | None = None
+    rank_seq: int | None = None  # the hit's sequence number in the job's store, if published
+    first: dict[str, Any] | None = None  # the job's first bad record, as known at this hit
+
+    def __post_init__(self) -> None:
+        me = ranks.identity() if self.rank is None else None
+        if me is not None:
+            self.rank, self.world_size = me.rank, me.world_size
+            self.local_rank, self.host = me.local_rank, me.host
 
     @property
     def tensor(self) -> torch.Tensor | None:
@@ -114,6 +128,21 @@ class Hit:
             "source": self.source,
             "summary": self.summary,
             "inputs": list(self.input_summaries),
+            **self.rank_fields(),
+        }
+
+    def rank_fields(self) -> dict[str, Any]:
+        """``rank``, ``world_size``, ``local_rank``, ``host``, ``rank_seq`` and ``first`` in a
+        multi-rank job; nothing in a single process (its JSON stays as it was)."""
+        if self.rank is None:
+            return {}
+        return {
+            "rank": self.rank,
+            "world_size": self.world_size,
+            "local_rank": self.local_rank,
+            "host": self.host,
+            "rank_seq": self.rank_seq,
+            "first": dict(self.first) if self.first else None,
         }
 
     def __str__(self) -> str:
@@ -124,8 +153,9 @@ class Hit:
         module = self.module or "<root>"
         param = f".{self.param}" if self.param else ""
         kind = "origin" if self.origin else "propagated"
+        rank = f"rank {self.rank}/{self.world_size} " if self.rank is not None else ""
         return (
-            f"<Hit #{self.breakpoint_id} {module}{param} ({self.module_class}) {self.site} "
+            f"<Hit #{self.breakpoint_id} {rank}{module}{param} ({self.module_class}) {self.site} "
             f"step {self.step} {self.condition} {kind}>"
         )
 
@@ -152,12 +182,15 @@ def hit_text(hit: dict[str, Any]) -> str:
     if hit.get("deferred"):
         kind += ", deferred check"
     lines = [
-        f"━━ tensorpeek: breakpoint #{hit.get('breakpoint')} '{spec_text}' hit at "
+        f"━━ tensorpeek: {rank_tag(hit)}breakpoint #{hit.get('breakpoint')} '{spec_text}' hit at "
         + where_text(hit),
         f"  condition: {terminal_safe(hit['condition'])} ({kind})",
     ]
     if hit.get("note"):
         lines.append(f"  why: {terminal_safe(hit['note'])}")
+    first = hit.get("first")
+    if isinstance(first, dict) and first.get("seq") != hit.get("rank_seq"):
+        lines.append(f"  first in the job: {terminal_safe(str(first.get('message')))}")
     summary = hit.get("summary")
     if summary:
         lines.append("  tensor:")
@@ -167,3 +200,11 @@ def hit_text(hit: dict[str, Any]) -> str:
     for i, s in enumerate(hit.get("inputs") or []):
         lines.append(f"  input {i}: {summary_line(s)}")
     return "\n".join(lines)
+
+
+def rank_tag(hit: dict[str, Any]) -> str:
+    """``"[rank 1/2] "`` for a hit of a multi-rank job, ``""`` otherwise."""
+    rank, world_size = hit.get("rank"), hit.get("world_size")
+    if isinstance(rank, int) and isinstance(world_size, int):
+        return f"[rank {rank}/{world_size}] "
+    return ""

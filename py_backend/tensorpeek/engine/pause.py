@@ -30,6 +30,7 @@ from pathlib import Path
 from types import FrameType
 from typing import Any, NamedTuple
 
+from tensorpeek.engine import rank_watch
 from tensorpeek.engine.hit import Hit, TensorBreakpointError
 from tensorpeek.engine.registry import REGISTRY
 
@@ -112,6 +113,8 @@ def deliver(hit: Hit, action: str | None) -> None:
     action = action or default_action()
     if action == "debugger" and not debugger_connected():
         action = "pdb" if sys.stdin is not None and sys.stdin.isatty() else "raise"
+    # in a multi-rank job, the peers learn of this hit before this rank pauses or raises
+    stop = rank_watch.RUNTIME.on_hit(hit, action) if hit.rank is not None else None
     if action == "record":
         return
     if action == "log":
@@ -122,6 +125,7 @@ def deliver(hit: Hit, action: str | None) -> None:
     if action == "pdb":
         print(hit.report(), file=sys.stderr, flush=True)
         _pause(hit, builtins.breakpoint)
+        rank_watch.RUNTIME.on_resume(stop, hit)
         return
     if action == "debugger":
         import debugpy
@@ -129,6 +133,7 @@ def deliver(hit: Hit, action: str | None) -> None:
         if threading.current_thread() is not threading.main_thread():
             debugpy.debug_this_thread()  # autograd threads are not traced by default
         _pause(hit, debugpy.breakpoint)
+        rank_watch.RUNTIME.on_resume(stop, hit)
         return
     raise ValueError(f"unknown breakpoint action {action!r}")
 

@@ -1,0 +1,381 @@
+"""No rank left hanging: the runtime that, in each armed rank of a multi-rank job, publishes
+this rank's hits, stops and crashes and reacts to its peers' (``docs/ranks-protocol.md``).
+
+``RUNTIME.sync(armed)`` follows the registry (``follow``): with the first armed breakpoint in a
+process whose world size is > 1 it starts one daemon thread, which connects to the job's
+store, registers the rank, then polls the store's ``stops`` counter every ``POLL_S`` (one small
+round trip, off the training thread: nothing is added to a step). With the last breakpoint
+it ends the thread and restores ``sys.excepthook``.
+
+When a peer stops: a peer paused in a debugger or pdb pauses this rank too (suspended under
+debugpy, otherwise one line saying it waits: its next collective waits for the paused peer,
+and ending this rank would make torchrun kill the paused one); a peer that ends (raised,
+crashed, quit, stopped) ends this rank: ``PeerStopped`` is raised in the main thread and, if
+the process is still alive ``GRACE_S`` later (blocked in a C++ collective), the line is
+printed again and the process exits with ``PEER_STOPPED_EXIT``.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import sys
+import threading
+import time
+from types import TracebackType
+from typing import TYPE_CHECKING, Any
+
+from tensorpeek.common.terminal_text import terminal_safe
+from tensorpeek.engine import ranks
+from tensorpeek.engine.ranks import STOPPING_ACTIONS, RankChannel, RankIdentity
+
+if TYPE_CHECKING:
+    from tensorpeek.engine.hit import Hit
+    from tensorpeek.engine.registry import Registry
+
+POLL_S = 0.1  # how often the watcher reads the stops counter
+GRACE_S = 3.0  # after PeerStopped, how long before a blocked rank exits
+UNARMED_CHECK_S = 2.0  # after the group is up, before checking which ranks registered
+STOP_RECORD_WAIT_S = 2.0  # a stop's number is counted just before its record is written
+
+
+class PeerStopped(BaseException):
+    """Raised in a rank's main thread when another rank stopped (hit and raised, crashed, quit
+    the debugger, or was ended by ``tensorpeek run|doctor``). A ``BaseException``, like
+    ``KeyboardInterrupt``: an ``except Exception`` in a training loop does not swallow it.
+    ``.record`` is the peer's stop record (``docs/ranks-protocol.md``)."""
+
+    record: dict[str, Any] = {}  # noqa: RUF012 - set per stop on a subclass (async raise)
+
+    def __init__(self, *args: Any) -> None:
+        super().__init__(*(args or (peer_stop_line(self.record, ranks.identity()),)))
+
+
+def peer_stop_line(record: dict[str, Any], me: RankIdentity | None) -> str:
+    """The one line a rank says when a peer's stop ends or pauses it."""
+    tag = f"{me.tag} " if me is not None else ""
+    kind = record.get("kind")
+    who = f"rank {record.get('rank')}/{record.get('world_size')}"
+    if kind == "hit":
+        what = str(record.get("message") or f"{who} hit")
+    elif kind == "crashed":
+        what = f"{who} crashed at step {record.get('step')}: {record.get('error')}"
+    elif kind == "quit":
+        what = f"{who} quit the debugger at its hit"
+    else:
+        what = f"{who} stopped: {record.get('message')}"
+    return terminal_safe(f"tensorpeek: {tag}stopping: {what}")
+
+
+def _say(text: str) -> None:
+    try:
+        print(text, file=sys.stderr, flush=True)
+    except (OSError, ValueError):  # stderr closed at exit: nothing to say it on
+        return
+
+
+def _debugger_connected() -> bool:
+    debugpy = sys.modules.get("debugpy")
+    is_connected = getattr(debugpy, "is_client_connected", None)
+    return bool(is_connected is not None and is_connected())
+
+
+def _suspend_main_thread() -> bool:
+    """Ask pydevd (debugpy's engine, in this process) to suspend the main thread where it is;
+    it stops at its next Python line (a thread inside a C++ collective stops when it returns)."""
+    try:
+        import pydevd
+        from _pydevd_bundle.pydevd_comm_constants import CMD_THREAD_SUSPEND
+    except ImportError:
+        return False
+    py_db = pydevd.get_global_debugger()
+    if py_db is None:
+        return False
+    py_db.set_suspend(threading.main_thread(), CMD_THREAD_SUSPEND, is_pause=True)
+    return True
+
+
+def _resume_main_thread() -> None:
+    try:
+        from _pydevd_bundle.pydevd_constants import get_thread_id
+        from _pydevd_bundle.pydevd_thread_lifecycle import resume_threads
+    except ImportError:
+        return
+    resume_threads(get_thread_id(threading.main_thread()))
+
+
+def _raise_in_main_thread(record: dict[str, Any]) -> bool:
+    """Raise ``PeerStopped`` (carrying ``record``) in the main thread at its next bytecode."""
+    ident = threading.main_thread().ident
+    if ident is None or not threading.main_thread().is_alive():
+        return False
+    exc_type = type("PeerStopped", (PeerStopped,), {"record": dict(record)})
+    done = ctypes.pythonapi.PyThreadState_SetAsyncExc(
+        ctypes.c_ulong(ident), ctypes.py_object(exc_type)
+    )
+    return bool(done == 1)
+
+
+class RankRuntime:
+    """The one runtime of this process (module docstring)."""
+
+    def __init__(self) -> None:
+        self.me: RankIdentity | None = None
+        self.channel: RankChannel | None = None
+        self.stopped_by: dict[str, Any] | None = None  # the peer stop that ended/paused us
+        self.first: dict[str, Any] | None = None  # the job's first record, as last read
+        self._lock = threading.RLock()
+        self._thread: threading.Thread | None = None
+        self._quit = threading.Event()
+        self._seen = 0  # stops handled (or published before we started)
+        self._waiting: tuple[int, dict[str, Any], bool] | None = None  # (n, record, suspended)
+        self._unarmed_checked = False
+        self._previous_hook: Any = None
+        self._store_said = False
+
+    @property
+    def running(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
+    def sync(self, armed: bool) -> None:
+        """Start with the first armed breakpoint (world size > 1), end with the last."""
+        with self._lock:
+            if armed and self._thread is None:
+                me = ranks.identity()
+                if me is None:
+                    return
+                self.me = me
+                self._quit.clear()
+                self._install_excepthook()
+                self._thread = threading.Thread(
+                    target=self._watch, name="tensorpeek-ranks", daemon=True
+                )
+                self._thread.start()
+            elif not armed and self._thread is not None:
+                self._quit.set()
+                thread, self._thread = self._thread, None
+                self._restore_excepthook()
+            else:
+                return
+        if not armed and thread is not threading.current_thread():
+            thread.join(timeout=2 * POLL_S + ranks.STORE_TIMEOUT_S)  # outside the lock
+
+    def _connect(self) -> RankChannel | None:
+        """The channel, connecting on first use (the watcher, or a hit that came first)."""
+        with self._lock:
+            if self.channel is not None:
+                return self.channel
+            me = self.me or ranks.identity()
+            if me is None:
+                return None
+            try:
+                store = ranks.connect_store()
+            except Exception as err:  # noqa: BLE001 - no store: say once, training goes on
+                self._say_store_problem(f"{type(err).__name__}: {err}")
+                return None
+            if store is None:
+                return None
+            self.me = me
+            self.channel = RankChannel(store, me)
+            self.channel.register()
+            self._seen = self.channel.stops() or 0
+            return self.channel
+
+    def _say_store_problem(self, why: str) -> None:
+        if not self._store_said:
+            self._store_said = True
+            tag = self.me.tag + " " if self.me else ""
+            _say(
+                terminal_safe(
+                    f"tensorpeek: {tag}cannot reach the job's c10d store ({why}); other ranks "
+                    "will not learn of this rank's hits"
+                )
+            )
+
+    def _watch(self) -> None:
+        channel = None
+        group_up_at: float | None = None
+        while not self._quit.wait(POLL_S):
+            if channel is None:
+                channel = self._connect()
+                continue
+            if group_up_at is None and ranks._initialized_group() is not None:
+                group_up_at = time.monotonic()
+            if group_up_at is not None and time.monotonic() - group_up_at >= UNARMED_CHECK_S:
+                self.check_unarmed()
+            n = channel.stops()
+            if n is None:
+                return  # the store went away: the job is ending
+            while self._seen < n and not self._quit.is_set():
+                self._seen += 1
+                self._handle(channel, self._seen)
+            self._check_resume(channel)
+
+    def _handle(self, channel: RankChannel, n: int) -> None:
+        if n in channel.own_stops:
+            return
+        record = None
+        deadline = time.monotonic() + STOP_RECORD_WAIT_S
+        while record is None and time.monotonic() < deadline:
+            record = channel.read(f"stop/{n}")
+            if record is None and self._quit.wait(0.01):
+                return
+        if record is None:
+            return
+        from tensorpeek.engine.registry import REGISTRY
+
+        self.stopped_by = record
+        line = peer_stop_line(record, self.me)
+        if REGISTRY.paused:
+            # this rank is paused at its own hit: the user is looking at it, leave it be
+            _say(line.replace("stopping:", "also stopped:", 1))
+            return
+        if record.get("pauses"):
+            suspended = _debugger_connected() and _suspend_main_thread()
+            who = record.get("rank")
+            how = "paused in the debugger" if record.get("action") == "debugger" else "in pdb"
+            _say(
+                line.replace("stopping:", "pausing:", 1)
+                + f" ({how}); this rank "
+                + ("is paused" if suspended else "waits")
+                + f" and continues when rank {who} continues"
+            )
+            self._waiting = (n, record, suspended)
+            return
+        self._waiting = None
+        _say(line)
+        _raise_in_main_thread(record)
+        timer = threading.Timer(GRACE_S, self._exit_if_alive, args=(line,))
+        timer.daemon = True
+        timer.start()
+
+    def _exit_if_alive(self, line: str) -> None:
+        """The main thread did not end after ``PeerStopped``: it is blocked in a collective
+        (which cannot be unwound) or carried on; end the process with the same message."""
+        _say(f"{line} (exiting: this rank did not end {GRACE_S:g} s after PeerStopped)")
+        os._exit(ranks.PEER_STOPPED_EXIT)
+
+    def _check_resume(self, channel: RankChannel) -> None:
+        if self._waiting is None:
+            return
+        n, record, suspended = self._waiting
+        if channel.has(f"resume/{n}"):
+            self._waiting = None
+            self.stopped_by = None
+            if suspended:
+                _resume_main_thread()
+            tag = self.me.tag + " " if self.me else ""
+            _say(f"tensorpeek: {tag}rank {record.get('rank')} continued; so does this rank")
+
+    def check_unarmed(self) -> list[int] | None:
+        """Once: the ranks that never registered; the lowest armed rank says which."""
+        if self._unarmed_checked or self.channel is None or self.me is None:
+            return None
+        self._unarmed_checked = True
+        armed = self.channel.armed_ranks()
+        if armed is None:
+            return None
+        missing = [r for r in range(self.me.world_size) if r not in armed]
+        if missing and armed and min(armed) == self.me.rank:
+            names = ", ".join(str(r) for r in missing)
+            _say(
+                f"tensorpeek: {self.me.tag} warning: rank(s) {names} of {self.me.world_size} "
+                "have no tensorpeek breakpoint armed: a hit on an armed rank cannot stop them "
+                "(they end when the job is torn down). Arm every rank, e.g. set "
+                "TENSORPEEK_BREAKPOINTS for the whole torchrun command."
+            )
+        return missing
+
+    def on_hit(self, hit: Hit, action: str) -> int | None:
+        """Called at a hit before its action: publish it (the rank's first hit), update
+        ``first``, and for a stopping action publish the stop. Returns the stop's number."""
+        channel = self._connect()
+        if channel is None:
+            return None
+        record = ranks.hit_record(hit, channel.me, action)
+        published = not channel.first_hit_published
+        self.first = channel.publish_hit(record)
+        if published:
+            hit.rank_seq = record.get("seq")
+        hit.first = self.first
+        self.check_unarmed()
+        if action in STOPPING_ACTIONS:
+            return channel.publish_stop(record)
+        return None
+
+    def on_resume(self, n: int | None, hit: Hit) -> None:
+        """The rank continues after pausing at ``hit`` (stop ``n``): its peers continue."""
+        if n is not None and self.channel is not None:
+            self.channel.publish_resume(n, hit.rank_seq)
+
+    def script_ended(self, status: str, error: str | None, step: int | None) -> None:
+        """``tensorpeek run|doctor`` in a rank: the script ended (its own exception handling
+        replaces ``sys.excepthook``). A failure that is not a hit or a peer's stop is a crash;
+        a stop on purpose (``StopRun``) ends the peers too."""
+        if self.me is None or self.channel is None:
+            return
+        if status == "failed" and error and not _is_consequence(error):
+            self._publish_crash(error, step)
+        elif status == "stopped":
+            record = ranks.event_record(
+                "stopped", self.me, error or "the run was ended by tensorpeek", step=step
+            )
+            self.channel.publish_stop(record)
+
+    def _publish_crash(self, error: str, step: int | None) -> None:
+        if self.channel is None or self.me is None:
+            return
+        kind = "quit" if error.startswith("BdbQuit") else "crashed"
+        record = ranks.event_record(
+            kind, self.me, f"rank {self.me.rank} {kind}: {error}", step=step, error=error
+        )
+        self.channel.publish_crash(record)
+
+    def _install_excepthook(self) -> None:
+        if self._previous_hook is None:
+            self._previous_hook = sys.excepthook
+            sys.excepthook = self._excepthook
+
+    def _restore_excepthook(self) -> None:
+        if self._previous_hook is not None and sys.excepthook == self._excepthook:
+            sys.excepthook = self._previous_hook
+        self._previous_hook = None
+
+    def _excepthook(
+        self, exc_type: type[BaseException], exc: BaseException, tb: TracebackType | None
+    ) -> None:
+        previous = self._previous_hook or sys.__excepthook__
+        try:
+            error = f"{exc_type.__name__}: {exc}"
+            if not _is_consequence(error) and not issubclass(exc_type, PeerStopped):
+                from tensorpeek.common.steps import STEPS
+
+                self._connect()
+                self._publish_crash(error.splitlines()[0] if error else error, STEPS.current())
+        finally:
+            previous(exc_type, exc, tb)
+
+
+def _is_consequence(error: str) -> bool:
+    """An error that is a hit (published as one) or a peer's stop, not a crash."""
+    return error.startswith(("TensorBreakpointError", "PeerStopped"))
+
+
+RUNTIME = RankRuntime()
+_FOLLOWING: list[Registry] = []
+
+
+def follow(registry: Registry) -> None:
+    """Start and end the runtime with the registry's armed breakpoints: wraps its
+    ``wiring`` (set by ``engine.dispatch``) once."""
+    if registry in _FOLLOWING:
+        return
+    _FOLLOWING.append(registry)
+    inner = registry.wiring
+
+    def wiring(reg: Registry) -> None:
+        if inner is not None:
+            inner(reg)
+        RUNTIME.sync(bool(reg.enabled()))
+
+    registry.wiring = wiring
