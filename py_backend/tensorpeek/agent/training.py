@@ -43,7 +43,9 @@ def training_method(
             hits = list(REGISTRY.hits)
         records = [(h.module, h.condition, bool(h.origin)) for h in hits]
         colours = analysis.health(
-            (n["id"] for n in graph["nodes"]), records, history.layer_history()
+            (n["id"] for n in graph["nodes"]),
+            records,
+            analysis.observed_in(history.layer_history()),
         )
         coloured = cast("ModuleGraph", analysis.with_health(graph, colours))
     return cast(

@@ -201,6 +201,8 @@ class RunSession:
         records = [(f.module, f.kind, f.origin) for f in findings]
         records += [(h["module"], h["condition"], bool(h.get("origin"))) for h in self.hit_dicts]
         colours = analysis.health(
-            (n["id"] for n in graph["nodes"]), records, history.layer_history()
+            (n["id"] for n in graph["nodes"]),
+            records,
+            analysis.observed_in(history.layer_history()),
         )
         return analysis.with_health(graph, colours)

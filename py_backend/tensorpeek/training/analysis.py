@@ -218,13 +218,35 @@ def health_of(condition_or_kind: str, origin: bool) -> str | None:
     return None
 
 
+def observed_in(
+    layer_history: Mapping[str, Any],
+) -> dict[str, bool]:
+    """From the engine's layer history (``{module: {site: [{"step", "summary"}]}}``): which
+    modules the breakpoints recorded, and whether any recorded point held non-finite values."""
+    out: dict[str, bool] = {}
+    for module, sites in layer_history.items():
+        bad = False
+        for points in sites.values():
+            for point in points:
+                summary = point.get("summary") or {}
+                bad = bad or any(_positive(summary.get(k)) for k in ("nonfinite", "nan", "posinf"))
+        out[module] = bad
+    return out
+
+
+def _positive(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0
+
+
 def health(
-    node_ids: Iterable[str], records: Iterable[tuple[str, str, bool]], observed: Iterable[str]
+    node_ids: Iterable[str],
+    records: Iterable[tuple[str, str, bool]],
+    observed: Mapping[str, bool],
 ) -> dict[str, str]:
     """``records``: ``(module, condition or finding kind, origin)`` from hits or findings;
-    ``observed``: modules the breakpoints recorded statistics for."""
-    ids = list(node_ids)
-    seen = set(observed)
+    ``observed``: modules the breakpoints recorded statistics for, and whether non-finite
+    values were among them (``observed_in``): those are ``propagated`` unless a record says
+    more (the origin itself)."""
     worst: dict[str, str] = {}
     for module, what, origin in records:
         h = health_of(what, origin)
@@ -233,8 +255,13 @@ def health(
         if module not in worst or HEALTH_ORDER.index(h) < HEALTH_ORDER.index(worst[module]):
             worst[module] = h
     out = {}
-    for node in ids:
-        out[node] = worst.get(node) or ("healthy" if node in seen else "unknown")
+    for node in node_ids:
+        if node in worst:
+            out[node] = worst[node]
+        elif node in observed:
+            out[node] = "propagated" if observed[node] else "healthy"
+        else:
+            out[node] = "unknown"
     return out
 
 

@@ -4,8 +4,9 @@
 Each keyword is one series (``accuracy=0.91``); a value may be a Python number or a tensor of
 one element (kept as it is and read with the other pending values, so logging does not wait for
 the device). ``step`` defaults to tensorpeek's step while it counts, otherwise to the number of
-earlier ``log`` calls without a step. Bad input (a non-number, a negative or non-integer step,
-an empty name) raises ``ValueError`` / ``TypeError`` before anything is recorded.
+earlier ``log`` calls without a step (since the curves were last cleared). Bad input (a
+non-number, a negative or non-integer step, an empty name) raises ``ValueError`` /
+``TypeError`` before anything is recorded.
 """
 
 from __future__ import annotations
@@ -18,14 +19,12 @@ from tensorpeek.common.steps import STEPS
 from tensorpeek.training.series import STORE, is_number
 
 _lock = threading.Lock()
-_calls = 0
 Sink = Callable[[int, dict[str, Any]], None]
 SINKS: list[Sink] = []  # also called with every logged metric (TensorBoard, W&B): see watcher
 
 
 def log(step: int | None = None, **scalars: Any) -> None:
     """Record metrics at ``step``; see the module docstring."""
-    global _calls
     if step is not None and (type(step) is not int or step < 0):
         raise ValueError(f"tensorpeek.log: step must be a non-negative int, got {step!r}")
     checked: dict[str, Any] = {}
@@ -33,8 +32,8 @@ def log(step: int | None = None, **scalars: Any) -> None:
         checked[name] = _checked(name, value)
     with _lock:
         if step is None:
-            step = STEPS.current() if STEPS.counting else _calls
-            _calls += 1
+            step = STEPS.current() if STEPS.counting else STORE.log_calls
+            STORE.log_calls += 1
     for name, value in checked.items():
         if is_number(value):
             STORE.add(name, step, float(value))

@@ -75,6 +75,7 @@ class TrainingStore:
         self.graph: dict[str, Any] | None = None  # {"nodes": [...], "edges": [...]} (graph.py)
         self.last_step: int | None = None
         self.dropped_names = 0
+        self.log_calls = 0  # tensorpeek.log calls without a step while nothing counted
 
     def add(self, name: str, step: int, value: float) -> None:
         with self.lock:
@@ -121,6 +122,7 @@ class TrainingStore:
             self.graph = None
             self.last_step = None
             self.dropped_names = 0
+            self.log_calls = 0
 
     def _saw(self, step: int) -> None:
         if self.last_step is None or step > self.last_step:
