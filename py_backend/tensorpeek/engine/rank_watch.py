@@ -131,6 +131,8 @@ class RankRuntime:
         self._waiting: tuple[int, dict[str, Any], bool] | None = None  # (n, record, suspended)
         self._unarmed_checked = False
         self._previous_hook: Any = None
+        self._hook_active = False
+        self.exit_timer: threading.Timer | None = None  # the grace after PeerStopped
         self._store_said = False
 
     @property
@@ -245,9 +247,9 @@ class RankRuntime:
         self._waiting = None
         _say(line)
         _raise_in_main_thread(record)
-        timer = threading.Timer(GRACE_S, self._exit_if_alive, args=(line,))
-        timer.daemon = True
-        timer.start()
+        self.exit_timer = threading.Timer(GRACE_S, self._exit_if_alive, args=(line,))
+        self.exit_timer.daemon = True
+        self.exit_timer.start()
 
     def _exit_if_alive(self, line: str) -> None:
         """The main thread did not end after ``PeerStopped``: it is blocked in a collective
@@ -331,15 +333,25 @@ class RankRuntime:
         )
         self.channel.publish_crash(record)
 
+    @property
+    def excepthook_active(self) -> bool:
+        """Whether ``sys.excepthook`` reports crashes to the peers (only while armed)."""
+        return self._hook_active
+
     def _install_excepthook(self) -> None:
+        self._hook_active = True
         if self._previous_hook is None:
             self._previous_hook = sys.excepthook
             sys.excepthook = self._excepthook
 
     def _restore_excepthook(self) -> None:
+        """Put the previous hook back; when something wrapped ours since (``init_process_group``
+        wraps ``sys.excepthook`` to prefix ``[rank<r>]:``), ours stays in that chain, inert:
+        taking it out would break the wrapper."""
+        self._hook_active = False
         if self._previous_hook is not None and sys.excepthook == self._excepthook:
             sys.excepthook = self._previous_hook
-        self._previous_hook = None
+            self._previous_hook = None
 
     def _excepthook(
         self, exc_type: type[BaseException], exc: BaseException, tb: TracebackType | None
@@ -347,7 +359,8 @@ class RankRuntime:
         previous = self._previous_hook or sys.__excepthook__
         try:
             error = f"{exc_type.__name__}: {exc}"
-            if not _is_consequence(error) and not issubclass(exc_type, PeerStopped):
+            consequence = _is_consequence(error) or issubclass(exc_type, PeerStopped)
+            if self._hook_active and not consequence:
                 from tensorpeek.common.steps import STEPS
 
                 self._connect()

@@ -10,21 +10,26 @@ sleeps before that rank's first step; ``--arm RANK`` (repeatable) arms
 unarmed), with ``--action``.
 
 With ``--out DIR`` each rank writes ``DIR/rank<r>.json``: its losses (``float.hex``, for
-bitwise comparison), how it ended (``ended``: ``completed`` or the exception's type and
-message) and, after a ``--wrap none`` run, the job's ``first`` record from the store.
+bitwise comparison), how it ended (``ended``: ``completed``, or the exception's type and
+message with the ``Hit`` of a ``TensorBreakpointError`` and the peer's record of a
+``PeerStopped``), after a ``--wrap none`` run the job's ``first`` record from the store, and
+what tensorpeek left behind after ``tensorpeek.clear()`` (``left``: its threads, whether
+its ``sys.excepthook`` still reports crashes, the global module hooks).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import sys
+import threading
 import time
 from pathlib import Path
+from typing import Any
 
 import torch
 import torch.distributed as dist
 from torch import nn
+from torch.nn.modules import module as module_hooks
 
 
 def pairs(values: list[str]) -> dict[int, float]:
@@ -54,6 +59,7 @@ def main() -> None:
     parser.add_argument("--delay", action="append", default=[])
     parser.add_argument("--arm", action="append", default=[], type=int)
     parser.add_argument("--action", default=None)
+    parser.add_argument("--once", action="store_true")
     parser.add_argument("--out", default=None)
     args = parser.parse_args()
 
@@ -62,7 +68,7 @@ def main() -> None:
     if rank in args.arm:
         import tensorpeek
 
-        tensorpeek.break_on("*", "output", "nonfinite", action=args.action)
+        tensorpeek.break_on("*", "output", "nonfinite", action=args.action, once=args.once)
 
     torch.manual_seed(0)  # the same initial weights on every rank
     model: nn.Module = nn.Sequential(nn.Linear(8, 16), Plant(), nn.ReLU(), nn.Linear(16, 1))
@@ -79,7 +85,6 @@ def main() -> None:
     gen = torch.Generator().manual_seed(100 + rank)  # each rank its own data
     plants, crashes, delays = pairs(args.plant), pairs(args.crash), pairs(args.delay)
     losses: list[str] = []
-    ended = "completed"
     time.sleep(delays.get(rank, 0.0))
     try:
         for step in range(args.steps):
@@ -91,28 +96,48 @@ def main() -> None:
             opt.zero_grad()
             loss.backward()
             opt.step()
-            losses.append(float(loss).hex())
+            losses.append(loss.item().hex())
     except BaseException as e:
-        ended = f"{type(e).__name__}: {e}"
+        write(args.out, rank, world, losses, ended(e))
         raise
-    finally:
-        if args.out:
-            first = None
-            if args.wrap == "none" and ended == "completed":
-                dist.barrier()  # every rank has published its hits
-                from tensorpeek.engine.rank_watch import RUNTIME
+    from tensorpeek.engine.rank_watch import RUNTIME
 
-                first = RUNTIME.channel.read("first") if RUNTIME.channel else None
-            record = {"rank": rank, "world_size": world, "losses": losses, "ended": ended}
-            record["first"] = first
-            Path(args.out, f"rank{rank}.json").write_text(json.dumps(record))
-    if ended == "completed":
-        import tensorpeek
+    first = None
+    if args.wrap == "none":
+        dist.barrier()  # every rank has published its hits
+        first = RUNTIME.channel.read("first") if RUNTIME.channel else None
+    import tensorpeek
 
-        tensorpeek.clear()
-        dist.barrier()
-        dist.destroy_process_group()
-    print(f"rank {rank} done", file=sys.stderr)
+    tensorpeek.clear()
+    left = {
+        "threads": [t.name for t in threading.enumerate() if t.name.startswith("tensorpeek")],
+        "excepthook_active": RUNTIME.excepthook_active,
+        "forward_hooks": len(module_hooks._global_forward_hooks),
+        "forward_pre_hooks": len(module_hooks._global_forward_pre_hooks),
+    }
+    write(args.out, rank, world, losses, {"how": "completed"}, first=first, left=left)
+    dist.barrier()
+    dist.destroy_process_group()
+
+
+def ended(e: BaseException) -> dict[str, Any]:
+    """How the rank ended, with what tensorpeek attached to the error."""
+    how: dict[str, Any] = {"how": type(e).__name__, "message": str(e)}
+    hit = getattr(e, "hit", None)
+    if hit is not None:
+        how["hit"] = {k: v for k, v in hit.to_dict().items() if k not in ("summary", "inputs")}
+    record = getattr(e, "record", None)
+    if record is not None:
+        how["record"] = record
+    return how
+
+
+def write(
+    out: str | None, rank: int, world: int, losses: list[str], how: dict[str, Any], **more: Any
+) -> None:
+    if out:
+        record = {"rank": rank, "world_size": world, "losses": losses, "ended": how, **more}
+        Path(out, f"rank{rank}.json").write_text(json.dumps(record))
 
 
 if __name__ == "__main__":
