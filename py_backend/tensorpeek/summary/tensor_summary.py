@@ -11,7 +11,7 @@ few scalars and the histogram counts to the host.
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import Any, Literal
 
 import torch
@@ -29,6 +29,7 @@ from tensorpeek.summary.readable import (
     readable_tensor,
 )
 from tensorpeek.summary.reductions import Wanted
+from tensorpeek.summary.sharded import is_sharded, local_note
 from tensorpeek.summary.stats import Measurement, derived, measure, moments
 from tensorpeek.summary.text import format_line, sparkline
 
@@ -133,6 +134,10 @@ def summarize(
         raise ValueError(f"mode must be 'full' or 'quick', got {mode!r}")
     if sample_size < 1:
         raise ValueError(f"sample_size must be positive, got {sample_size!r}")
+    if is_sharded(x):  # a DTensor: this rank's shard, said so (summary/sharded.py)
+        s = summarize(x.to_local(), bins=bins, scale=scale, mode=mode, sample_size=sample_size,
+                      exact_hist_limit=exact_hist_limit)  # fmt: skip
+        return replace(s, note=local_note(x) + (f"; {s.note}" if s.note else ""))
     original, container = as_tensor(x)
     meta = _metadata(original, container)
     with torch.no_grad():
