@@ -63,7 +63,9 @@ function selectNode(id: string, h: Handlers): void {
 function drawGraph(graph: ModuleGraph, layout: GraphLayout, state: PanelState, h: Handlers): SVGSVGElement {
   const width = Math.max(240, state.pageWidth - PAGE_PADDING);
   const fit = fitBox(layout);
-  const height = Math.round(Math.min(MAX_HEIGHT, Math.max(160, fit.h * Math.min(1.5, width / fit.w))));
+  // fit to the width, but no taller than the page shows at once (the side bar view is short)
+  const room = Math.max(200, Math.min(MAX_HEIGHT, window.innerHeight - 40));
+  const height = Math.round(Math.min(room, Math.max(160, fit.h * Math.min(1.5, width / fit.w))));
   const key = layoutKey(layout);
   if (view?.key !== key) view = { key, box: fit };
   const plot = svg("svg", {

@@ -1,0 +1,188 @@
+/**
+ * End to end in a real VS Code (code-server + headless Chromium), fresh profile, only
+ * tensorpeek installed: a residual network trained for 40 steps (fixture
+ * `trainingWorkspace/train_residual.py`: a learning-rate jump at step 24, a NaN planted in
+ * `block.fc2` at step 30) is paused by the tensor breakpoint `*:output:nonfinite`; the panel's
+ * Training tab then shows the loss curve with the paused step and the spike marked, a click on
+ * a step shows that step's layers, and the Graph tab shows the module graph with the origin
+ * marked. The losses on screen are checked against the script's own printed losses (the same
+ * script run without the debugger).
+ */
+import assert from "node:assert/strict";
+import { execFileSync } from "node:child_process";
+import { existsSync, mkdirSync } from "node:fs";
+import * as path from "node:path";
+import { after, before, test } from "node:test";
+import type { Browser, Frame, Page } from "playwright-core";
+import { launchChromium } from "../chromium";
+import { ARTIFACTS, EXT_DIR, REPO, startCodeServer, type CodeServer } from "./codeServer";
+import { answerQuickInput, findFrame, openFile, openWorkbench, runCommand } from "./workbench";
+
+const VSIX = path.join(EXT_DIR, "dist", "tensorpeek.vsix");
+const FIXTURE = path.join(EXT_DIR, "test", "fixtures", "trainingWorkspace");
+const SCRIPT = path.join(FIXTURE, "train_residual.py");
+const PYTHON = process.env.TENSORPEEK_E2E_PYTHON ?? path.join(REPO, ".venv", "bin", "python");
+const BAD_STEP = 30; // train_residual.py
+const SPIKE_STEP = 25; // the step after LR_JUMP_STEP
+
+let server: CodeServer | undefined;
+let browser: Browser | undefined;
+let page: Page | undefined;
+let panel: Frame | undefined;
+/** The script's own losses by step, from a plain run (no debugger, nothing armed). */
+let printed: Map<number, number>;
+
+async function screenshot(name: string): Promise<void> {
+  mkdirSync(ARTIFACTS, { recursive: true });
+  await page?.screenshot({ path: path.join(ARTIFACTS, name) });
+}
+
+function step(name: string, timeout: number, body: () => Promise<void>): void {
+  const file = `e2e-training-failed-${name.slice(0, 40).replace(/[^a-z0-9]+/gi, "-")}.png`;
+  test(name, { timeout }, async () => {
+    try {
+      await body();
+    } catch (err) {
+      await screenshot(file).catch(() => undefined); // the assertion below is what reports
+      throw err;
+    }
+  });
+}
+
+before(async () => {
+  assert.ok(existsSync(VSIX), `build the package first (${VSIX})`);
+  assert.ok(existsSync(PYTHON), `the e2e debuggee interpreter is missing: ${PYTHON}`);
+  const out = execFileSync(PYTHON, [SCRIPT], { encoding: "utf8", timeout: 120_000, env: { ...process.env, TENSORPEEK_BREAKPOINTS: "" } });
+  printed = new Map([...out.matchAll(/^step (\d+): loss (\S+)$/gm)].map((m) => [Number(m[1]), Number(m[2])]));
+  assert.equal(printed.size, 40, "the plain run printed every step's loss");
+  server = await startCodeServer(FIXTURE, VSIX, { "tensorpeek.python": PYTHON });
+  browser = await launchChromium();
+  page = await openWorkbench(browser, server.url, server.workspace, path.join(ARTIFACTS, "browser-console-training.log"));
+});
+
+after(async () => {
+  if (page) await screenshot("e2e-training-last.png").catch(() => undefined);
+  await browser?.close();
+  await server?.stop();
+});
+
+/** Pixel x (in the chart's own units) of each step tick label the page drew. */
+async function stepTicks(frame: Frame, chart: string): Promise<Array<[number, number]>> {
+  return frame
+    .locator(`svg[data-chart="${chart}"] text.tick[text-anchor="middle"]`)
+    .evaluateAll((ts) => ts.map((t) => [Number(t.textContent), Number(t.getAttribute("x"))] as [number, number]));
+}
+
+function xOf(ticks: Array<[number, number]>, stepNo: number): number {
+  const [[s0, x0], [s1, x1]] = ticks;
+  return x0 + ((stepNo - s0) * (x1 - x0)) / (s1 - s0);
+}
+
+/** The position to hover or click for `stepNo` on a chart, in CSS pixels of its box. */
+async function positionOf(frame: Frame, chart: string, stepNo: number): Promise<{ x: number; y: number }> {
+  const svg = frame.locator(`svg[data-chart="${chart}"]`);
+  const box = await svg.boundingBox();
+  const width = Number(await svg.getAttribute("width"));
+  return { x: (xOf(await stepTicks(frame, chart), stepNo) * box!.width) / width, y: box!.height / 2 };
+}
+
+step("a training script paused by a tensor breakpoint after 30 steps shows the panel", 240_000, async () => {
+  const p = page!;
+  await runCommand(p, "tensorpeek: Add Tensor Breakpoint…");
+  await answerQuickInput(p, "*:output:nonfinite");
+  await p.waitForTimeout(1500); // validation runs in the interpreter; a refusal would show a toast
+  assert.equal(await p.locator(".notification-toast", { hasText: "Tensor breakpoint not added" }).count(), 0, "no refusal");
+  await openFile(p, "train_residual.py");
+  await runCommand(p, "Debug: Start Debugging");
+  panel = await findFrame(p, "#banner h2", 180_000);
+  await panel.locator("#tensor-table").waitFor({ timeout: 30_000 });
+  assert.equal(await panel.locator('[data-fact="step"]').textContent(), String(BAD_STEP));
+  assert.equal((await panel.locator('[data-fact="module"]').textContent())?.split(" ")[0], "block.fc2");
+  await panel.waitForFunction(() => document.body.dataset.pictureMs !== undefined, undefined, { timeout: 60_000 });
+  const timings = await panel.evaluate(() => ({ banner: document.body.dataset.bannerMs, picture: document.body.dataset.pictureMs }));
+  // a benchmark, not an assertion: the first stop also starts the view and the language server
+  console.log(`timing (training e2e): stop -> banner and table ${timings.banner} ms, stop -> first picture ${timings.picture} ms`);
+});
+
+step(
+  "the Training tab shows the loss the script computed, the paused step and the spike; a click shows that step's layers",
+  120_000,
+  async () => {
+    const found = panel!;
+    await found.locator("#tab-training").click();
+    const loss = found.locator('svg[data-chart="loss"]');
+    await loss.waitFor({ timeout: 30_000 });
+    // one vertex per completed step, up to 29 (step 30 paused in its forward, before its backward)
+    const d = (await loss.locator("path.curve").getAttribute("d")) ?? "";
+    const ticks = await stepTicks(found, "loss");
+    const perStep = (ticks[1][1] - ticks[0][1]) / (ticks[1][0] - ticks[0][0]);
+    const shown = [...d.matchAll(/[ML]([\d.]+),/g)].map((m) => Math.round(ticks[0][0] + (Number(m[1]) - ticks[0][1]) / perStep));
+    // every completed step from the first captured one on (the capture starts when the session
+    // arms its breakpoints, which may come after step 0's backward)
+    const first = shown[0];
+    assert.ok(first <= 1, `the loss is captured from step ${first}`);
+    assert.deepEqual(
+      shown,
+      Array.from({ length: BAD_STEP - first }, (_, i) => first + i),
+      "a loss point for every completed step",
+    );
+    console.log(`training e2e: loss points for steps ${first}..${shown[shown.length - 1]}`);
+    assert.equal(await loss.locator("line.current-step").getAttribute("data-step"), String(BAD_STEP));
+    assert.equal(await loss.locator("circle.spike").getAttribute("data-step"), String(SPIKE_STEP));
+    for (const chart of ["accuracy", "learning rate", "gradient norm"]) {
+      assert.equal(await found.locator(`svg[data-chart="${chart}"]`).count(), 1, `a ${chart} chart`);
+    }
+    // the value under the pointer is the script's own loss at that step (4 significant digits shown)
+    for (const s of [3, SPIKE_STEP]) {
+      await loss.hover({ position: await positionOf(found, "loss", s) });
+      const text = (await loss.locator("+ p.readout").textContent()) ?? "";
+      const m = /^step (\d+): loss (\S+)$/.exec(text);
+      assert.ok(m, `readout: ${text}`);
+      assert.equal(Number(m[1]), s);
+      const want = printed.get(s)!;
+      assert.ok(Math.abs(Number(m[2]) - want) <= 1e-3 * Math.abs(want) + 1e-4, `step ${s}: shown ${m[2]}, the script printed ${want}`);
+    }
+    await loss.click({ position: await positionOf(found, "loss", SPIKE_STEP) });
+    const table = found.locator(`#step-layer-table[data-step="${SPIKE_STEP}"]`);
+    await table.waitFor({ timeout: 30_000 });
+    const modules = await table.locator("tbody tr").evaluateAll((rs) => rs.map((r) => r.getAttribute("data-module")));
+    assert.ok(modules.includes("block.fc2") && modules.includes("stem"), `layers at step ${SPIKE_STEP}: ${modules.join(", ")}`);
+    const steps = await table.locator("tbody td:nth-child(3)").allTextContents();
+    assert.ok(
+      steps.every((s) => s === String(SPIKE_STEP)),
+      `every row is step ${SPIKE_STEP}: ${steps.join(", ")}`,
+    );
+    await runCommand(page!, "View: Toggle Maximized Panel"); // room for the picture
+    await found.locator("#training").evaluate((t) => t.scrollIntoView());
+    await screenshot("e2e-training.png");
+  },
+);
+
+step("the Graph tab shows the module graph with the residual add and block.fc2 marked as the origin", 120_000, async () => {
+  const found = panel!;
+  await found.locator("#tab-graph").click();
+  await found.locator("#graph-svg, #graph .error").first().waitFor({ timeout: 30_000 });
+  assert.deepEqual(await found.locator("#graph .error").allTextContents(), [], "the language server laid the graph out");
+  const nodes = await found
+    .locator("#graph-svg g.node")
+    .evaluateAll((gs) => gs.map((g) => [g.getAttribute("data-id"), g.getAttribute("data-health")]));
+  const ids = nodes.map((n) => n[0]);
+  for (const id of ["", "stem", "block.fc1", "block.act", "block.fc2", "head"])
+    assert.ok(ids.includes(id), `node ${id}: ${ids.join(", ")}`);
+  assert.deepEqual(
+    nodes.find((n) => n[0] === "block.fc2"),
+    ["block.fc2", "origin"],
+  );
+  const adds = await found.locator("#graph-svg g.edge.functional text.edge-label").allTextContents();
+  assert.ok(adds.includes("add"), `the residual add is a functional edge: ${adds.join(", ")}`);
+  // nodes are laid out top to bottom in the order data flows
+  const y = async (id: string) => Number(await found.locator(`#graph-svg g.node[data-id="${id}"] rect`).getAttribute("y"));
+  assert.ok((await y("stem")) < (await y("block.fc1")) && (await y("block.fc1")) < (await y("block.fc2")));
+  await found.locator('#graph-svg g.node[data-id="block.fc2"]').click();
+  assert.equal(await found.locator("#node-detail h3").textContent(), "block.fc2 (Linear)");
+  assert.equal(await found.locator("#node-detail .health-text").textContent(), "non-finite origin");
+  await found.locator("#graph .graph-tools").evaluate((t) => t.scrollIntoView());
+  await screenshot("e2e-graph.png");
+  await runCommand(page!, "View: Toggle Maximized Panel");
+  await runCommand(page!, "Debug: Stop");
+});
