@@ -120,10 +120,52 @@ class _HitInfoBase(TypedDict):
     inputs: list[Summary]  # what flowed into the module (or the incoming gradients)
 
 
+class RankRecord(TypedDict, total=False):
+    """A rank's hit, crash or stop as the job's c10d store holds it (``docs/ranks-protocol.md``)."""
+
+    kind: Literal["hit", "crashed", "quit", "stopped"]
+    rank: int
+    world_size: int
+    local_rank: int
+    host: str
+    pid: int
+    seq: int | None  # the global sequence number (store.add): the order events reached the store
+    step: int | None
+    module: str | None
+    module_class: str | None
+    site: str | None
+    param: str | None
+    condition: str | None
+    spec: str | None
+    action: str | None  # debugger, pdb, raise, log, record (hits only)
+    pauses: bool  # the rank stays alive, paused (debugger / pdb)
+    time: float  # seconds since the epoch
+    error: str | None  # a crash's exception, "ValueError: ..."
+    message: str  # one readable line
+
+
 class HitInfo(_HitInfoBase, total=False):
     """Why a tensor breakpoint paused the program (``tensorpeek.Hit.to_dict()``)."""
 
     note: str | None  # why this is the origin, when the verdict needs explaining
+    # only in a multi-rank job (torchrun): this rank and the job's first bad record
+    rank: int
+    world_size: int
+    local_rank: int
+    host: str
+    rank_seq: int | None  # this hit's sequence number in the store (a rank's first hit only)
+    first: RankRecord | None  # the job's first bad hit as known at this hit
+
+
+class RankInfo(TypedDict):
+    """This process's rank in a multi-rank job, and what its peers did."""
+
+    rank: int
+    world_size: int
+    local_rank: int
+    host: str
+    stopped_by: RankRecord | None  # the peer's stop that paused or ended this rank, if any
+    first: RankRecord | None  # the job's first bad hit, as this rank last read it
 
 
 class SourceLine(TypedDict):
@@ -234,6 +276,7 @@ class Snapshot(_SnapshotBase, total=False):
     hit_line: SourceLine  # the user's line the hit came from (the editor opens it)
     hit_params: list[ParamInfo]  # the hit module's parameters and gradients (at most 32)
     model: ModelTree  # the model in the frame as a tree, when there is one
+    rank: RankInfo  # only in a multi-rank job (torchrun)
     notes: list[str]  # what was left out or unavailable, in words
     elapsed_ms: float  # time the agent spent building this snapshot
 

@@ -26,11 +26,13 @@ from tensorpeek.agent.protocol import (
     HistoryPoint,
     Layer,
     ParamInfo,
+    RankInfo,
+    RankRecord,
     Snapshot,
     Summary,
 )
 from tensorpeek.debugger.presentation import cached_summary, grad_of, quick_summary
-from tensorpeek.engine import history
+from tensorpeek.engine import history, rank_watch, ranks
 from tensorpeek.engine.hit import Hit
 from tensorpeek.engine.pause import paused_at
 from tensorpeek.engine.registry import REGISTRY
@@ -192,8 +194,28 @@ def snapshot(
         tree = model_tree(frame_locals, bins=bins, deadline=deadline, notes=notes)
         if tree is not None:
             snap["model"] = tree
+    rank = rank_info()
+    if rank is not None:
+        snap["rank"] = rank
     snap["elapsed_ms"] = round((time.perf_counter() - start) * 1e3, 3)
     return snap
+
+
+def rank_info() -> RankInfo | None:
+    """This rank and its peers' stop and first hit, in a multi-rank job (else ``None``)."""
+    me = ranks.identity()
+    if me is None:
+        return None
+    runtime = rank_watch.RUNTIME
+    info: RankInfo = {
+        "rank": me.rank,
+        "world_size": me.world_size,
+        "local_rank": me.local_rank,
+        "host": me.host,
+        "stopped_by": cast("RankRecord | None", runtime.stopped_by),
+        "first": cast("RankRecord | None", runtime.first),
+    }
+    return info
 
 
 def _trim(items: list[Any], too_big: Callable[[], bool]) -> int:

@@ -35,6 +35,7 @@ if TYPE_CHECKING:
 
 POLL_S = 0.1  # how often the watcher reads the stops counter
 GRACE_S = 3.0  # after PeerStopped, how long before a blocked rank exits
+HANDLING_GRACE_S = 30.0  # ... when its main thread is handling PeerStopped (writing a report)
 UNARMED_CHECK_S = 2.0  # after the group is up, before checking which ranks registered
 STOP_RECORD_WAIT_S = 2.0  # a stop's number is counted just before its record is written
 
@@ -49,6 +50,7 @@ class PeerStopped(BaseException):
 
     def __init__(self, *args: Any) -> None:
         super().__init__(*(args or (peer_stop_line(self.record, ranks.identity()),)))
+        RUNTIME.peer_stop_delivered = True  # the main thread is handling it, in Python
 
 
 def peer_stop_line(record: dict[str, Any], me: RankIdentity | None) -> str:
@@ -133,6 +135,7 @@ class RankRuntime:
         self._previous_hook: Any = None
         self._hook_active = False
         self.exit_timer: threading.Timer | None = None  # the grace after PeerStopped
+        self.peer_stop_delivered = False
         self._store_said = False
 
     @property
@@ -147,6 +150,7 @@ class RankRuntime:
                 if me is None:
                     return
                 self.me = me
+                self._fresh()
                 self._quit.clear()
                 self._install_excepthook()
                 self._thread = threading.Thread(
@@ -161,6 +165,16 @@ class RankRuntime:
                 return
         if not armed and thread is not threading.current_thread():
             thread.join(timeout=2 * POLL_S + ranks.STORE_TIMEOUT_S)  # outside the lock
+
+    def _fresh(self) -> None:
+        """A new arming starts afresh (the channel of the last one stays readable until then:
+        the launcher reads the peer's stop after the run's breakpoints are gone)."""
+        self.channel = None
+        self.stopped_by = None
+        self.first = None
+        self._waiting = None
+        self._unarmed_checked = False
+        self.peer_stop_delivered = False
 
     def _connect(self) -> RankChannel | None:
         """The channel, connecting on first use (the watcher, or a hit that came first)."""
@@ -251,10 +265,19 @@ class RankRuntime:
         self.exit_timer.daemon = True
         self.exit_timer.start()
 
-    def _exit_if_alive(self, line: str) -> None:
+    def _exit_if_alive(self, line: str, waited: float = GRACE_S) -> None:
         """The main thread did not end after ``PeerStopped``: it is blocked in a collective
-        (which cannot be unwound) or carried on; end the process with the same message."""
-        _say(f"{line} (exiting: this rank did not end {GRACE_S:g} s after PeerStopped)")
+        (which cannot be unwound: ``PeerStopped`` was never raised) or it is handling the error
+        (then it gets ``HANDLING_GRACE_S`` more, e.g. to write its report); end the process
+        with the same message."""
+        if self.peer_stop_delivered and waited < HANDLING_GRACE_S:
+            self.exit_timer = threading.Timer(
+                HANDLING_GRACE_S, self._exit_if_alive, args=(line, waited + HANDLING_GRACE_S)
+            )
+            self.exit_timer.daemon = True
+            self.exit_timer.start()
+            return
+        _say(f"{line} (exiting: this rank had not ended {waited:g} s after PeerStopped)")
         os._exit(ranks.PEER_STOPPED_EXIT)
 
     def _check_resume(self, channel: RankChannel) -> None:

@@ -243,7 +243,9 @@ class RankChannel:
         if record["seq"] is None:
             return None
         text = json.dumps(record)
-        self._op(self.store.set, f"hit/{self.me.rank}", text)
+        self._op(
+            self.store.compare_set, f"hit/{self.me.rank}", "", text
+        )  # a re-arming's later hit keeps the first
         return self._update_first(record, text)
 
     def _update_first(self, record: dict[str, Any], text: str) -> dict[str, Any] | None:

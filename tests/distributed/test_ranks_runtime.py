@@ -1,0 +1,202 @@
+"""The ranks runtime inside one process that torchrun's variables make "rank 1 of 2", against
+a real ``TCPStore`` in the test standing in for torchrun's agent store; the test plays rank
+0 through its own ``RankChannel``. Covers the watcher's life (started by arming, ended by
+``clear()``), a peer's stop raising ``PeerStopped`` in the main thread, a paused peer and its
+resume, a crash through ``sys.excepthook``, and the snapshot's rank fields against the
+committed schema.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+import torch
+import torch.distributed as dist
+
+import tensorpeek
+from tensorpeek.engine import ranks
+from tensorpeek.engine.rank_watch import RUNTIME, PeerStopped
+from tensorpeek.engine.ranks import RankChannel, RankIdentity
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def eventually(read: Callable[[], Any], within: float = 5.0) -> Any:
+    deadline = time.monotonic() + within
+    value = read()
+    while not value and time.monotonic() < deadline:
+        time.sleep(0.01)
+        value = read()
+    return value
+
+
+@pytest.fixture(scope="module")
+def master() -> Iterator[Any]:
+    server = dist.TCPStore(
+        "127.0.0.1", 0, is_master=True, wait_for_workers=False, timeout=timedelta(seconds=10)
+    )
+    yield server
+    del server
+
+
+@pytest.fixture
+def rank0(master: Any, monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest) -> Any:
+    """This process is rank 1 of 2 under torchrun; the returned channel is rank 0's."""
+    run_id = request.node.name
+    for name, value in {
+        "RANK": "1",
+        "WORLD_SIZE": "2",
+        "LOCAL_RANK": "1",
+        "MASTER_ADDR": "127.0.0.1",
+        "MASTER_PORT": str(master.port),
+        "TORCHELASTIC_USE_AGENT_STORE": "True",
+        "TORCHELASTIC_RUN_ID": run_id,
+        "TORCHELASTIC_RESTART_COUNT": "0",
+    }.items():
+        monkeypatch.setenv(name, value)
+    client = dist.TCPStore("127.0.0.1", master.port, is_master=False, timeout=timedelta(seconds=10))
+    peer = RankChannel(
+        dist.PrefixStore(f"tensorpeek/{run_id}/0", client), RankIdentity(0, 2, 0, "peer")
+    )
+    peer.register()
+    yield peer
+    tensorpeek.clear()
+    if RUNTIME.exit_timer is not None:
+        RUNTIME.exit_timer.cancel()  # a test's PeerStopped must not end pytest
+
+
+def watcher_threads() -> list[threading.Thread]:
+    return [t for t in threading.enumerate() if t.name == "tensorpeek-ranks" and t.is_alive()]
+
+
+class Poison(torch.nn.Module):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x * float("nan")
+
+
+def test_arming_starts_one_watcher_that_registers_and_clear_ends_it(rank0: RankChannel) -> None:
+    hook_before = sys.excepthook
+    tensorpeek.break_on("*", "output", "nonfinite", action="record")
+    tensorpeek.break_on("*", "grad_output", "nonfinite", action="record")
+    assert len(watcher_threads()) == 1 and watcher_threads()[0].daemon
+    registered = eventually(lambda: rank0.read("armed/1"))
+    assert registered["rank"] == 1 and registered["world_size"] == 2
+    assert RUNTIME.excepthook_active and sys.excepthook is not hook_before
+    tensorpeek.clear()
+    assert watcher_threads() == []
+    assert sys.excepthook is hook_before and not RUNTIME.excepthook_active
+
+
+def test_a_hit_is_published_first_and_carries_the_rank(rank0: RankChannel) -> None:
+    tensorpeek.break_on("*", "output", "nonfinite", action="record")
+    Poison()(torch.ones(3))
+    hit = tensorpeek.hits()[-1]
+    assert (hit.rank, hit.world_size, hit.local_rank) == (1, 2, 1)
+    assert hit.rank_seq == 1 and hit.first is not None and hit.first["seq"] == 1
+    first = eventually(lambda: rank0.read("first"))
+    assert (first["rank"], first["step"], first["module_class"], first["kind"]) == (
+        1,
+        0,
+        "Poison",
+        "hit",
+    )
+    assert rank0.stops() == 0  # action "record" stops nobody
+
+
+def test_a_peers_raise_stops_this_rank_with_peer_stopped_naming_it(rank0: RankChannel) -> None:
+    tensorpeek.break_on("*", "output", "nonfinite", action="record")
+    assert eventually(lambda: RUNTIME.channel is not None)
+    record = ranks.event_record("hit", rank0.me, "rank 0/2 hit 'x' at fc (Linear) output", step=7)
+    record.update(step=7, module="fc", pauses=False, action="raise")
+    with pytest.raises(PeerStopped) as caught:
+        rank0.publish_stop(record)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:  # the training loop, in Python
+            time.sleep(0.005)
+    assert RUNTIME.exit_timer is not None
+    RUNTIME.exit_timer.cancel()
+    assert "tensorpeek: [rank 1/2] stopping: rank 0/2 hit 'x' at fc (Linear) output" in str(
+        caught.value
+    )
+    assert caught.value.record["rank"] == 0 and RUNTIME.stopped_by["step"] == 7  # type: ignore[index]
+
+
+def test_a_paused_peer_makes_this_rank_wait_and_its_resume_continues_it(
+    rank0: RankChannel, capfd: pytest.CaptureFixture[str]
+) -> None:
+    tensorpeek.break_on("*", "output", "nonfinite", action="record")
+    assert eventually(lambda: RUNTIME.channel is not None)
+    record = ranks.event_record("hit", rank0.me, "rank 0/2 hit 'x' at fc (Linear) output", step=3)
+    record.update(pauses=True, action="pdb")
+    n = rank0.publish_stop(record)
+    assert eventually(lambda: RUNTIME.stopped_by is not None)
+    assert RUNTIME.exit_timer is None or not RUNTIME.exit_timer.is_alive()  # nothing ends us
+    rank0.publish_resume(n, record["seq"])  # type: ignore[arg-type]
+    assert eventually(lambda: RUNTIME.stopped_by is None)
+    err = capfd.readouterr().err
+    assert (
+        "tensorpeek: [rank 1/2] pausing: rank 0/2 hit 'x' at fc (Linear) output (in pdb); this "
+        "rank waits and continues when rank 0 continues"
+    ) in err
+    assert "tensorpeek: [rank 1/2] rank 0 continued; so does this rank" in err
+
+
+def test_an_uncaught_ordinary_error_is_published_as_a_crash(
+    rank0: RankChannel, capfd: pytest.CaptureFixture[str]
+) -> None:
+    tensorpeek.break_on("*", "output", "nonfinite", action="record")
+    assert eventually(lambda: RUNTIME.channel is not None)
+    try:
+        raise ValueError("an ordinary bug")
+    except ValueError as e:
+        sys.excepthook(type(e), e, e.__traceback__)  # what the interpreter does at the top
+    crash = eventually(lambda: rank0.read("crashed/1"))
+    assert crash["kind"] == "crashed" and crash["error"] == "ValueError: an ordinary bug"
+    assert eventually(lambda: rank0.read("stop/1"))["kind"] == "crashed"
+    assert rank0.read("first") is None  # a crash is never a hit
+    assert "ValueError: an ordinary bug" in capfd.readouterr().err  # the traceback still shown
+
+
+def test_a_tensor_breakpoint_error_reaching_the_top_is_not_a_crash(rank0: RankChannel) -> None:
+    tensorpeek.break_on("*", "output", "nonfinite", action="raise")
+    with pytest.raises(tensorpeek.TensorBreakpointError) as caught:
+        Poison()(torch.ones(2))
+    assert caught.value.hit.report().startswith("━━ tensorpeek: [rank 1/2] breakpoint #")
+    stop = eventually(lambda: rank0.read("stop/1"))
+    assert stop["kind"] == "hit" and stop["action"] == "raise" and stop["pauses"] is False
+    e = caught.value
+    sys.excepthook(type(e), e, None)
+    time.sleep(0.2)
+    assert not rank0.has("crashed/1") and rank0.stops() == 1
+
+
+def test_the_snapshot_of_a_rank_validates_and_names_rank_and_first(rank0: RankChannel) -> None:
+    import jsonschema
+
+    from tensorpeek.agent import request
+
+    tensorpeek.break_on("*", "output", "nonfinite", action="record")
+    x = Poison()(torch.ones(3))
+    frame = {"hit": tensorpeek.hits()[-1], "x": x}
+    reply = json.loads(
+        request(json.dumps({"version": 1, "method": "snapshot", "params": {}}), frame)
+    )
+    schema = json.loads((REPO / "docs" / "snapshot.schema.json").read_text())
+    jsonschema.validate(reply["result"], dict(schema, **schema["x-methods"]["snapshot"]["result"]))
+    snap = reply["result"]
+    assert (snap["rank"]["rank"], snap["rank"]["world_size"], snap["rank"]["local_rank"]) == (
+        1,
+        2,
+        1,
+    )
+    assert snap["rank"]["first"]["seq"] == 1 and snap["rank"]["stopped_by"] is None
+    assert (snap["hit"]["rank"], snap["hit"]["rank_seq"]) == (1, 1)
+    assert snap["hit"]["first"]["module_class"] == "Poison"
