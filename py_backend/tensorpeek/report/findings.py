@@ -270,12 +270,11 @@ def training_findings(
             Finding(
                 kind="learning_rate",
                 module="",
-                site="lr",
+                site=problem.name,
                 step=problem.step,
                 severity=severity,
                 message=message,
                 summary=None,
-                param=problem.name,
             )
         )
     return out

@@ -26,7 +26,7 @@ KINDS: tuple[str, ...] = (
     "amp_overflow",  # GradScaler skipped a step (routine: info; a collapsing scale: error)
     "loss_spike",  # the loss jumped above k x its median (module: the layer that moved first)
     "stalled",  # no new best loss over a window of steps (module "", site "loss")
-    "learning_rate",  # a learning rate of 0 or non-finite (module "", site "lr", param: group)
+    "learning_rate",  # a learning rate of 0 or non-finite (module "", site: "lr", "lr/1", ...)
 )
 SEVERITIES: tuple[str, ...] = ("error", "warning", "info")
 STATUSES: tuple[str, ...] = ("completed", "failed", "stopped", "interrupted")
