@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from tensorpeek.cli.launch import finish_rank, rank_report_folder
+from tensorpeek.cli.launch import finish_rank, rank_report_folder, tell_peers_end, tell_peers_stop
 from tensorpeek.cli.progress import ProgressLine
 from tensorpeek.cli.script import ScriptResult, run_script
 from tensorpeek.cli.session import RunSession
@@ -75,7 +75,9 @@ def run_doctor(options: DoctorOptions) -> tuple[Report, ScriptResult]:
         new = findings.add(hit.to_dict())
         if new is not None and new.severity == "error" and not options.keep_going:
             assert session is not None
-            session.stop(f"stopped after the first error (step {new.step}); --keep-going runs on")
+            reason = f"stopped after the first error (step {new.step}); --keep-going runs on"
+            session.stop(reason)
+            tell_peers_stop(reason, new.step)
 
     def on_step(step: int) -> None:
         errors, warnings = findings.counts()
@@ -104,6 +106,7 @@ def doctor_main(options: DoctorOptions) -> int:
         report.exit_code = result.exit_code or 1
     else:
         report.exit_code = 1 if report.errors else 0
+    tell_peers_end(report)
     folder = rank_report_folder()
     if folder is not None:  # one rank of `doctor --nproc-per-node N`: the launcher reports
         return finish_rank(report, folder)

@@ -187,7 +187,7 @@ def format_merged(command: str, merged: dict[str, Any]) -> str:
     ]
     for e in merged["ranks"]:
         more = f": {terminal_safe(e['error'])}" if e["error"] and e["status"] == "crashed" else ""
-        by = f" {e['stopped_by']}" if e["status"] == "stopped_by_peer" else ""
+        by = f" (by rank {e['stopped_by']})" if e["status"] == "stopped_by_peer" else ""
         code = f", exit code {e['exit_code']}" if e["exit_code"] else ""
         host = terminal_safe(e["host"] or "?")
         lines.append(f"  rank {e['rank']} ({host}): {e['status']}{by}{code}{more}")
@@ -227,9 +227,13 @@ def rank_report_folder() -> Path | None:
     return Path(folder) if folder and "RANK" in os.environ else None
 
 
+_TERMINATED = [False]  # whether torchrun's SIGTERM ended this rank
+
+
 def _terminated(signum: int, frame: FrameType | None) -> None:
     from tensorpeek.cli.script import StopRun
 
+    _TERMINATED[0] = True
     raise StopRun("terminated by the launcher (SIGTERM), after another rank failed")
 
 
@@ -241,7 +245,13 @@ def install_termination_stop() -> None:
 
 
 def rank_identity() -> dict[str, Any]:
-    """This rank's ``rank``, ``world_size``, ``local_rank`` and ``host`` (torchrun's env)."""
+    """This rank's ``rank``, ``world_size``, ``local_rank`` and ``host`` (the ranks runtime's
+    identity; torchrun's env when the job is a single process)."""
+    from tensorpeek.engine.ranks import identity
+
+    me = identity()
+    if me is not None:
+        return me.to_dict()
     return {
         "rank": int(os.environ.get("RANK", "0")),
         "world_size": int(os.environ.get("WORLD_SIZE", "1")),
@@ -250,11 +260,55 @@ def rank_identity() -> dict[str, Any]:
     }
 
 
-def finish_rank(report: Report, folder: Path, stopped_by: int | None = None) -> int:
+def tell_peers_stop(reason: str, step: int) -> None:
+    """In a rank of a multi-rank job, ``run``/``doctor`` ends this run on purpose (a hit):
+    publish the stop now (``docs/ranks-protocol.md``), so the other ranks stop before their
+    next collective, not when this one has gone. Nothing in a single process."""
+    from tensorpeek.engine.rank_watch import RUNTIME
+
+    RUNTIME.script_ended("stopped", reason, step)
+
+
+def tell_peers_end(report: Report) -> None:
+    """The script ended: a crash (not a hit, not a peer's stop) is published as one, so the
+    others stop too (the ranks runtime's excepthook never sees it: ``run_script`` catches)."""
+    if report.status in ("failed", "interrupted"):
+        from tensorpeek.engine.rank_watch import RUNTIME
+
+        RUNTIME.script_ended("failed", report.error, report.steps)
+
+
+def peer_stop(failed: bool) -> dict[str, Any] | None:
+    """The peer's stop record that ended this rank, if one did. A rank whose script failed
+    before its watcher read a peer's stop (gloo's "Connection closed by peer" can come first,
+    as the peer leaves) reads the store once more: the peer's stop is why it failed."""
+    from tensorpeek.engine.rank_watch import RUNTIME
+
+    if RUNTIME.stopped_by is not None or not failed or RUNTIME.channel is None:
+        return RUNTIME.stopped_by
+    channel = RUNTIME.channel
+    for n in range(1, (channel.stops() or 0) + 1):
+        if n not in channel.own_stops:
+            record = channel.read(f"stop/{n}")
+            if record is not None:
+                return record
+    return None
+
+
+def finish_rank(report: Report, folder: Path) -> int:
     """Write this rank's report into ``folder``; the exit code for torchrun: 0 unless the
-    script crashed (a tensorpeek stop is no reason to tear the job down)."""
+    script crashed on its own (a tensorpeek stop or a peer's is no reason to tear the job
+    down: the ranks runtime stops the others)."""
     identity = rank_identity()
-    data: dict[str, Any] = {**identity, "stopped_by": stopped_by, **report.to_dict()}
+    stop = peer_stop(report.status in ("failed", "interrupted"))
+    stopped_by = stop.get("rank") if stop else None
+    data: dict[str, Any] = {
+        **identity,
+        "stopped_by": stopped_by,
+        "peer_stop": stop,
+        "terminated": _TERMINATED[0],
+        **report.to_dict(),
+    }
     for item in [*data["hits"], *data["findings"]]:
         for key, value in identity.items():
             item.setdefault(key, value)
@@ -262,5 +316,5 @@ def finish_rank(report: Report, folder: Path, stopped_by: int | None = None) -> 
     tmp = path.with_name(path.name + ".tmp")
     tmp.write_text(json.dumps(json_safe(data), indent=2, allow_nan=False) + "\n")
     tmp.replace(path)
-    crashed = report.status in ("failed", "interrupted")
+    crashed = report.status in ("failed", "interrupted") and stopped_by is None
     return report.exit_code if crashed and first_bad_event(identity["rank"], data) is None else 0

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from tensorpeek.cli.launch import finish_rank, rank_report_folder
+from tensorpeek.cli.launch import finish_rank, rank_report_folder, tell_peers_end, tell_peers_stop
 from tensorpeek.cli.script import run_script
 from tensorpeek.cli.session import RunSession
 from tensorpeek.common.terminal_text import terminal_safe
@@ -98,9 +98,9 @@ def run_main(options: RunOptions) -> int:
         printer(hit)
         if options.on_hit == "report":
             assert session is not None
-            session.stop(
-                f"breakpoint #{hit.breakpoint_id} hit at step {hit.step} (--on-hit report)"
-            )
+            reason = f"breakpoint #{hit.breakpoint_id} hit at step {hit.step} (--on-hit report)"
+            session.stop(reason)
+            tell_peers_stop(reason, hit.step)
 
     session = RunSession(specs, on_hit=on_hit)
     saved_hook = sys.breakpointhook
@@ -120,6 +120,7 @@ def run_main(options: RunOptions) -> int:
         file=sys.stderr,
         flush=True,
     )
+    tell_peers_end(report)
     folder = rank_report_folder()
     if folder is not None:  # one rank of `run --nproc-per-node N`: the launcher reports
         return finish_rank(report, folder)

@@ -2,7 +2,8 @@
 --nproc-per-node N`` merged, with each rank's status and the first-rank verdict on top.
 
 Each rank writes its own report (``Report.to_dict()`` plus its identity: ``rank``,
-``world_size``, ``local_rank``, ``host``, and ``stopped_by`` when a peer's stop ended it); the
+``world_size``, ``local_rank``, ``host``, ``stopped_by`` when a peer's stop ended it and
+``terminated`` when torchrun's SIGTERM did, after a peer failed); the
 launcher knows each rank's exit code. ``merge_reports`` reads only those JSON forms (no torch)
 and returns the merged JSON:
 
@@ -37,6 +38,9 @@ SEQUENCE_KEY = "rank_seq"  # a hit's store sequence number (docs/ranks-protocol.
 # the exit status of a rank that a peer's stop ended while it was blocked in a collective (it
 # could write no report): engine/ranks.py's PEER_STOPPED_EXIT (docs/ranks-protocol.md)
 PEER_STOPPED_EXIT = 75
+# gloo's words when the other end of a collective went away (the peer crashed or stopped)
+PEER_GONE_ERRORS = ("Connection closed by peer", "Connection reset by peer")
+VERDICT_ERROR_CHARS = 160  # an error quoted in the verdict is cut here (the ranks list has it all)
 
 
 @dataclass
@@ -176,8 +180,8 @@ def _rank_entry(result: RankResult, world_size: int) -> dict[str, Any]:
     )
     if event is not None:
         entry["status"] = "hit"
-    elif stopped_by is not None and stopped_by != result.rank:
-        entry["status"] = "stopped_by_peer"
+    elif (stopped_by is not None and stopped_by != result.rank) or report.get("terminated"):
+        entry["status"] = "stopped_by_peer"  # terminated: torchrun ended it after a peer failed
     elif report.get("status") in ("failed", "interrupted") or result.failure:
         entry["status"] = "crashed"
         entry["error"] = report.get("error") or result.failure or f"exit code {exit_code}"
@@ -199,14 +203,23 @@ def verdict(entries: list[dict[str, Any]]) -> tuple[BadEvent | None, str]:
         if e["first_bad"]
     ]
     crashed = [e for e in entries if e["status"] == "crashed"]
-    crash_text = [f"rank {e['rank']} crashed ({e['error'] or 'no error text'})" for e in crashed]
+    crash_text = [
+        f"rank {e['rank']} crashed ({_short(e['error'] or 'no error text')})" for e in crashed
+    ]
     if not events:
         if not crashed:
             return None, f"all {len(entries)} rank(s) clean: no tensor hit, no error"
-        return None, "no tensor hit; " + "; ".join(crash_text)
+        stopped_text = [
+            f"rank {e['rank']} was stopped by rank {e['stopped_by']}"
+            for e in entries
+            if e["status"] == "stopped_by_peer" and e["stopped_by"] is not None
+        ]
+        return None, "no tensor hit; " + "; ".join(crash_text + stopped_text)
     first = min(events, key=BadEvent.order)
     parts = [f"rank {first.rank} first, at step {first.step}, {first.where}"]
-    clean_at, clean_until, stopped = [], [], set()
+    clean_at: list[int] = []
+    clean_until: list[tuple[int, int]] = []
+    stopped: set[int] = set()
     for e in entries:
         if e["rank"] == first.rank or e["status"] == "crashed":
             continue
@@ -235,6 +248,39 @@ def verdict(entries: list[dict[str, Any]]) -> tuple[BadEvent | None, str]:
     return first, "; ".join(parts)
 
 
+def _infer_stoppers(entries: list[dict[str, Any]]) -> None:
+    """A rank stopped by a peer without knowing which (torchrun's SIGTERM; the exit status
+    of a rank that was blocked in a collective) was stopped by the job's first bad rank, else
+    by the first rank that crashed; ``stopped_by_inferred`` says the launcher worked it out."""
+    firsts = [e["first_bad"] for e in entries if e["first_bad"]]
+    gone = [e for e in entries if e["status"] == "crashed" and _peer_gone(e["error"])]
+    crashed = [e["rank"] for e in entries if e["status"] == "crashed" and e not in gone]
+    culprit = None
+    if firsts:
+        culprit = min(
+            (BadEvent(**{k: f[k] for k in BadEvent.__dataclass_fields__}) for f in firsts),
+            key=BadEvent.order,
+        ).rank
+    elif crashed:
+        culprit = crashed[0]
+    if culprit is None:
+        return
+    for e in gone:  # its collective failed because the culprit had left: no crash of its own
+        e["status"] = "stopped_by_peer"
+    for e in entries:
+        if e["status"] == "stopped_by_peer" and e["stopped_by"] is None:
+            e["stopped_by"], e["stopped_by_inferred"] = culprit, True
+
+
+def _peer_gone(error: str | None) -> bool:
+    return bool(error) and any(words in str(error) for words in PEER_GONE_ERRORS)
+
+
+def _short(text: str) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= VERDICT_ERROR_CHARS else text[: VERDICT_ERROR_CHARS - 1] + "…"
+
+
 def _stamped(items: list[dict[str, Any]], identity: dict[str, Any]) -> list[dict[str, Any]]:
     return [{**item, **{k: item.get(k, identity[k]) for k in IDENTITY}} for item in items]
 
@@ -246,6 +292,7 @@ def merge_reports(results: list[RankResult], world_size: int | None = None) -> d
     results = sorted(results, key=lambda r: r.rank)
     world = world_size if world_size is not None else len(results)
     entries = [_rank_entry(r, world) for r in results]
+    _infer_stoppers(entries)
     first, text = verdict(entries)
     hits: list[dict[str, Any]] = []
     findings: list[dict[str, Any]] = []
@@ -261,8 +308,9 @@ def merge_reports(results: list[RankResult], world_size: int | None = None) -> d
     base = reports[0] if reports else {}
     statuses = {e["status"] for e in entries}
     crashed = [e for e in entries if e["status"] == "crashed"]
-    if crashed:
-        status, exit_code = "failed", next((e["exit_code"] for e in crashed if e["exit_code"]), 1)
+    if crashed:  # the script's own exit code when it chose one, else 1 (never a signal's -N)
+        codes = [e["exit_code"] for e in crashed if isinstance(e["exit_code"], int)]
+        status, exit_code = "failed", next((c for c in codes if c > 0), 1)
     else:
         stopped = any(r.get("status") == "stopped" for r in reports)
         status = "stopped" if stopped or "stopped_by_peer" in statuses else "completed"
