@@ -156,6 +156,9 @@ class RankRuntime:
                 self._thread = threading.Thread(
                     target=self._watch, name="tensorpeek-ranks", daemon=True
                 )
+                # pydevd neither traces nor lists nor suspends it: it must run while the user
+                # is paused (it is what resumes this rank when the peer continues)
+                self._thread.pydev_do_not_trace = True  # type: ignore[attr-defined]
                 self._thread.start()
             elif not armed and self._thread is not None:
                 self._quit.set()
@@ -263,6 +266,7 @@ class RankRuntime:
         _raise_in_main_thread(record)
         self.exit_timer = threading.Timer(GRACE_S, self._exit_if_alive, args=(line,))
         self.exit_timer.daemon = True
+        self.exit_timer.pydev_do_not_trace = True  # type: ignore[attr-defined]
         self.exit_timer.start()
 
     def _exit_if_alive(self, line: str, waited: float = GRACE_S) -> None:
@@ -275,6 +279,7 @@ class RankRuntime:
                 HANDLING_GRACE_S, self._exit_if_alive, args=(line, waited + HANDLING_GRACE_S)
             )
             self.exit_timer.daemon = True
+            self.exit_timer.pydev_do_not_trace = True  # type: ignore[attr-defined]
             self.exit_timer.start()
             return
         _say(f"{line} (exiting: this rank had not ended {waited:g} s after PeerStopped)")
