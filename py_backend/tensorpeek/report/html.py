@@ -1,5 +1,7 @@
-"""The HTML report (``--html``): one self-contained file with the findings, the per-layer
-gradient-norm chart over steps and histograms of the offending tensors.
+"""The HTML report (``--html``): one self-contained file with the findings, the training curves
+(loss, learning rates, gradient norms, metrics; findings marked) and the graph of modules
+(``training_svg``: inline SVG, no scripts), the per-layer gradient-norm chart over steps and
+histograms of the offending tensors.
 
 Pictures come from ``tensorpeek.render.render`` (the same renderer the language server uses)
 and are inlined as ``data:`` URIs, so the file opens anywhere, offline, and several
@@ -16,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from tensorpeek.report.model import Report
+from tensorpeek.report.training_svg import graph_svg, legend, training_charts
 
 MAX_HISTOGRAMS = 12  # offending tensors drawn at most (first findings / hits first)
 Draw = Callable[..., bytes]
@@ -29,6 +32,8 @@ text-align:left;vertical-align:top}code{font:13px ui-monospace,monospace}
 .ok{color:#1a7f37;font-weight:600}figure{display:inline-block;margin:8px}
 figcaption{font-size:12px;color:#555;max-width:960px}pre{background:#f6f8fa;padding:8px;
 overflow-x:auto}
+svg.curve{margin:4px 8px 4px 0}.legend{font-size:12px}.swatch{display:inline-block;width:10px;
+height:10px;margin:0 4px 0 10px;border:1px solid #999}
 """
 
 
@@ -116,6 +121,30 @@ def _offending(report: Report) -> list[tuple[str, dict[str, Any]]]:
     return out[:MAX_HISTOGRAMS]
 
 
+def _training_parts(report: Report) -> list[str]:
+    """The curves and the graph of modules, when the run captured them."""
+    parts: list[str] = []
+    charts = training_charts(report.scalars, [f.to_dict() for f in report.sorted_findings()])
+    if charts:
+        parts += [
+            "<h2>Training curves</h2>",
+            "<div>" + "".join(charts) + "</div>",
+            "<p><small>Dashed lines: findings (hover for their message). Loss: the value"
+            " <code>backward()</code> started from, per step.</small></p>",
+        ]
+    if report.graph and report.graph.get("nodes"):
+        drawing = graph_svg(report.graph)
+        if drawing:
+            parts += [
+                "<h2>Graph of modules</h2>",
+                legend(),
+                f'<div style="overflow-x:auto">{drawing}</div>',
+                "<p><small>Traced from one forward pass; dashed edges: functional code between"
+                " modules (a residual add, a view).</small></p>",
+            ]
+    return parts
+
+
 def render_html(
     report: Report, draw: Draw | None = None, ranks: dict[str, Any] | None = None
 ) -> str:
@@ -147,6 +176,7 @@ def render_html(
         parts += rank_parts(ranks, chart)
     elif report.mode == "doctor" or report.findings:
         parts += ["<h2>Findings</h2>", _findings_table(report)]
+    parts += _training_parts(report)
     if report.hits and report.mode != "doctor" and ranks is None:
         parts += ["<h2>Breakpoint hits</h2>", _hits_table(report)]
     if report.gradient_norms:
