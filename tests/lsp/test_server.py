@@ -68,6 +68,12 @@ async def test_render_returns_valid_svg_and_png_of_the_asked_size(
     svg = await render(client, kind="histogram", payload=summary(tensor), format="svg", theme=DARK)
     assert svg.mime == "image/svg+xml"
     ET.fromstring(svg.data)
+    # the hover map travels with the picture when there are bins to point at
+    finite = int(torch.isfinite(tensor).sum())
+    hover = getattr(svg, "hover", None)
+    assert (hover is not None) == (finite > 0)
+    if hover is not None:
+        assert hover.kind == "bins" and sum(hover.counts) == finite
     png = await render(
         client, kind="histogram", payload=summary(tensor), format="png", width=300, height=200
     )

@@ -351,3 +351,43 @@ def test_a_bad_pixel_ratio_is_refused(ratio: Any) -> None:
     x = torch.randn(10)
     with pytest.raises(RenderError, match="pixel ratio must be a number from 1 to 4"):
         render("histogram", summary(x), pixel_ratio=ratio)
+
+
+def test_the_histogram_hover_map_puts_each_bin_where_the_picture_drew_it() -> None:
+    import io
+
+    import numpy as np
+    from matplotlib.image import imread
+
+    from tensorpeek.render import render_picture
+
+    payload = {
+        "name": "x",
+        "numel": 10,
+        "hist": {"edges": [0.0, 1.0, 2.0, 3.0, 4.0], "counts": [0, 0, 10, 0]},
+    }
+    theme = Theme.from_request(
+        {"foreground": "#000000", "background": "#ffffff", "accent": "#0000ff"}
+    )
+    picture = render_picture("histogram", payload, fmt="png", theme=theme, width=400, height=300)
+    hover = picture.hover
+    assert hover is not None and hover["kind"] == "bins"
+    assert hover["edges"] == payload["hist"]["edges"] and hover["counts"] == [0, 0, 10, 0]
+    left, top, right, bottom = hover["plot"]
+    lo, hi = hover["xlim"]
+    # oracle: the columns of strong accent-blue pixels inside the plot area of the PNG itself
+    image = imread(io.BytesIO(picture.data))[..., :3]
+    rows = slice(int(top * 300) + 2, int(bottom * 300) - 2)
+    blue = (image[rows, :, 2] > 0.9) & (image[rows, :, 0] < 0.35)
+    columns = np.flatnonzero(blue.sum(axis=0) > 20)
+
+    def px(value: float) -> float:
+        return (left + (value - lo) / (hi - lo) * (right - left)) * 400
+
+    assert abs(columns.min() - px(2.0)) <= 2 and abs(columns.max() - px(3.0)) <= 2
+    # a constant tensor's one zero-width bin is drawn widened, and the map says so
+    constant = {"name": "c", "numel": 5, "hist": {"edges": [2.0, 2.0], "counts": [5]}}
+    drawn = render_picture("histogram", constant, width=400, height=300).hover
+    assert drawn is not None and drawn["edges"] == [1.9, 2.1] and drawn["counts"] == [5]
+    empty = {"name": "e", "numel": 0, "hist": {"edges": [], "counts": []}}
+    assert render_picture("histogram", empty, width=400, height=300).hover is None

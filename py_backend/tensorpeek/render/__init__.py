@@ -11,7 +11,9 @@ server's ``tensorpeek/render`` request all use these; see docs/architecture.md):
 - ``timeseries``: ``{metric, series: [{module, site, steps, values}]}``.
 
 Only matplotlib's object API is used (no pyplot state), so rendering is safe from several
-threads; results are cached by content.
+threads; results are cached by content. ``render_picture`` also gives a *hover map* for the
+kinds a pointer can read (``hover.py``): where the plot lies in the picture and what is under
+each point of it, so the panel can show a histogram bin's range and count.
 
 May import: matplotlib and numpy. Never torch or any other part of tensorpeek: payloads are
 plain dicts.
@@ -24,16 +26,17 @@ import json
 import threading
 from collections import OrderedDict
 from collections.abc import Callable
-from typing import Any
+from typing import Any, NamedTuple
 
 from tensorpeek.render.canvas import new_figure, to_bytes
 from tensorpeek.render.errors import RenderError
 from tensorpeek.render.grids import draw_channels, draw_heatmap
 from tensorpeek.render.histogram import draw_histogram
+from tensorpeek.render.hover import HOVER
 from tensorpeek.render.layers import draw_layers, draw_timeseries
 from tensorpeek.render.theme import Theme
 
-__all__ = ["FORMATS", "KINDS", "RenderError", "Theme", "render"]
+__all__ = ["FORMATS", "KINDS", "RenderError", "Rendered", "Theme", "render", "render_picture"]
 
 _DRAW: dict[str, Callable[..., None]] = {
     "histogram": draw_histogram,
@@ -45,8 +48,15 @@ _DRAW: dict[str, Callable[..., None]] = {
 KINDS = tuple(_DRAW)
 FORMATS = ("svg", "png")
 _CACHE_SIZE = 128
-_cache: OrderedDict[str, bytes] = OrderedDict()
+_cache: OrderedDict[str, Rendered] = OrderedDict()
 _cache_lock = threading.Lock()
+
+
+class Rendered(NamedTuple):
+    """A picture's bytes and, for kinds a pointer can read, its hover map (plain JSON data)."""
+
+    data: bytes
+    hover: dict[str, Any] | None
 
 
 def render(
@@ -60,6 +70,30 @@ def render(
     pixel_ratio: float = 1.0,
     cache: bool = True,
 ) -> bytes:
+    """The bytes of ``render_picture`` (same arguments)."""
+    return render_picture(
+        kind,
+        payload,
+        fmt=fmt,
+        theme=theme,
+        width=width,
+        height=height,
+        pixel_ratio=pixel_ratio,
+        cache=cache,
+    ).data
+
+
+def render_picture(
+    kind: str,
+    payload: dict[str, Any],
+    *,
+    fmt: str = "svg",
+    theme: Theme | None = None,
+    width: int = 480,
+    height: int = 300,
+    pixel_ratio: float = 1.0,
+    cache: bool = True,
+) -> Rendered:
     """Draw one picture; SVG text (UTF-8) or PNG bytes, laid out for ``width``×``height`` CSS
     pixels. ``pixel_ratio`` (1 to 4: the screen's device pixels per CSS pixel) multiplies the
     pixels of what is raster: the whole PNG, the images inside an SVG (heatmaps, channels).
@@ -90,13 +124,14 @@ def render(
                 return hit
     fig = new_figure(width, height, theme)
     _DRAW[kind](fig, payload, theme)
-    data = to_bytes(fig, fmt, ratio)
+    hover = HOVER[kind](fig, payload) if kind in HOVER else None
+    out = Rendered(to_bytes(fig, fmt, ratio), hover)
     if key is not None:
         with _cache_lock:
-            _cache[key] = data
+            _cache[key] = out
             while len(_cache) > _CACHE_SIZE:
                 _cache.popitem(last=False)
-    return data
+    return out
 
 
 def _key(

@@ -41,6 +41,17 @@ def _bins(payload: dict[str, Any]) -> tuple[list[float], list[float]]:
     return [float(e) for e in edges], [float(c) for c in counts]
 
 
+def drawn_bins(payload: dict[str, Any]) -> tuple[list[float], list[float]]:
+    """The bins as drawn: the payload's, except that a constant tensor's one bin of zero width
+    is widened to a visible bar."""
+    edges, counts = _bins(payload)
+    if sum(counts) > 0 and edges[-1] <= edges[0]:
+        lo, hi = edges[0], edges[-1]
+        pad = abs(lo) * 0.05 or 0.5
+        return [lo - pad, hi + pad], [sum(counts)]
+    return edges, counts
+
+
 def draw_histogram(fig: Figure, payload: dict[str, Any], theme: Theme) -> None:
     edges, counts = _bins(payload)
     bad = [(label, _count(payload, key)) for key, label in _NONFINITE]
@@ -63,11 +74,7 @@ def draw_histogram(fig: Figure, payload: dict[str, Any], theme: Theme) -> None:
     ax.set_title(title, loc="left", pad=theme.font_size * (1.9 if narrow else 0.4))
     log = payload.get("yscale") == "log"
     if sum(counts) > 0:
-        lo, hi = edges[0], edges[-1]
-        if hi <= lo:  # a constant tensor: one bin of zero width, drawn as a visible bar
-            pad = abs(lo) * 0.05 or 0.5
-            edges = [lo - pad, hi + pad]
-            counts = [sum(counts)]
+        edges, counts = drawn_bins(payload)
         ax.stairs(counts, edges, fill=True, color=theme.accent, alpha=0.85, label="count")
         _marks(ax, payload, theme)
         if log:

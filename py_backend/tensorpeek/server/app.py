@@ -33,7 +33,7 @@ def build_server() -> LanguageServer:
         return inline_values(document.source, params.range, params.context.stopped_location)
 
     @server.feature(RENDER)
-    def _render(ls: LanguageServer, params: Any) -> dict[str, str]:
+    def _render(ls: LanguageServer, params: Any) -> dict[str, Any]:
         return handle_render(params)
 
     @server.feature(LAYOUT_GRAPH)

@@ -1,6 +1,7 @@
 """`tensorpeek/render` (custom request): draw a picture of a summary or detail payload and
-return it as SVG text or base64 PNG. Bad parameters get an InvalidParams error response that
-says what is wrong; the server keeps serving."""
+return it as SVG text or base64 PNG, with the picture's hover map where it has one. Bad
+parameters get an InvalidParams error response that says what is wrong; the server keeps
+serving."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from typing import Any
 
 from pygls.exceptions import JsonRpcInvalidParams
 
-from tensorpeek.render import RenderError, Theme, render
+from tensorpeek.render import RenderError, Theme, render_picture
 
 METHOD = "tensorpeek/render"
 _MIME = {"svg": "image/svg+xml", "png": "image/png"}
@@ -24,13 +25,13 @@ def as_plain(value: Any) -> Any:
     return value
 
 
-def handle_render(params: Any) -> dict[str, str]:
+def handle_render(params: Any) -> dict[str, Any]:
     request = as_plain(params)
     if not isinstance(request, dict):
         raise JsonRpcInvalidParams(f"{METHOD} takes an object, got {type(request).__name__}")
     try:
         fmt = request.get("format", "svg")
-        data = render(
+        picture = render_picture(
             request.get("kind", ""),
             request.get("payload"),  # type: ignore[arg-type]  # validated by render
             fmt=fmt,
@@ -41,5 +42,9 @@ def handle_render(params: Any) -> dict[str, str]:
         )
     except RenderError as e:
         raise JsonRpcInvalidParams(f"{METHOD}: {e}") from None
+    data = picture.data
     text = data.decode("utf-8") if fmt == "svg" else base64.b64encode(data).decode("ascii")
-    return {"mime": _MIME[fmt], "data": text}
+    reply: dict[str, Any] = {"mime": _MIME[fmt], "data": text}
+    if picture.hover is not None:
+        reply["hover"] = picture.hover  # where the plot is and what lies under the pointer
+    return reply

@@ -246,7 +246,8 @@ export class TensorPanel implements WebviewViewProvider {
     const errors: string[] = error ? [error] : [];
     for (const r of requests) {
       try {
-        pictures.push({ kind: r.kind, title: r.title, ...asBase64(await this.renderer.render(r.kind, r.payload, this.theme, size)) });
+        const picture = await this.renderer.render(r.kind, r.payload, this.theme, size);
+        pictures.push({ kind: r.kind, title: r.title, ...asBase64(picture), ...(picture.hover ? { hover: picture.hover } : {}) });
       } catch (err) {
         errors.push(`${r.title}: ${(err as Error).message}`);
       }

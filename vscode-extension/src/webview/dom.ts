@@ -16,6 +16,7 @@ import { formatNumber, formatShape, sparkline, trendline } from "../wire/summary
 import type { PanelPicture } from "../wire/webviewProtocol";
 import { el, type Handlers } from "./element";
 import { graphTab } from "./graphView";
+import { hoverablePicture } from "./pictureHover";
 import { banner, modelGroups, sortedTensors, SORT_KEYS, type PanelState, type SortKey, type Tab } from "./state";
 import { trainingTab } from "./trainingView";
 
@@ -135,7 +136,7 @@ function tensorTable(snapshot: Snapshot, state: PanelState, h: Handlers): HTMLEl
 function pictureFigure(p: PanelPicture): HTMLElement {
   const img = el("img", { alt: p.title, "data-kind": p.kind });
   img.src = `data:${p.mime};base64,${p.data}`;
-  return el("figure", {}, img, el("figcaption", {}, p.title));
+  return el("figure", {}, p.hover ? hoverablePicture(img, p.hover) : img, el("figcaption", {}, p.title));
 }
 
 function picturesBlock(entry: PanelState["pictures"][string] | undefined): HTMLElement {

@@ -13,12 +13,22 @@ export interface Theme {
   fontSize: number;
 }
 
-export interface Picture {
-  mime: "image/svg+xml" | "image/png";
-  data: string;
-}
+/**
+ * A histogram's hover map (`render/hover.py`): the data area of its bins' axes as [left, top,
+ * right, bottom] fractions of the picture from its top-left corner, the value range across
+ * it, and the bins as drawn. The page turns a pointer position into a bin with it.
+ */
+export const binsHoverCodec = object({
+  kind: literal("bins"),
+  plot: array(num),
+  xlim: array(num),
+  edges: array(num),
+  counts: array(num),
+});
+export type BinsHover = ReturnType<typeof binsHoverCodec.decode>;
 
-export const pictureCodec = object({ mime: literal("image/svg+xml", "image/png"), data: str });
+export const pictureCodec = object({ mime: literal("image/svg+xml", "image/png"), data: str, hover: binsHoverCodec }, ["hover"]);
+export type Picture = ReturnType<typeof pictureCodec.decode>;
 
 /** Picture size in CSS pixels and the screen's device pixel ratio (raster parts get that many more pixels). */
 export interface PictureSize {

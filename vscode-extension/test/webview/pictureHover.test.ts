@@ -1,0 +1,64 @@
+/**
+ * Hovering a histogram picture in headless Chromium: the renderer's hover map (where the bins'
+ * axes are in the picture, the value range across them, the bins) turns the pointer position
+ * into the bin's range and count, computed here independently from the same numbers.
+ */
+import assert from "node:assert/strict";
+import { after, before, test } from "node:test";
+import type { Browser } from "playwright-core";
+import { launchChromium } from "../chromium";
+import { fc2Snapshot } from "../fixtures/snapshots";
+import { openPanel } from "./harness";
+
+let browser: Browser;
+
+before(async () => {
+  browser = await launchChromium();
+});
+
+after(async () => {
+  await browser?.close();
+});
+
+// a 400×200 picture whose bins' axes span 10%..90% across and 10%..80% down, values -2..2
+const PICTURE = Buffer.from(
+  '<svg xmlns="http://www.w3.org/2000/svg" width="400" height="200"><rect width="400" height="200" fill="#3794ff"/></svg>',
+).toString("base64");
+const hover = { kind: "bins" as const, plot: [0.1, 0.1, 0.9, 0.8], xlim: [-2, 2], edges: [-2, -1, 0, 1, 2], counts: [5, 1, 0, 12] };
+
+test("hovering a histogram bin shows its range and count and outlines it; outside the bins nothing", async () => {
+  const p = await openPanel(browser, { width: 900, height: 700 });
+  await p.send({ type: "snapshot", snapshot: fc2Snapshot, session: "Train" });
+  await p.send({
+    type: "pictures",
+    target: { hit: true },
+    pictures: [{ kind: "histogram", title: "histogram of fc2 output", mime: "image/svg+xml", data: PICTURE, hover }],
+  });
+  const img = p.page.locator('#detail img[data-kind="histogram"]');
+  await img.waitFor();
+  const box = (await img.boundingBox())!;
+  const tip = p.page.locator("#detail .bin-tip");
+  // the oracle: value = xlim lo + (fx - left) / (right - left) * span; bin = floor(value) + 2
+  const cases: Array<[number, string, string]> = [
+    [-1.5, "0", "[-2, -1): 5 values"],
+    [-0.5, "1", "[-1, 0): 1 value"],
+    [0.25, "2", "[0, 1): 0 values"],
+    [1.9, "3", "[1, 2]: 12 values"],
+  ];
+  for (const [value, index, text] of cases) {
+    const fx = 0.1 + ((value + 2) / 4) * 0.8;
+    await p.page.mouse.move(box.x + fx * box.width, box.y + 0.5 * box.height);
+    assert.equal(await tip.textContent(), text, `at value ${value}`);
+    assert.equal(await tip.getAttribute("data-bin"), index);
+  }
+  const outline = await p.page.locator("#detail .bin-outline").boundingBox();
+  // the last bin, [1, 2], spans fractions 0.7..0.9 of the picture's width
+  assert.ok(outline && Math.abs(outline.x - (box.x + 0.7 * box.width)) < 1.5 && Math.abs(outline.width - 0.2 * box.width) < 1.5);
+  await p.shot("webview-histogram-hover.png");
+  // below the axes (the tick labels) and left of them: no bin
+  await p.page.mouse.move(box.x + 0.5 * box.width, box.y + 0.9 * box.height);
+  assert.equal(await tip.isHidden(), true);
+  await p.page.mouse.move(box.x + 0.05 * box.width, box.y + 0.5 * box.height);
+  assert.equal(await tip.isHidden(), true);
+  await p.page.close();
+});
