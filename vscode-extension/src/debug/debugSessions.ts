@@ -38,6 +38,9 @@ const PAUSE_FRAME_FILE = "tensor_breakpoint.py";
 /** How long after a hit VS Code's own opening of the pause frame's file is undone. */
 const REOPEN_WINDOW_MS = 3000;
 
+/** How long after a sibling pause VS Code's own focus of that rank is not taken as the user's choice. */
+const SIBLING_FOCUS_MS = 2000;
+
 const RESUMING = new Set(["continue", "next", "stepIn", "stepOut", "stepBack", "reverseContinue", "goto", "restartFrame"]);
 
 interface Paused {
@@ -49,6 +52,7 @@ interface Paused {
   staleFocus: string | undefined; // the frame VS Code had focused before this stop
   snapshot?: Snapshot;
   epoch: number; // the stopEpoch this stop was shown at (or would have been)
+  forSibling: boolean; // a rank paused because another rank of its job stopped
 }
 
 export class DebugSessions implements DebugAdapterTrackerFactory {
@@ -117,10 +121,12 @@ export class DebugSessions implements DebugAdapterTrackerFactory {
       // without a thread to ask, any focus change is the new stop's
       staleFocus: body?.threadId === undefined ? undefined : focusKey(debug.activeStackItem()),
       epoch: this.stopEpoch,
+      forSibling: false,
     };
     this.stops.set(session.id, p);
     // a rank paused for its sibling's stop is kept for the rank picker; the panel stays on the rank that stopped
     const sibling = isRank && this.ranks.stopped(session.id, body?.reason, body?.threadId).sibling;
+    p.forSibling = sibling;
     const shownJob = this.paused ? this.ranks.jobOf(this.paused.session.id) : undefined;
     if (!(sibling && shownJob !== undefined && shownJob === this.ranks.jobOf(session.id))) {
       p.epoch = ++this.stopEpoch;
@@ -139,7 +145,10 @@ export class DebugSessions implements DebugAdapterTrackerFactory {
       if (others.length)
         this.panel.showStatus(`${rank.name} ended; ${others.map((o) => `rank ${o.rank}`).join(", ")} still running or paused.`);
       this.showRanks();
-    } else this.ranks.forgetJob(s.id);
+    } else if (this.ranks.ranks(s.id).length) {
+      traceInfo(`torchrun job '${s.name}' ended`);
+      this.ranks.forgetJob(s.id);
+    }
     if (this.paused?.session.id !== s.id) return;
     this.paused = undefined;
     this.panel.showStatus(`'${s.name}' ended; the panel shows its last stop.`);
@@ -147,6 +156,7 @@ export class DebugSessions implements DebugAdapterTrackerFactory {
 
   /** A rank's script ended (the job adapter's report): the panel says so. */
   rankExited(text: string, failed: boolean): void {
+    traceInfo(text);
     this.panel.showStatus(text);
     if (failed) void window.showWarningMessage(`tensorpeek: ${text}`);
   }
@@ -245,6 +255,8 @@ export class DebugSessions implements DebugAdapterTrackerFactory {
   private async snapshotTopFrame(p: Paused, epoch: number): Promise<void> {
     if (p.threadId === undefined) return; // VS Code's focus will say which frame
     try {
+      // a rank paused for its sibling stops on whichever thread got there first: show its main thread
+      if (p.forSibling) p.threadId = (await mainThread(p.session)) ?? p.threadId;
       const trace = (await p.session.customRequest("stackTrace", { threadId: p.threadId, startFrame: 0, levels: 1 })) as {
         stackFrames?: Array<{ id?: unknown }>;
       };
@@ -261,7 +273,10 @@ export class DebugSessions implements DebugAdapterTrackerFactory {
     if (!debug.isStackFrame(item)) return;
     let p = this.paused;
     const other = this.stops.get(item.session.id);
-    if (other && other !== p && focusKey(item) !== other.staleFocus) {
+    // VS Code focuses a rank paused for its sibling by itself right after its stop; only a later
+    // focus is the user's choice (the panel keeps showing the rank that stopped on its own)
+    const chosen = other && (!other.forSibling || Date.now() - other.stoppedAt > SIBLING_FOCUS_MS);
+    if (other && other !== p && chosen && focusKey(item) !== other.staleFocus) {
       // the user picked another paused session's frame in Call Stack (another rank): show that one
       other.epoch = ++this.stopEpoch;
       this.paused = p = other;
@@ -311,6 +326,13 @@ export class DebugSessions implements DebugAdapterTrackerFactory {
       this.panel.showStatus(`No tensor snapshot at this stop: ${(err as Error).message}`);
     }
   }
+}
+
+/** The id of the debuggee's main thread (pydevd names it `MainThread`), if it lists one. */
+async function mainThread(session: DebugSession): Promise<number | undefined> {
+  const reply = (await session.customRequest("threads")) as { threads?: Array<{ id?: unknown; name?: unknown }> } | undefined;
+  const main = reply?.threads?.find((t) => t.name === "MainThread");
+  return typeof main?.id === "number" ? main.id : undefined;
 }
 
 function focusKey(item: unknown): string | undefined {

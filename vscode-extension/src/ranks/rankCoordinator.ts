@@ -11,6 +11,9 @@
  * docs/ranks-protocol.md): it never pauses the others again.
  */
 
+/** A pause stop this soon after the rank was resumed for its sibling is that pause again. */
+const ECHO_MS = 3000;
+
 export interface RankSession {
   id: string;
   rank: number;
@@ -27,6 +30,7 @@ interface Member {
   threadId: number | undefined; // of its last stop
   pausedFor: string | undefined; // the session id of the rank whose stop paused this one
   pausePending: boolean; // pause sent, stopped event not seen yet
+  resumedAt: number | undefined; // when this class last resumed it for its sibling (Date.now())
 }
 
 export interface RankView {
@@ -40,10 +44,20 @@ export interface RankView {
 export class RankCoordinator {
   private readonly members = new Map<string, Member>();
 
-  constructor(private readonly log: (message: string) => void) {}
+  constructor(
+    private readonly log: (message: string) => void,
+    private readonly now: () => number = Date.now,
+  ) {}
 
   add(session: RankSession): void {
-    this.members.set(session.id, { session, state: "running", threadId: undefined, pausedFor: undefined, pausePending: false });
+    this.members.set(session.id, {
+      session,
+      state: "running",
+      threadId: undefined,
+      pausedFor: undefined,
+      pausePending: false,
+      resumedAt: undefined,
+    });
   }
 
   has(id: string): boolean {
@@ -94,6 +108,13 @@ export class RankCoordinator {
       m.pausedFor ??= origin?.session.id;
       return { sibling: true, done: Promise.resolve() };
     }
+    if (reason === "pause" && m.resumedAt !== undefined && this.now() - m.resumedAt < ECHO_MS) {
+      // a second suspension of the pause that was just lifted (the rank's own store watcher asks
+      // pydevd too): the rank was meant to run on, so it does, and nobody else is paused for it
+      this.log(`rank ${m.session.rank}: stopped again right after it was resumed; continuing it`);
+      m.state = "running";
+      return { sibling: true, done: this.request(m, "continue", { threadId }) };
+    }
     m.pausePending = false;
     m.pausedFor = undefined;
     const running = this.siblings(m).filter((o) => o.state === "running" && !o.pausePending);
@@ -116,6 +137,14 @@ export class RankCoordinator {
     if (m && m.state === "stopped") m.state = "running";
   }
 
+  private async request(m: Member, command: string, args: Record<string, unknown>): Promise<void> {
+    try {
+      await m.session.request(command, args);
+    } catch (err) {
+      this.log(`rank ${m.session.rank}: ${command} failed: ${(err as Error).message}`);
+    }
+  }
+
   private siblings(m: Member): Member[] {
     return [...this.members.values()].filter((o) => o !== m && o.session.job === m.session.job);
   }
@@ -124,10 +153,11 @@ export class RankCoordinator {
     o.pausePending = true;
     o.pausedFor = origin.session.id;
     try {
-      const threads = await threadIds(o.session);
-      // pydevd suspends each thread it is asked for; a thread blocked in C (a collective waiting
-      // for the stopped rank) suspends when it is back in Python
-      await Promise.all(threads.map((t) => o.session.request("pause", { threadId: t })));
+      // the main thread, where training runs: pydevd suspends it at its next Python line (a thread
+      // blocked in C, e.g. in a collective waiting for the stopped rank, once it is back in Python)
+      const main = await mainThreadId(o.session);
+      if (main === undefined) throw new Error("it lists no threads");
+      await o.session.request("pause", { threadId: main });
       this.log(`rank ${o.session.rank}: paused (rank ${origin.session.rank} stopped)`);
     } catch (err) {
       o.pausePending = false;
@@ -140,9 +170,10 @@ export class RankCoordinator {
     o.pausedFor = undefined;
     o.pausePending = false;
     o.state = "running";
+    o.resumedAt = this.now();
     try {
       // a pause still pending (the rank never got back to Python) is cancelled by the same request
-      const threadId = wasStopped && o.threadId !== undefined ? o.threadId : (await threadIds(o.session))[0];
+      const threadId = wasStopped && o.threadId !== undefined ? o.threadId : await mainThreadId(o.session);
       if (threadId === undefined) return;
       this.log(`rank ${o.session.rank}: continued (rank ${origin.session.rank} continued)`);
       if (wasStopped) await o.session.request("continue", { threadId });
@@ -157,7 +188,9 @@ export class RankCoordinator {
   }
 }
 
-async function threadIds(session: RankSession): Promise<number[]> {
-  const reply = (await session.request("threads")) as { threads?: Array<{ id?: unknown }> } | undefined;
-  return (reply?.threads ?? []).map((t) => t.id).filter((id): id is number => typeof id === "number");
+/** The thread pydevd names `MainThread`, else the first it lists. */
+async function mainThreadId(session: RankSession): Promise<number | undefined> {
+  const reply = (await session.request("threads")) as { threads?: Array<{ id?: unknown; name?: unknown }> } | undefined;
+  const threads = (reply?.threads ?? []).filter((t): t is { id: number; name?: unknown } => typeof t.id === "number");
+  return (threads.find((t) => t.name === "MainThread") ?? threads[0])?.id;
 }

@@ -9,11 +9,15 @@ interface Sent {
   args?: Record<string, unknown>;
 }
 
-/** Sessions that record every request; each has two threads (main, and a DataLoader's). */
+/** Sessions that record every request; each has two threads (a DataLoader's listed before the main one). */
 function job(n: number, jobId = "job") {
   const sent: Sent[] = [];
   const log: string[] = [];
-  const c = new RankCoordinator((m) => log.push(m));
+  const clock = { now: 1000 };
+  const c = new RankCoordinator(
+    (m) => log.push(m),
+    () => clock.now,
+  );
   const sessions: RankSession[] = [];
   for (let rank = 0; rank < n; rank++) {
     const s: RankSession = {
@@ -22,7 +26,13 @@ function job(n: number, jobId = "job") {
       job: jobId,
       request: async (command, args) => {
         sent.push({ to: rank, command, args });
-        if (command === "threads") return { threads: [{ id: 10 + rank }, { id: 20 + rank }] };
+        if (command === "threads")
+          return {
+            threads: [
+              { id: 20 + rank, name: "pin_memory" },
+              { id: 10 + rank, name: "MainThread" },
+            ],
+          };
         return {};
       },
     };
@@ -30,19 +40,17 @@ function job(n: number, jobId = "job") {
     sessions.push(s);
   }
   const take = () => sent.splice(0).filter((m) => m.command !== "threads");
-  return { c, sessions, sent, take, log };
+  return { c, sessions, sent, take, log, clock };
 }
 
-test("a rank that stops on its own pauses every running sibling, each of its threads", async () => {
+test("a rank that stops on its own pauses every running sibling, on its main thread", async () => {
   const { c, take } = job(3);
   const r = c.stopped("job/s1", "breakpoint", 11);
   assert.equal(r.sibling, false, "rank 1 stopped on its own");
   await r.done;
   assert.deepEqual(take(), [
     { to: 0, command: "pause", args: { threadId: 10 } },
-    { to: 0, command: "pause", args: { threadId: 20 } },
     { to: 2, command: "pause", args: { threadId: 12 } },
-    { to: 2, command: "pause", args: { threadId: 22 } },
   ]);
   // the siblings' pause stops come back: they are sibling pauses and pause nobody again
   for (const [id, t] of [
@@ -104,10 +112,7 @@ test("a pause stop no one asked for, while a sibling is stopped, is a sibling pa
   const user = other.c.stopped("other/s0", "pause", 10);
   assert.equal(user.sibling, false);
   await user.done;
-  assert.deepEqual(other.take(), [
-    { to: 1, command: "pause", args: { threadId: 11 } },
-    { to: 1, command: "pause", args: { threadId: 21 } },
-  ]);
+  assert.deepEqual(other.take(), [{ to: 1, command: "pause", args: { threadId: 11 } }]);
 });
 
 test("a sibling whose pause never landed (blocked in a collective) gets a continue that cancels it", async () => {
@@ -120,6 +125,24 @@ test("a sibling whose pause never landed (blocked in a collective) gets a contin
   // later, rank 0 stopping on its own is an origin again
   const again = c.stopped("job/s0", "breakpoint", 10);
   assert.equal(again.sibling, false);
+});
+
+test("a pause stop right after a rank was resumed for its sibling is that pause again: it runs on, nobody is paused", async () => {
+  const { c, take, clock, log } = job(2);
+  await c.stopped("job/s1", "breakpoint", 11).done;
+  await c.stopped("job/s0", "pause", 10).done;
+  await c.continued("job/s1");
+  take();
+  clock.now += 800;
+  const echo = c.stopped("job/s0", "pause", 10);
+  assert.equal(echo.sibling, true);
+  await echo.done;
+  assert.deepEqual(take(), [{ to: 0, command: "continue", args: { threadId: 10 } }], "rank 1 is not paused for it");
+  assert.ok(log.includes("rank 0: stopped again right after it was resumed; continuing it"));
+  // later, a pause of rank 0 is the user's own: it pauses rank 1
+  clock.now += 5000;
+  await c.stopped("job/s0", "pause", 10).done;
+  assert.deepEqual(take(), [{ to: 1, command: "pause", args: { threadId: 11 } }]);
 });
 
 test("stepping on the rank that stopped keeps its siblings paused; steps never pause them again", async () => {
