@@ -78,6 +78,7 @@ export class DebugpyAdapterFactory implements DebugAdapterDescriptorFactory {
       const adapter = new TorchrunJobAdapter(python, job.value, {
         startRank: async (listening) => {
           const child = rankAttachConfig(job.value, listening, session.id);
+          traceInfo(`'${session.name}': rank ${listening.rank}/${listening.world_size} is pid ${listening.pid}`);
           return vscode.debug.startDebugging(session.workspaceFolder, child, { parentSession: session, lifecycleManagedByParent: true });
         },
         rankExited: (exit, text) => this.onRankExit(session, exit, text),

@@ -177,3 +177,38 @@ step("Continue on rank 1 resumes both ranks and the job runs to its end", 90_000
   await waitForLog(/torchrun job 'ddp: 2 ranks' ended/, 5000);
   await screenshot("distributed-ended.png");
 });
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+step("stopping the job's session stops every rank: their sessions end and their processes are gone", 90_000, async () => {
+  const p = page!;
+  const pidLines = () => extensionLog().match(/rank \d\/2 is pid \d+/g) ?? [];
+  const attached = () => (extensionLog().match(/'rank \d' attaches to debugpy/g) ?? []).length;
+  const [pidsBefore, attachedBefore] = [pidLines().length, attached()];
+  await runCommand(p, "Debug: Start Debugging");
+  const deadline0 = Date.now() + 60_000;
+  while (attached() < attachedBefore + 2 && Date.now() < deadline0) await new Promise((r) => setTimeout(r, 250));
+  assert.equal(attached(), attachedBefore + 2, "both ranks of this run attached");
+  const pids = pidLines()
+    .slice(pidsBefore)
+    .map((m) => Number(m.split(" ").pop()));
+  assert.equal(pids.length, 2, "this run's two ranks");
+  assert.ok(pids.every(alive), "both ranks run");
+  await callStackRow(p, /ddp: 2 ranks/)
+    .first()
+    .click();
+  await runCommand(p, "Debug: Stop");
+  await p.locator(".debug-toolbar").waitFor({ state: "hidden", timeout: 30_000 });
+  const deadline = Date.now() + 10_000;
+  while (pids.some(alive) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 200));
+  assert.deepEqual(pids.filter(alive), [], "no rank process is left behind");
+  assert.equal(await callStackRow(p, /rank \d/).count(), 0, "no rank session is left in Call Stack");
+  await screenshot("distributed-stopped-job.png");
+});
