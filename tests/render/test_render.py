@@ -391,3 +391,45 @@ def test_the_histogram_hover_map_puts_each_bin_where_the_picture_drew_it() -> No
     assert drawn is not None and drawn["edges"] == [1.9, 2.1] and drawn["counts"] == [5]
     empty = {"name": "e", "numel": 0, "hist": {"edges": [], "counts": []}}
     assert render_picture("histogram", empty, width=400, height=300).hover is None
+
+
+def test_the_channels_hover_map_finds_each_cell_where_the_picture_drew_its_colour() -> None:
+    import io
+
+    import numpy as np
+    from matplotlib import colormaps
+    from matplotlib.image import imread
+
+    from tensorpeek.render import render_picture
+
+    rows, cols = 6, 10
+    grid = [[float(i * cols + j) for j in range(cols)] for i in range(rows)]
+    payload = {
+        "name": "images",
+        "shape": [2, 1, rows, cols],
+        "batch_index": 1,
+        "channels": [{"index": 0, "data": grid, "min": 0.0, "max": 59.0}],
+    }
+    light = Theme.from_request({"foreground": "#000000", "background": "#ffffff"})
+    picture = render_picture("channels", payload, fmt="png", theme=light, width=500, height=300)
+    hover = picture.hover
+    assert hover is not None and hover["kind"] == "pixels" and hover["batched"]
+    assert hover["shape"] == [rows, cols] and hover["batch_index"] == 1
+    (tile,) = hover["tiles"]
+    assert tile["channels"] == ["0"] and (tile["rows"], tile["cols"]) == (rows, cols)
+    assert hover["grids"]["0"] == grid
+    image = imread(io.BytesIO(picture.data))[..., :3]
+    left, top, right, bottom = tile["plot"]
+    viridis = colormaps["viridis"]
+    # oracle: the colour at each cell's centre, as the hover map places it, is the colour map's
+    for i, j in [(0, 0), (2, 7), (5, 9), (3, 1)]:
+        x = (left + (j + 0.5) / cols * (right - left)) * 500
+        y = (top + (i + 0.5) / rows * (bottom - top)) * 300
+        want = np.array(viridis(grid[i][j] / 59.0)[:3])
+        got = image[int(y), int(x)]
+        assert np.abs(got - want).max() < 0.03, (i, j, got, want)
+    # three channels: the RGB composite comes first and covers all three
+    rgb = dict(payload, shape=[3, rows, cols])
+    rgb["channels"] = [{"index": c, "data": grid, "min": 0.0, "max": 59.0} for c in range(3)]
+    tiles = render_picture("channels", rgb, width=500, height=300).hover["tiles"]  # type: ignore[index]
+    assert [t["channels"] for t in tiles] == [["0", "1", "2"], ["0"], ["1"], ["2"]]

@@ -124,8 +124,10 @@ def render_picture(
                 return hit
     fig = new_figure(width, height, theme)
     _DRAW[kind](fig, payload, theme)
+    data = to_bytes(fig, fmt, ratio)
+    # after drawing: images with a fixed aspect get their final axes box only when drawn
     hover = HOVER[kind](fig, payload) if kind in HOVER else None
-    out = Rendered(to_bytes(fig, fmt, ratio), hover)
+    out = Rendered(data, hover)
     if key is not None:
         with _cache_lock:
             _cache[key] = out

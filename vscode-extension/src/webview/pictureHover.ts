@@ -1,9 +1,10 @@
 /**
- * Reading a histogram picture under the pointer: its hover map (from the renderer) says where
- * the bins' axes lie in the picture, so a pointer position gives a value, a bin, its range and
- * its count, shown beside the pointer with the bin outlined.
+ * Reading a picture under the pointer: its hover map (from the renderer) says where the data
+ * lies in the picture. Over a histogram a pointer position gives a value, a bin, its range
+ * and its count; over an image tile, the cell and the value(s) drawn there with the tensor
+ * index they stand for. Shown beside the pointer, with the bin or cell outlined.
  */
-import type { BinsHover } from "../wire/render";
+import type { BinsHover, PictureHover, PixelsHover } from "../wire/render";
 import { formatNumber } from "../wire/summaryText";
 import { el } from "./element";
 
@@ -39,32 +40,90 @@ export function binText(bin: BinUnderPointer): string {
   return `[${formatNumber(bin.lo)}, ${formatNumber(bin.hi)}${bin.last ? "]" : ")"}: ${n} value${n === 1 ? "" : "s"}`;
 }
 
-/** The picture with a bin readout that follows the pointer. */
-export function hoverablePicture(img: HTMLImageElement, hover: BinsHover): HTMLElement {
-  const outline = el("div", { class: "bin-outline", hidden: "" });
-  const tip = el("div", { class: "bin-tip", role: "status", hidden: "" });
-  const box = el("div", { class: "hoverable" }, img, outline, tip);
+export interface CellUnderPointer {
+  tile: number;
+  row: number;
+  col: number;
+  text: string;
+  /** the cell as [left, top, right, bottom] fractions of the picture */
+  rect: [number, number, number, number];
+}
+
+function span(cell: number, cells: number, size: number): [number, number] {
+  const block = Math.ceil(size / cells) || 1;
+  return [cell * block, Math.min(size, (cell + 1) * block)];
+}
+
+/** The image cell under a point at fractions (`fx`, `fy`) of the picture, or null outside every tile. */
+export function cellAt(hover: PixelsHover, fx: number, fy: number): CellUnderPointer | null {
+  for (const [n, t] of hover.tiles.entries()) {
+    const [left, top, right, bottom] = t.plot;
+    if (fx < left || fx >= right || fy < top || fy >= bottom) continue;
+    const col = Math.min(t.cols - 1, Math.floor(((fx - left) / (right - left)) * t.cols));
+    const row = Math.min(t.rows - 1, Math.floor(((fy - top) / (bottom - top)) * t.rows));
+    const [h, w] = hover.shape.length === 2 ? hover.shape : [t.rows, t.cols];
+    const [r0, r1] = span(row, t.rows, h);
+    const [c0, c1] = span(col, t.cols, w);
+    const block = r1 - r0 > 1 || c1 - c0 > 1;
+    const at = (a: number, b: number) => (b - a > 1 ? `${a}:${b}` : String(a));
+    const channel = t.channels.length === 1 ? t.channels[0] : ":";
+    const index = [...(hover.batched ? [String(hover.batch_index)] : []), channel, at(r0, r1), at(c0, c1)].join(", ");
+    const values = t.channels.map((c) => formatNumber(hover.grids[c]?.[row]?.[col] ?? null));
+    const value = values.length === 1 ? values[0] : `(${values.join(", ")})`;
+    const cw = (right - left) / t.cols;
+    const ch = (bottom - top) / t.rows;
+    return {
+      tile: n,
+      row,
+      col,
+      text: `${block ? "mean of " : ""}${hover.name}[${index}] = ${value}`,
+      rect: [left + col * cw, top + row * ch, left + (col + 1) * cw, top + (row + 1) * ch],
+    };
+  }
+  return null;
+}
+
+interface Readout {
+  text: string;
+  key: string;
+  rect: [number, number, number, number];
+}
+
+function readout(hover: PictureHover, fx: number, fy: number): Readout | null {
+  if (hover.kind === "pixels") {
+    const cell = cellAt(hover, fx, fy);
+    return cell ? { text: cell.text, key: `${cell.tile}:${cell.row}:${cell.col}`, rect: cell.rect } : null;
+  }
+  const bin = binAt(hover, fx, fy);
+  if (!bin) return null;
   const [left, top, right, bottom] = hover.plot;
   const [lo, hi] = hover.xlim;
   const xFrac = (v: number) => left + ((v - lo) / (hi - lo)) * (right - left);
+  return { text: binText(bin), key: String(bin.index), rect: [xFrac(bin.lo), top, xFrac(bin.hi), bottom] };
+}
+
+/** The picture with a readout of what is under the pointer (a bin, an image cell). */
+export function hoverablePicture(img: HTMLImageElement, hover: PictureHover): HTMLElement {
+  const outline = el("div", { class: "bin-outline", hidden: "" });
+  const tip = el("div", { class: "bin-tip", role: "status", hidden: "" });
+  const box = el("div", { class: "hoverable" }, img, outline, tip);
   img.addEventListener("mousemove", (ev) => {
     const r = img.getBoundingClientRect();
-    const fx = (ev.clientX - r.left) / (r.width || 1);
-    const fy = (ev.clientY - r.top) / (r.height || 1);
-    const bin = binAt(hover, fx, fy);
-    if (!bin) {
+    const at = readout(hover, (ev.clientX - r.left) / (r.width || 1), (ev.clientY - r.top) / (r.height || 1));
+    if (!at) {
       tip.hidden = true;
       outline.hidden = true;
       return;
     }
-    tip.textContent = binText(bin);
-    tip.dataset.bin = String(bin.index);
+    tip.textContent = at.text;
+    tip.dataset.at = at.key;
     tip.hidden = false;
-    tip.style.left = `${Math.min(ev.clientX - r.left + 12, r.width - 160)}px`;
+    tip.style.left = `${Math.max(0, Math.min(ev.clientX - r.left + 12, r.width - 220))}px`;
     tip.style.top = `${Math.max(0, ev.clientY - r.top - 28)}px`;
+    const [left, top, right, bottom] = at.rect;
     outline.hidden = false;
-    outline.style.left = `${xFrac(bin.lo) * 100}%`;
-    outline.style.width = `${(xFrac(bin.hi) - xFrac(bin.lo)) * 100}%`;
+    outline.style.left = `${left * 100}%`;
+    outline.style.width = `${(right - left) * 100}%`;
     outline.style.top = `${top * 100}%`;
     outline.style.height = `${(bottom - top) * 100}%`;
   });

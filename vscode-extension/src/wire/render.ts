@@ -3,7 +3,7 @@
  * the picture that comes back, and the `Renderer` the panel and the hover depend on (never
  * the language client itself).
  */
-import { array, literal, num, object, str } from "./codec";
+import { array, bool, DecodeError, int, literal, nullable, num, object, record, str, type Codec } from "./codec";
 import type { ModuleGraph, RenderKind } from "./protocol";
 
 export interface Theme {
@@ -27,7 +27,35 @@ export const binsHoverCodec = object({
 });
 export type BinsHover = ReturnType<typeof binsHoverCodec.decode>;
 
-export const pictureCodec = object({ mime: literal("image/svg+xml", "image/png"), data: str, hover: binsHoverCodec }, ["hover"]);
+/**
+ * A channels picture's hover map: each tile's image area, the channels it shows (the RGB
+ * composite three), its cells, and the values drawn in each cell by channel (block means
+ * when the image was reduced to fit; null where a block holds no finite value).
+ */
+export const pixelsHoverCodec = object({
+  kind: literal("pixels"),
+  name: str,
+  shape: array(int),
+  batch_index: int,
+  batched: bool,
+  tiles: array(object({ plot: array(num), channels: array(str), rows: int, cols: int })),
+  grids: record(array(array(nullable(num)))),
+});
+export type PixelsHover = ReturnType<typeof pixelsHoverCodec.decode>;
+
+export type PictureHover = BinsHover | PixelsHover;
+
+const pictureHoverCodec: Codec<PictureHover> = {
+  describe: { kind: "unknown" },
+  decode(value, path = "") {
+    const kind = (value as { kind?: unknown } | null)?.kind;
+    if (kind === "bins") return binsHoverCodec.decode(value, path);
+    if (kind === "pixels") return pixelsHoverCodec.decode(value, path);
+    throw new DecodeError(`${path}.kind`, `expected "bins" or "pixels", got ${JSON.stringify(kind)}`);
+  },
+};
+
+export const pictureCodec = object({ mime: literal("image/svg+xml", "image/png"), data: str, hover: pictureHoverCodec }, ["hover"]);
 export type Picture = ReturnType<typeof pictureCodec.decode>;
 
 /** Picture size in CSS pixels and the screen's device pixel ratio (raster parts get that many more pixels). */

@@ -1,13 +1,13 @@
 /** The messages between the extension host and the Tensor panel's page (both directions). */
 import type { LayerRow, RenderKind, Snapshot, Training } from "./protocol";
-import type { BinsHover, GraphLayout, Theme } from "./render";
+import type { GraphLayout, PictureHover, Theme } from "./render";
 
 export interface PanelPicture {
   kind: RenderKind;
   title: string;
   mime: "image/svg+xml" | "image/png";
   data: string;
-  hover?: BinsHover; // what lies under the pointer (a histogram's bins)
+  hover?: PictureHover; // what lies under the pointer (a histogram's bins, an image's pixels)
 }
 
 /** The target of pictures: a tensor's name in the frame, the hit tensor, or the Layers tab. */

@@ -49,7 +49,7 @@ test("hovering a histogram bin shows its range and count and outlines it; outsid
     const fx = 0.1 + ((value + 2) / 4) * 0.8;
     await p.page.mouse.move(box.x + fx * box.width, box.y + 0.5 * box.height);
     assert.equal(await tip.textContent(), text, `at value ${value}`);
-    assert.equal(await tip.getAttribute("data-bin"), index);
+    assert.equal(await tip.getAttribute("data-at"), index);
   }
   const outline = await p.page.locator("#detail .bin-outline").boundingBox();
   // the last bin, [1, 2], spans fractions 0.7..0.9 of the picture's width
@@ -59,6 +59,46 @@ test("hovering a histogram bin shows its range and count and outlines it; outsid
   await p.page.mouse.move(box.x + 0.5 * box.width, box.y + 0.9 * box.height);
   assert.equal(await tip.isHidden(), true);
   await p.page.mouse.move(box.x + 0.05 * box.width, box.y + 0.5 * box.height);
+  assert.equal(await tip.isHidden(), true);
+  await p.page.close();
+});
+
+test("hovering an image tile shows the tensor index and value under the pointer; the RGB tile shows all three", async () => {
+  const p = await openPanel(browser, { width: 900, height: 700 });
+  await p.send({ type: "snapshot", snapshot: fc2Snapshot, session: "Train" });
+  // a batch of 3-channel 4×8 images reduced to 2×4 cells (2×2 blocks): RGB first, then channel 0
+  const grid = (c: number) => [0, 1].map((i) => [0, 1, 2, 3].map((j) => c * 10 + i * 4 + j));
+  const pixels = {
+    kind: "pixels" as const,
+    name: "images",
+    shape: [4, 8],
+    batch_index: 2,
+    batched: true,
+    tiles: [
+      { plot: [0.0, 0.2, 0.5, 0.7], channels: ["0", "1", "2"], rows: 2, cols: 4 },
+      { plot: [0.5, 0.2, 1.0, 0.7], channels: ["0"], rows: 2, cols: 4 },
+    ],
+    grids: { "0": grid(0), "1": grid(1), "2": grid(2) },
+  };
+  await p.send({
+    type: "pictures",
+    target: { hit: true },
+    pictures: [{ kind: "channels", title: "channels of images", mime: "image/svg+xml", data: PICTURE, hover: pixels }],
+  });
+  const img = p.page.locator('#detail img[data-kind="channels"]');
+  await img.waitFor();
+  const box = (await img.boundingBox())!;
+  const tip = p.page.locator("#detail .bin-tip");
+  // cell (1, 2) of the RGB tile: rows 2:4, cols 4:6 of image 2
+  await p.page.mouse.move(box.x + (0 + (2.5 / 4) * 0.5) * box.width, box.y + (0.2 + (1.5 / 2) * 0.5) * box.height);
+  assert.equal(await tip.textContent(), "mean of images[2, :, 2:4, 4:6] = (6, 16, 26)");
+  // cell (0, 3) of the channel-0 tile
+  await p.page.mouse.move(box.x + (0.5 + (3.5 / 4) * 0.5) * box.width, box.y + (0.2 + (0.5 / 2) * 0.5) * box.height);
+  assert.equal(await tip.textContent(), "mean of images[2, 0, 0:2, 6:8] = 3");
+  const outline = (await p.page.locator("#detail .bin-outline").boundingBox())!;
+  assert.ok(Math.abs(outline.x - (box.x + (0.5 + 3 * 0.125) * box.width)) < 1.5, "the cell is outlined");
+  // outside the tiles: nothing
+  await p.page.mouse.move(box.x + 0.5 * box.width, box.y + 0.9 * box.height);
   assert.equal(await tip.isHidden(), true);
   await p.page.close();
 });
