@@ -19,6 +19,12 @@ histogram). TensorBoard gets a histogram of the finite values plus scalars ``nor
 Cost: between logged steps only a pre-forward and a post-forward hook on ``model`` and the
 global optimizer hook run (a counter and a comparison). The per-module and per-parameter hooks
 exist only during a logged step and are removed right after it.
+
+The training curves (``tensorpeek.training``: the loss, learning rates, gradient norms, update
+ratios, ``tensorpeek.log`` metrics) go to the same event files as scalars under ``training/``,
+so TensorBoard shows them beside the histograms; with ``wandb=True`` also to the active W&B run
+(``wandb.run``), as ``tensorpeek/<name>`` against the step metric ``tensorpeek/step``. Points
+arrive in batches (``training.series``), never with a host sync per step.
 """
 
 from __future__ import annotations
@@ -37,6 +43,8 @@ import torch
 from tensorpeek.common.flatten import flatten_tensors
 from tensorpeek.common.steps import STEPS
 from tensorpeek.summary.tensor_summary import TensorSummary, summarize
+from tensorpeek.training.capture import CAPTURE
+from tensorpeek.training.series import STORE, Point
 
 LOGS = ("gradients", "parameters", "activations", "all")
 JSONL_NAME = "tensorpeek-watch.jsonl"
@@ -48,6 +56,50 @@ def _tensorboard_writer(log_dir: Path) -> Any:
     except ImportError:  # the optional extra is absent: JSONL only
         return None
     return SummaryWriter(log_dir=str(log_dir))
+
+
+class CurveWriter:
+    """Sends every new point of the training curves to a TensorBoard writer (tags
+    ``training/<name>``) and/or a W&B run; ``remove()`` stops (after writing what is pending)."""
+
+    def __init__(self, writer: Any = None, wandb_run: Any = None) -> None:
+        self.writer = writer
+        self.wandb_run = wandb_run
+        self.points = 0
+        if wandb_run is not None:
+            wandb_run.define_metric("tensorpeek/step")
+            wandb_run.define_metric("tensorpeek/*", step_metric="tensorpeek/step")
+        CAPTURE.install()
+        STORE.sinks.append(self._write)
+
+    def _write(self, points: list[Point]) -> None:
+        by_step: dict[int, dict[str, float]] = {}
+        for name, step, value in points:
+            if self.writer is not None:
+                self.writer.add_scalar(f"training/{name}", value, step)
+            by_step.setdefault(step, {})[f"tensorpeek/{name}"] = value
+        if self.wandb_run is not None:
+            for step in sorted(by_step):
+                self.wandb_run.log({"tensorpeek/step": step, **by_step[step]})
+        self.points += len(points)
+
+    def remove(self) -> None:
+        STORE.flush()
+        if self._write in STORE.sinks:
+            STORE.sinks.remove(self._write)
+        if self.writer is not None:
+            self.writer.flush()
+
+
+def active_wandb_run() -> Any:
+    """The active W&B run; a clear error when wandb is missing or no run was started."""
+    try:
+        import wandb
+    except ImportError:
+        raise ImportError("wandb=True needs the wandb package: pip install wandb") from None
+    if wandb.run is None:
+        raise RuntimeError("wandb=True needs an active W&B run: call wandb.init() first")
+    return wandb.run
 
 
 class Watch:
@@ -62,6 +114,8 @@ class Watch:
         writer: Any,
         bins: int,
         owns_writer: bool = True,
+        curves: bool = True,
+        wandb_run: Any = None,
     ) -> None:
         self.kinds = {"gradients", "parameters", "activations"} if log == "all" else {log}
         self.log_freq = log_freq
@@ -79,6 +133,8 @@ class Watch:
         self._grad_handles: list[Any] = []
         self._pending_grads: dict[str, tuple[int, TensorSummary]] = {}
         self.records = 0
+        want = curves and (writer is not None or wandb_run is not None)
+        self.curves = CurveWriter(writer, wandb_run) if want else None
         STEPS.acquire()
         self._handles = [
             model.register_forward_pre_hook(self._before_forward),
@@ -213,6 +269,8 @@ class Watch:
             h.remove()
         self._handles, self._pass_handles = [], []
         STEPS.release()
+        if self.curves is not None:
+            self.curves.remove()
         self._jsonl.close()
         if self.writer is not None and self._owns_writer:
             self.writer.close()
@@ -245,6 +303,8 @@ def watch(
     writer: Any = None,
     tensorboard: bool | None = None,
     bins: int = 32,
+    curves: bool = True,
+    wandb: bool = False,
 ) -> Watch:
     """Record per-module histograms and summaries every ``log_freq`` steps (module docstring).
 
@@ -253,6 +313,8 @@ def watch(
     ``runs/tensorpeek-<time>``, or the given ``writer``'s directory). ``writer``: an existing
     ``SummaryWriter`` to write into (left open by ``remove()``). ``tensorboard``: ``False`` writes
     only the JSONL file; ``None`` writes event files when tensorboard is installed.
+    ``curves``: also write the training curves (loss, lr, gradient norms, update ratios,
+    ``tensorpeek.log`` metrics) as scalars. ``wandb``: also send them to the active W&B run.
     """
     if not isinstance(model, torch.nn.Module):
         raise TypeError(f"watch() needs a torch.nn.Module, got {type(model).__name__}")
@@ -264,6 +326,7 @@ def watch(
         own = getattr(writer, "log_dir", None)
         log_dir = own if own else Path("runs") / time.strftime("tensorpeek-%Y%m%d-%H%M%S")
     log_dir = Path(log_dir)
+    wandb_run = active_wandb_run() if wandb else None
     owns = writer is None
     if writer is None and tensorboard is not False:
         writer = _tensorboard_writer(log_dir)
@@ -271,4 +334,6 @@ def watch(
             raise ImportError(
                 "tensorboard=True needs the tensorboard package: pip install tensorboard"
             )
-    return Watch(model, log, log_freq, log_dir, writer, bins, owns_writer=owns)
+    return Watch(
+        model, log, log_freq, log_dir, writer, bins, owns, curves=curves, wandb_run=wandb_run
+    )

@@ -25,6 +25,8 @@ FLUSH_EVERY = 64  # pending tensor values converted together
 MAX_SERIES = 512  # names kept; further names are dropped (counted in ``dropped_names``)
 
 Converter = Callable[[list[Any]], list[float]]
+Point = tuple[str, int, float]  # (series name, step, value)
+Sink = Callable[[list[Point]], None]  # gets the new points, in batches (TensorBoard, W&B)
 
 
 class Series:
@@ -76,6 +78,7 @@ class TrainingStore:
         self.last_step: int | None = None
         self.dropped_names = 0
         self.log_calls = 0  # tensorpeek.log calls without a step while nothing counted
+        self.sinks: list[Sink] = []  # called with every new point once it is a float
 
     def add(self, name: str, step: int, value: float) -> None:
         with self.lock:
@@ -83,6 +86,7 @@ class TrainingStore:
             if series is not None:
                 series.add(int(step), float(value))
                 self._saw(step)
+        self._tell([(name, int(step), float(value))])
 
     def add_lazy(self, name: str, step: int, value: Any) -> None:
         """Keep ``value`` (a 0-d tensor) as it is; it becomes a float at the next flush."""
@@ -108,6 +112,24 @@ class TrainingStore:
                 series = self._series(name)
                 if series is not None:
                     series.add(step, value)
+        self._tell(
+            [(name, step, value) for (name, step, _), value in zip(pending, values, strict=True)]
+        )
+
+    def _tell(self, points: list[Point]) -> None:
+        for sink in list(self.sinks):
+            try:
+                sink(points)
+            except Exception as err:  # noqa: BLE001 - a broken writer must not stop training
+                self.sinks.remove(sink)
+                import warnings
+
+                warnings.warn(
+                    f"tensorpeek: writing the curves failed ({type(err).__name__}: {err}); "
+                    "that writer gets no more points",
+                    RuntimeWarning,
+                    stacklevel=2,
+                )
 
     def snapshot(self) -> dict[str, list[list[Any]]]:
         """Every series' points (flushed first), names sorted with loss, lr, grad_norm first."""
