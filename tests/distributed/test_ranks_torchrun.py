@@ -249,6 +249,11 @@ def test_a_paused_rank_pauses_the_others_and_resuming_resumes_all(tmp_path: Path
     )
     assert waiting in text, job.output[-4000:]
     assert "tensorpeek: [rank 0/2] rank 1 continued; so does this rank" in text
+    # rank 0 then hits at step 3 (the NaN came through DDP's all-reduce) and pauses; rank 1,
+    # whose once-breakpoint is spent, is still a peer: it waits and continues with rank 0
+    assert hit_line(0, 2, "module.0", 3).replace("(Plant)", "(Linear)") in text
+    assert "tensorpeek: [rank 1/2] pausing: rank 0/2 hit" in job.text(1), job.output[-4000:]
+    assert "tensorpeek: [rank 1/2] rank 0 continued; so does this rank" in job.text(1)
     assert all(job.ranks[r]["ended"]["how"] == "completed" for r in (0, 1))
     assert all(len(job.ranks[r]["losses"]) == 4 for r in (0, 1))
 

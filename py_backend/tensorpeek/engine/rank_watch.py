@@ -1,10 +1,10 @@
 """No rank left hanging: the runtime that, in each armed rank of a multi-rank job, publishes
 this rank's hits, stops and crashes and reacts to its peers' (``docs/ranks-protocol.md``).
 
-``RUNTIME.sync(armed)`` follows the registry (``follow``): with the first armed breakpoint in a
+``RUNTIME.sync(armed)`` follows the registry (``follow``): with the first breakpoint in a
 process whose world size is > 1 it starts one daemon thread, which connects to the job's
 store, registers the rank, then polls the store's ``stops`` counter every ``POLL_S`` (one small
-round trip, off the training thread: nothing is added to a step). With the last breakpoint
+round trip, off the training thread: nothing is added to a step). With the last breakpoint removed
 it ends the thread and restores ``sys.excepthook``.
 
 When a peer stops: a peer paused in a debugger or pdb pauses this rank too (suspended under
@@ -229,6 +229,8 @@ class RankRuntime:
                 self._seen += 1
                 self._handle(channel, self._seen)
             self._check_resume(channel)
+        if channel is not None:
+            self._check_resume(channel)  # a peer that resumed just before our last step
 
     def _handle(self, channel: RankChannel, n: int) -> None:
         if n in channel.own_stops:
@@ -407,8 +409,8 @@ _FOLLOWING: list[Registry] = []
 
 
 def follow(registry: Registry) -> None:
-    """Start and end the runtime with the registry's armed breakpoints: wraps its
-    ``wiring`` (set by ``engine.dispatch``) once."""
+    """Start the runtime with the registry's first breakpoint and end it with the last one
+    removed: wraps its ``wiring`` (set by ``engine.dispatch``) once."""
     if registry in _FOLLOWING:
         return
     _FOLLOWING.append(registry)
@@ -417,6 +419,7 @@ def follow(registry: Registry) -> None:
     def wiring(reg: Registry) -> None:
         if inner is not None:
             inner(reg)
-        RUNTIME.sync(bool(reg.enabled()))
+        # any breakpoint, enabled or not: one that fired ``once`` leaves the rank a peer
+        RUNTIME.sync(bool(reg.breakpoints))
 
     registry.wiring = wiring
