@@ -23,7 +23,7 @@ import torch.distributed as dist
 
 import tensorpeek
 from tensorpeek.engine import ranks
-from tensorpeek.engine.rank_watch import RUNTIME, PeerStopped
+from tensorpeek.engine.rank_watch import RUNTIME, PeerStopped, peer_stop_line
 from tensorpeek.engine.ranks import RankChannel, RankIdentity
 
 REPO = Path(__file__).resolve().parents[2]
@@ -200,3 +200,42 @@ def test_the_snapshot_of_a_rank_validates_and_names_rank_and_first(rank0: RankCh
     assert snap["rank"]["first"]["seq"] == 1 and snap["rank"]["stopped_by"] is None
     assert (snap["hit"]["rank"], snap["hit"]["rank_seq"]) == (1, 1)
     assert snap["hit"]["first"]["module_class"] == "Poison"
+
+
+@pytest.mark.parametrize(
+    ("error", "kind"),
+    [
+        ("ValueError: an ordinary bug", "crashed"),
+        ("bdb.BdbQuit", "quit"),
+        ("tensorpeek.engine.rank_watch.PeerStopped: tensorpeek: [rank 1/2] stopping: x", None),
+        ("tensorpeek.engine.hit.TensorBreakpointError: ━━ tensorpeek: [rank 1/2] ...", None),
+        ("TensorBreakpointError: ━━ tensorpeek: ...", None),
+    ],
+)
+def test_a_failed_script_is_a_crash_unless_it_failed_of_a_hit_or_a_peer(
+    rank0: RankChannel, error: str, kind: str | None
+) -> None:
+    """``run``/``doctor`` hand over the error as ``run_script`` words it (the exception's
+    qualified name, as ``traceback.format_exception_only`` writes it)."""
+    tensorpeek.break_on("*", "output", "nonfinite", action="record")
+    assert eventually(lambda: RUNTIME.channel is not None)
+    RUNTIME.script_ended("failed", error, 5)
+    if kind is None:
+        time.sleep(0.2)
+        assert rank0.stops() == 0 and not rank0.has("crashed/1")
+    else:
+        stop = eventually(lambda: rank0.read("stop/1"))
+        assert (stop["kind"], stop["rank"], stop["step"], stop["error"]) == (kind, 1, 5, error)
+
+
+def test_a_run_stopped_on_purpose_stops_the_peers(rank0: RankChannel) -> None:
+    tensorpeek.break_on("*", "output", "nonfinite", action="record")
+    assert eventually(lambda: RUNTIME.channel is not None)
+    RUNTIME.script_ended("stopped", "doctor: nonfinite at fc output, step 3", 3)
+    stop = eventually(lambda: rank0.read("stop/1"))
+    assert (stop["kind"], stop["pauses"], stop["message"]) == (
+        "stopped",
+        False,
+        "doctor: nonfinite at fc output, step 3",
+    )
+    assert "stopping: rank 1/2 stopped: doctor: nonfinite" in peer_stop_line(stop, None)

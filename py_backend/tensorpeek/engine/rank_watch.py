@@ -357,7 +357,7 @@ class RankRuntime:
     def _publish_crash(self, error: str, step: int | None) -> None:
         if self.channel is None or self.me is None:
             return
-        kind = "quit" if error.startswith("BdbQuit") else "crashed"
+        kind = "quit" if _error_name(error) == "BdbQuit" else "crashed"
         record = ranks.event_record(
             kind, self.me, f"rank {self.me.rank} {kind}: {error}", step=step, error=error
         )
@@ -399,9 +399,15 @@ class RankRuntime:
             previous(exc_type, exc, tb)
 
 
+def _error_name(error: str) -> str:
+    """``PeerStopped`` from ``"tensorpeek.engine.rank_watch.PeerStopped: ..."`` (the form of
+    ``traceback.format_exception_only``) or from ``"PeerStopped: ..."``."""
+    return error.split(":", 1)[0].strip().rsplit(".", 1)[-1]
+
+
 def _is_consequence(error: str) -> bool:
     """An error that is a hit (published as one) or a peer's stop, not a crash."""
-    return error.startswith(("TensorBreakpointError", "PeerStopped"))
+    return _error_name(error) in ("TensorBreakpointError", "PeerStopped")
 
 
 RUNTIME = RankRuntime()
