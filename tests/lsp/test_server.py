@@ -18,6 +18,7 @@ from pygls.exceptions import JsonRpcException
 from pytest_lsp import ClientServerConfig, LanguageClient, client_capabilities
 
 import tensorpeek
+from tensorpeek.render import KINDS
 
 FIXTURES = Path(__file__).parent / "fixtures"
 DARK = {"foreground": "#cccccc", "background": "#1e1e1e", "accent": "#3794ff", "fontSize": 11}
@@ -103,7 +104,11 @@ async def test_every_picture_kind_renders(client: LanguageClient) -> None:
         "timeseries": {"metric": "norm",
                        "series": [{"module": "fc", "site": "output", "steps": [0, 1],
                                    "values": [1, 2]}]},
+        "batch": {"name": "im", "shape": [2, 1, 1, 1], "normalize": "channel",
+                  "images": [{"index": i, "channels": [{"index": 0, "data": [[0.5]]}]}
+                             for i in range(2)]},
     }  # fmt: skip
+    assert set(payloads) | {"histogram"} == set(KINDS), "every kind the renderer knows"
     for kind, payload in payloads.items():
         reply = await render(client, kind=kind, payload=payload, format="svg")
         ET.fromstring(reply.data)

@@ -433,3 +433,57 @@ def test_the_channels_hover_map_finds_each_cell_where_the_picture_drew_its_colou
     rgb["channels"] = [{"index": c, "data": grid, "min": 0.0, "max": 59.0} for c in range(3)]
     tiles = render_picture("channels", rgb, width=500, height=300).hover["tiles"]  # type: ignore[index]
     assert [t["channels"] for t in tiles] == [["0", "1", "2"], ["0"], ["1"], ["2"]]
+
+
+def test_a_batch_grid_draws_each_image_as_rgb_and_normalize_changes_the_colours() -> None:
+    import io
+
+    import numpy as np
+    from matplotlib.image import imread
+
+    # image 0 is pure red in the top half (channel 0 = 1 there), image 1 a grey ramp
+    red = [[1.0] * 4] * 2 + [[0.0] * 4] * 2
+    zero = [[0.0] * 4] * 4
+    ramp = [[float(i * 4 + j) for j in range(4)] for i in range(4)]
+    payload = {
+        "name": "images",
+        "shape": [2, 3, 4, 4],
+        "images": [
+            {
+                "index": 0,
+                "channels": [{"index": c, "data": d} for c, d in enumerate([red, zero, zero])],
+            },
+            {"index": 1, "channels": [{"index": c, "data": ramp} for c in range(3)]},
+        ],
+    }
+    light = Theme.from_request({"foreground": "#000000", "background": "#ffffff"})
+    data = render("batch", payload, fmt="png", theme=light, width=400, height=200)
+    image = imread(io.BytesIO(data))[..., :3]
+    fig = Figure(figsize=(4, 2), dpi=100)
+    from tensorpeek.render.grids import draw_batch
+
+    draw_batch(fig, payload, light)
+    first, second = [ax for ax in fig.axes if ax.get_images()]
+    assert first.get_title() == "images[0]" and second.get_title() == "images[1]"
+    rgb = first.get_images()[0].get_array()
+    assert np.allclose(rgb[0, 0], [1, 0, 0]) and np.allclose(rgb[3, 0], [0, 0, 0])
+    grey = second.get_images()[0].get_array()
+    assert np.allclose(grey[..., 0], grey[..., 2]) and grey[0, 0, 0] == 0 and grey[3, 3, 0] == 1
+    assert image.shape[:2] == (200, 400)
+    # "channel" scales each channel by its own range: a channel spanning 0..1 beside one
+    # spanning 0..15 reaches full brightness only then
+    small = [[v / 15 for v in row] for row in ramp]
+    mixed = {
+        "name": "m",
+        "shape": [3, 4, 4],
+        "images": [{"index": 0, "channels": [{"data": ramp}, {"data": small}, {"data": small}]}],
+    }
+    for normalize, top_green in (("image", 1 / 15), ("channel", 1.0)):
+        f = Figure(figsize=(4, 2), dpi=100)
+        draw_batch(f, dict(mixed, normalize=normalize), light)
+        (ax,) = [a for a in f.axes if a.get_images()]
+        assert ax.get_images()[0].get_array()[3, 3, 1] == pytest.approx(top_green)
+    with pytest.raises(RenderError, match="normalize"):
+        render("batch", dict(payload, normalize="batch"), width=400, height=200)
+    with pytest.raises(RenderError, match="images"):
+        render("batch", {"name": "x"}, width=400, height=200)

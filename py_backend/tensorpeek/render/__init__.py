@@ -6,7 +6,10 @@ server's ``tensorpeek/render`` request all use these; see docs/architecture.md):
 - ``histogram``: a summary dict (``hist.edges/counts``, ``nan/posinf/neginf``,
   ``min/max/mean/std``), optional ``name`` and ``yscale`` ("linear" | "log").
 - ``heatmap``: ``{name, shape, block, mean, min, max}`` (rows of numbers or null).
-- ``channels``: ``{name, shape, batch_index, channels: [{index, data, min, max}]}``.
+- ``channels``: ``{name, shape, batch_index, channels: [{index, data, min, max}]}``,
+  optional ``normalize`` ("image" | "channel": the RGB composite's range).
+- ``batch``: ``{name, shape, normalize?, images: [{index, channels: [...]}]}``: a grid of the
+  images of a batch (each image's channels as in ``channels``).
 - ``layers``: ``{metric, site, layers: [{module, value, flag}]}``.
 - ``timeseries``: ``{metric, series: [{module, site, steps, values}]}``.
 
@@ -30,7 +33,7 @@ from typing import Any, NamedTuple
 
 from tensorpeek.render.canvas import new_figure, to_bytes
 from tensorpeek.render.errors import RenderError
-from tensorpeek.render.grids import draw_channels, draw_heatmap
+from tensorpeek.render.grids import draw_batch, draw_channels, draw_heatmap
 from tensorpeek.render.histogram import draw_histogram
 from tensorpeek.render.hover import HOVER
 from tensorpeek.render.layers import draw_layers, draw_timeseries
@@ -42,6 +45,7 @@ _DRAW: dict[str, Callable[..., None]] = {
     "histogram": draw_histogram,
     "heatmap": draw_heatmap,
     "channels": draw_channels,
+    "batch": draw_batch,
     "layers": draw_layers,
     "timeseries": draw_timeseries,
 }

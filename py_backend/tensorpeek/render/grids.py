@@ -158,3 +158,56 @@ def draw_channels(fig: Figure, payload: dict[str, Any], theme: Theme) -> None:
             vmax=hi if hi > lo else lo + 1.0,
         )
     fig.tight_layout(pad=0.3)
+
+
+def draw_batch(fig: Figure, payload: dict[str, Any], theme: Theme) -> None:
+    """A grid of the images of a batch, one tile each: an RGB composite for 3 (or 4: the first
+    three) channels, the colour map for one; ``normalize`` as for ``channels`` ("image": each
+    image by its own joint range, "channel": each channel by its own)."""
+    images = payload.get("images")
+    if not isinstance(images, list):
+        raise RenderError("batch payload: 'images' must be a list of {index, channels}")
+    normalize = payload.get("normalize", "image")
+    if normalize not in ("image", "channel"):
+        raise RenderError(f"batch payload: normalize {normalize!r}; valid: image, channel")
+    name = str(payload.get("name") or "")
+    if not images:
+        message_axes(fig, theme, name, "no images")
+        return
+    tiles = []
+    for n, image in enumerate(images):
+        if not isinstance(image, dict) or not isinstance(image.get("channels"), list):
+            raise RenderError(f"batch payload: image {n} needs 'channels'")
+        grids = [
+            _grid(c.get("data") if isinstance(c, dict) else None, f"batch image {n} channel {k}")
+            for k, c in enumerate(image["channels"])
+        ]
+        tiles.append((image.get("index", n), grids))
+    width, height = fig.get_figwidth(), fig.get_figheight()
+    cols = max(1, min(len(tiles), round(math.sqrt(len(tiles) * width / height))))
+    rows = math.ceil(len(tiles) / cols)
+    cmap = _cmap(theme)
+    for k, (index, grids) in enumerate(tiles):
+        ax = fig.add_subplot(rows, cols, k + 1)
+        style_axes(ax, theme)
+        ax.set_xticks([])
+        ax.set_yticks([])
+        ax.set_title(f"{name}[{index}]", fontsize=theme.font_size * 0.8)
+        rgb = _rgb(grids[:3], normalize) if len(grids) in (3, 4) else None
+        if rgb is not None:
+            ax.imshow(rgb, interpolation="nearest")
+            continue
+        grid = grids[0] if grids else np.zeros((0, 0))
+        finite = grid[np.isfinite(grid)] if grid.size else grid
+        if finite.size == 0:
+            centre_note(ax, "no finite values", theme, colour=theme.bad)
+            continue
+        lo, hi = float(finite.min()), float(finite.max())
+        ax.imshow(
+            np.ma.masked_invalid(grid),
+            cmap=cmap,
+            interpolation="nearest",
+            vmin=lo,
+            vmax=hi if hi > lo else lo + 1.0,
+        )
+    fig.tight_layout(pad=0.3)

@@ -294,7 +294,8 @@ export class DebugSessions implements DebugAdapterTrackerFactory {
       snapshot,
       p.session.name,
       {
-        detail: (expression: string): Promise<Detail> => p.proxy.call("detail", { expression }, frameId, detailCodec),
+        detail: (expression: string, params = {}): Promise<Detail> =>
+          p.proxy.call("detail", { ...params, expression }, frameId, detailCodec),
         training: () => p.proxy.call("training", {}, frameId, trainingCodec),
         stepLayers: (step: number) => p.proxy.call("step_layers", { step }, frameId, stepLayersCodec),
       },

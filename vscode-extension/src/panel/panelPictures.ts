@@ -5,6 +5,7 @@
 import { statValue } from "../wire/codec";
 import { chartMetric, historyValues, layerSiteRows } from "../wire/layerStats";
 import type { Detail, LayerRow, RenderKind, TensorSummary } from "../wire/protocol";
+import type { ImageOptions } from "../wire/webviewProtocol";
 
 export interface PictureRequest {
   kind: RenderKind;
@@ -38,13 +39,44 @@ export function histogramRequest(name: string, summary: TensorSummary): PictureR
 }
 
 /** The detail card: the finer histogram, and a heatmap or channel tiles when the agent sent them. */
-export function detailRequests(name: string, detail: Detail | undefined, fallback: TensorSummary | undefined): PictureRequest[] {
+export function detailRequests(
+  name: string,
+  detail: Detail | undefined,
+  fallback: TensorSummary | undefined,
+  normalize: ImageOptions["normalize"] = "image",
+): PictureRequest[] {
   const out: PictureRequest[] = [];
   if (detail) out.push({ kind: "histogram", title: `histogram of ${name}`, payload: detail.histogram });
   else if (fallback) out.push(histogramRequest(name, fallback));
   if (detail?.heatmap) out.push({ kind: "heatmap", title: `heatmap of ${name}`, payload: detail.heatmap });
-  if (detail?.channels) out.push({ kind: "channels", title: `channels of ${name}`, payload: detail.channels });
+  if (detail?.channels && typeof detail.channels === "object") {
+    const channels = detail.channels as { batch_index?: number };
+    const which = channels.batch_index ? ` (image ${channels.batch_index})` : "";
+    out.push({ kind: "channels", title: `channels of ${name}${which}`, payload: { ...detail.channels, normalize } });
+  }
   return out;
+}
+
+/** Images of a batch drawn in its grid, at most. */
+export const BATCH_GRID_MAX = 16;
+
+/**
+ * The grid of a batch from the `detail` answers of its first images (their `channels`
+ * payloads), or null when none of them is an image.
+ */
+export function batchRequest(
+  name: string,
+  shape: readonly number[],
+  details: readonly Detail[],
+  normalize: ImageOptions["normalize"],
+): PictureRequest | null {
+  const images = details
+    .map((d) => d.channels as { batch_index?: number; channels?: unknown } | undefined)
+    .filter((c): c is { batch_index?: number; channels: unknown } => Array.isArray(c?.channels))
+    .map((c) => ({ index: c.batch_index ?? 0, channels: c.channels }));
+  if (images.length === 0) return null;
+  const more = shape[0] > images.length ? ` (the first ${images.length} of ${shape[0]})` : "";
+  return { kind: "batch", title: `batch of ${name}${more}`, payload: { name, shape, normalize, images } };
 }
 
 function finiteOrNull(v: number | null): number | null {

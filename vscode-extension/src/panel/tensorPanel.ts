@@ -8,10 +8,19 @@ import { traceError } from "../platform/log";
 import { commands, vscode, window } from "../platform/vscodeapi";
 import type { Detail, Snapshot, StepLayers, Training } from "../wire/protocol";
 import type { Picture, Renderer, Theme } from "../wire/render";
-import { pictureKey, type HostMessage, type PanelPicture, type PictureTarget, type WebviewMessage } from "../wire/webviewProtocol";
+import {
+  pictureKey,
+  type HostMessage,
+  type ImageOptions,
+  type PanelPicture,
+  type PictureTarget,
+  type WebviewMessage,
+} from "../wire/webviewProtocol";
 import type { RankEntry, RankMessage } from "../wire/webviewProtocol";
 import { panelHtml } from "./panelHtml";
 import {
+  BATCH_GRID_MAX,
+  batchRequest,
   detailRequests,
   histogramRequest,
   layerRequests,
@@ -27,7 +36,7 @@ const TENSOR_CONTAINER_COMMAND = "workbench.view.extension.tensorpeek";
 
 /** Where the panel gets a tensor's detail payloads, and the training curves, at the current stop. */
 export interface DetailSource {
-  detail(expression: string): Promise<Detail>;
+  detail(expression: string, params?: { batch_index?: number; heatmap_size?: number }): Promise<Detail>;
   /** agent `training` (docs/training-protocol.md); absent where the session cannot ask */
   training?(): Promise<Training>;
   /** agent `step_layers` */
@@ -199,6 +208,9 @@ export class TensorPanel implements WebviewViewProvider {
       case "selectTensor":
         void this.selectTensor(message.name, message.expression);
         return;
+      case "imageOptions":
+        void this.selectTensor(message.name, message.expression, message.options);
+        return;
       case "showLayers":
         if (this.snapshot) void this.renderTo({ layers: true }, layerRequests(this.snapshot.snapshot.layers));
         return;
@@ -221,20 +233,35 @@ export class TensorPanel implements WebviewViewProvider {
     for (const d of [...this.drawn.values()]) void this.renderTo(d.target, d.requests, d.error);
   }
 
-  private async selectTensor(name: string, expression: string): Promise<void> {
+  private async selectTensor(name: string, expression: string, options?: ImageOptions): Promise<void> {
     const snapshot = this.snapshot?.snapshot;
     const tensor = snapshot?.tensors.find((t) => t.name === name);
     const param = snapshot?.model?.params.find((p) => p.expression === expression);
     if (!tensor && !param) return;
+    const source = this.detailSource;
     let detail: Detail | undefined;
     let error: string | undefined;
     try {
-      detail = await this.detailSource?.detail(expression);
+      detail = await source?.detail(expression, options?.batchIndex ? { batch_index: options.batchIndex } : undefined);
     } catch (err) {
       error = `detail unavailable (${(err as Error).message}); showing the snapshot's histogram`;
       traceError(`detail of ${name}`, err);
     }
-    await this.renderTo({ tensor: name }, detailRequests(name, detail, tensor?.summary), error);
+    const requests = detailRequests(name, detail, tensor?.summary, options?.normalize);
+    const shape = tensor?.summary.shape ?? [];
+    if (options?.grid && source && detail?.channels && shape.length === 4) {
+      // one small `detail` per image: the agent sends one image's tiles at a time
+      const details: Detail[] = [];
+      try {
+        for (let i = 0; i < Math.min(shape[0], BATCH_GRID_MAX); i++)
+          details.push(await source.detail(expression, { batch_index: i, heatmap_size: 32 }));
+      } catch (err) {
+        error = `the batch grid stopped at image ${details.length}: ${(err as Error).message}`;
+      }
+      const grid = batchRequest(name, shape, details, options.normalize);
+      if (grid) requests.push(grid);
+    }
+    await this.renderTo({ tensor: name }, requests, error);
   }
 
   private async renderTo(target: PictureTarget, requests: PictureRequest[], error?: string): Promise<void> {

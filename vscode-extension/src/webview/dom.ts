@@ -16,6 +16,7 @@ import { formatNumber, formatShape, sparkline, trendline } from "../wire/summary
 import type { PanelPicture } from "../wire/webviewProtocol";
 import { el, type Handlers } from "./element";
 import { graphTab } from "./graphView";
+import { imageControls } from "./imageControls";
 import { hoverablePicture } from "./pictureHover";
 import { banner, modelGroups, sortedTensors, SORT_KEYS, type PanelState, type SortKey, type Tab } from "./state";
 import { trainingTab } from "./trainingView";
@@ -149,7 +150,7 @@ function picturesBlock(entry: PanelState["pictures"][string] | undefined): HTMLE
   );
 }
 
-function detailCard(snapshot: Snapshot, state: PanelState): HTMLElement | null {
+function detailCard(snapshot: Snapshot, state: PanelState, h: Handlers): HTMLElement | null {
   const tensor = snapshot.tensors.find((t) => t.name === state.selected);
   if (tensor) {
     const s = tensor.summary;
@@ -163,6 +164,7 @@ function detailCard(snapshot: Snapshot, state: PanelState): HTMLElement | null {
         `${formatShape(s.shape)} ${s.dtype} on ${s.device} · ${s.numel} elements · norm ${formatNumber(s.norm)} · zeros ${s.zeros ?? "?"}`,
       ),
       s.note ? el("p", { class: "muted" }, s.note) : null,
+      imageControls(tensor, state, h),
       picturesBlock(state.pictures[`tensor:${tensor.name}`]),
     );
   }
@@ -416,7 +418,7 @@ export function panel(state: PanelState, h: Handlers): HTMLElement {
         "section",
         { id: "tensors", role: "tabpanel", "aria-labelledby": "tab-tensors" },
         tensorTable(snapshot, state, h),
-        detailCard(snapshot, state),
+        detailCard(snapshot, state, h),
       ),
     );
   } else if (state.tab === "model" && snapshot.model) {

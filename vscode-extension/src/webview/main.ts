@@ -24,7 +24,9 @@ function render(): void {
   document.getElementById("panel")?.replaceWith(next);
   const again = focused ? document.querySelector<HTMLElement>(focused) : null;
   again?.focus({ preventScroll: true });
-  if (again instanceof HTMLInputElement) again.setSelectionRange(again.value.length, again.value.length); // typing goes on at the end
+  // typing goes on at the end (only text fields have a selection: a number field throws)
+  if (again instanceof HTMLInputElement && (again.type === "text" || again.type === "search"))
+    again.setSelectionRange(again.value.length, again.value.length);
   recordTimings();
 }
 

@@ -16,7 +16,7 @@ import {
   type Training,
 } from "../wire/protocol";
 import type { GraphLayout } from "../wire/render";
-import { pictureKey, type HostMessage, type PanelPicture } from "../wire/webviewProtocol";
+import { pictureKey, type HostMessage, type ImageOptions, type PanelPicture } from "../wire/webviewProtocol";
 
 export const SORT_KEYS = ["name", "shape", "dtype", "min", "max", "mean", "std", "nonfinite"] as const;
 export type SortKey = (typeof SORT_KEYS)[number];
@@ -47,6 +47,7 @@ export interface PanelState {
   stepLayers: { step: number; layers: LayerRow[]; error?: string } | null;
   graphNode: string | null; // the node clicked in the Graph view
   pageWidth: number; // CSS pixels, for the SVG views
+  imageOptions: Record<string, ImageOptions>; // by tensor name: how an image tensor is shown
 }
 
 export const initialState: PanelState = {
@@ -63,6 +64,7 @@ export const initialState: PanelState = {
   stepLayers: null,
   graphNode: null,
   pageWidth: 600,
+  imageOptions: {},
 };
 
 export type Action =
@@ -73,7 +75,8 @@ export type Action =
   | { type: "modelQuery"; query: string }
   | { type: "selectStep"; step: number }
   | { type: "selectNode"; id: string | null }
-  | { type: "pageWidth"; width: number };
+  | { type: "pageWidth"; width: number }
+  | { type: "setImageOptions"; name: string; options: ImageOptions };
 
 export function reduce(state: PanelState, action: Action): PanelState {
   switch (action.type) {
@@ -95,8 +98,12 @@ export function reduce(state: PanelState, action: Action): PanelState {
       return state.sortKey === action.key
         ? { ...state, descending: !state.descending }
         : { ...state, sortKey: action.key, descending: action.key === "nonfinite" };
-    case "select":
-      return { ...state, selected: action.name };
+    case "select": {
+      // a fresh click shows the default view, as the host draws it
+      const imageOptions = { ...state.imageOptions };
+      delete imageOptions[action.name];
+      return { ...state, selected: action.name, imageOptions };
+    }
     case "tab":
       return { ...state, tab: action.tab };
     case "modelQuery":
@@ -117,6 +124,8 @@ export function reduce(state: PanelState, action: Action): PanelState {
       return { ...state, graphNode: action.id };
     case "pageWidth":
       return { ...state, pageWidth: action.width };
+    case "setImageOptions":
+      return { ...state, imageOptions: { ...state.imageOptions, [action.name]: action.options } };
   }
 }
 

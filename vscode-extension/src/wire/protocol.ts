@@ -169,7 +169,7 @@ export const replyCodec = object({ version: int, ok: bool, result: unknownValue,
 export const agentMethods = ["snapshot", "detail", "set_breakpoints", "breakpoints", "modules", "training", "step_layers"] as const;
 export type AgentMethod = (typeof agentMethods)[number];
 
-export const renderKinds = ["histogram", "heatmap", "channels", "layers", "timeseries"] as const;
+export const renderKinds = ["histogram", "heatmap", "channels", "layers", "timeseries", "batch"] as const;
 export type RenderKind = (typeof renderKinds)[number];
 
 /**

@@ -10,6 +10,13 @@ export interface PanelPicture {
   hover?: PictureHover; // what lies under the pointer (a histogram's bins, an image's pixels)
 }
 
+/** How an image tensor (C×H×W, N×C×H×W) is shown in its detail card. */
+export interface ImageOptions {
+  batchIndex: number;
+  normalize: "image" | "channel"; // the RGB composite scaled by the joint range, or each channel by its own
+  grid: boolean; // also a grid of the first images of the batch
+}
+
 /** The target of pictures: a tensor's name in the frame, the hit tensor, or the Layers tab. */
 export type PictureTarget = { tensor: string } | { hit: true } | { layers: true };
 
@@ -40,6 +47,8 @@ export type WebviewMessage =
   | { type: "selectTensor"; name: string; expression: string }
   | { type: "showLayers" }
   | { type: "stepLayers"; step: number }
+  // an image tensor's view: which image of the batch, the RGB range, and the grid of the batch
+  | { type: "imageOptions"; name: string; expression: string; options: ImageOptions }
   // the page's content width in CSS pixels and its device pixel ratio, on load and whenever
   // either changes: pictures are drawn to fit, with as many pixels as the screen shows
   | { type: "viewport"; width: number; pixelRatio?: number };

@@ -4,7 +4,7 @@ import { test } from "node:test";
 import { defaultLaunchConfig, withBreakpointEnv } from "../../src/debug/launchConfig";
 import { missingTensorpeekMessage, serverArgs } from "../../src/language/serverCommand";
 import { contentSecurityPolicy, makeNonce, panelHtml } from "../../src/panel/panelHtml";
-import { detailRequests, histogramRequest, layerRequests, needsRedraw, pictureSize } from "../../src/panel/panelPictures";
+import { batchRequest, detailRequests, histogramRequest, layerRequests, needsRedraw, pictureSize } from "../../src/panel/panelPictures";
 import { chooseInterpreter } from "../../src/platform/interpreterChoice";
 import type { Detail, LayerRow } from "../../src/wire/protocol";
 import { summary } from "../fixtures/snapshots";
@@ -78,6 +78,25 @@ test("the detail card asks for the agent's histogram, heatmap and channels paylo
   );
   // without detail (the agent failed), the snapshot's own summary still gives a histogram
   assert.deepEqual(detailRequests("w", undefined, summary()), [histogramRequest("w", summary())]);
+});
+
+test("an image's channels are drawn with the chosen RGB scaling, and a batch grid is built from one detail per image", () => {
+  const image = (i: number) => ({ name: "images", shape: [5, 3, 2, 2], batch_index: i, channels: [{ index: 0, data: [[i]] }] });
+  const detail = (i: number): Detail => ({ name: "images", summary: summary(), histogram: {}, channels: image(i) });
+  const [, channels] = detailRequests("images", detail(2), summary(), "channel");
+  assert.equal(channels.kind, "channels");
+  assert.equal(channels.title, "channels of images (image 2)");
+  assert.deepEqual(channels.payload, { ...image(2), normalize: "channel" });
+  const grid = batchRequest("images", [5, 3, 2, 2], [0, 1, 2].map(detail), "image");
+  assert.equal(grid?.title, "batch of images (the first 3 of 5)");
+  assert.deepEqual(grid?.payload, {
+    name: "images",
+    shape: [5, 3, 2, 2],
+    normalize: "image",
+    images: [0, 1, 2].map((i) => ({ index: i, channels: image(i).channels })),
+  });
+  const matrix: Detail = { name: "w", summary: summary(), histogram: {}, heatmap: {} };
+  assert.equal(batchRequest("w", [4, 4], [matrix], "image"), null, "no images, no grid");
 });
 
 test("the Layers chart uses the gradient site and the most informative recorded statistic", () => {

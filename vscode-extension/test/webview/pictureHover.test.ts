@@ -7,7 +7,7 @@ import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
 import type { Browser } from "playwright-core";
 import { launchChromium } from "../chromium";
-import { fc2Snapshot } from "../fixtures/snapshots";
+import { fc2Snapshot, summary } from "../fixtures/snapshots";
 import { openPanel } from "./harness";
 
 let browser: Browser;
@@ -100,5 +100,31 @@ test("hovering an image tile shows the tensor index and value under the pointer;
   // outside the tiles: nothing
   await p.page.mouse.move(box.x + 0.5 * box.width, box.y + 0.9 * box.height);
   assert.equal(await tip.isHidden(), true);
+  await p.page.close();
+});
+
+test("an image batch's card offers the RGB scaling, the image index and the batch grid, and asks the host for them", async () => {
+  const p = await openPanel(browser, { width: 900, height: 700 });
+  const images = { name: "images", expression: "images", summary: summary({ shape: [6, 3, 8, 8], numel: 1152 }) };
+  const plain = { name: "w", expression: "w", summary: summary({ shape: [4, 4], numel: 16 }) };
+  await p.send({ type: "snapshot", snapshot: { ...fc2Snapshot, tensors: [images, plain] }, session: "Train" });
+  await p.page.locator('#tensor-table tr[data-name="w"]').click();
+  assert.equal(await p.page.locator(".image-controls").count(), 0, "a matrix is not an image");
+  await p.page.locator('#tensor-table tr[data-name="images"]').click();
+  await p.page.locator("#image-normalize").selectOption("channel");
+  await p.page.locator("#image-index").fill("4");
+  await p.page.locator("#image-index").press("Enter");
+  await p.page.locator("#image-grid").check();
+  const asked = (await p.posted()).filter((m) => m.type === "imageOptions").map((m) => m.options);
+  assert.deepEqual(asked, [
+    { batchIndex: 0, normalize: "channel", grid: false },
+    { batchIndex: 4, normalize: "channel", grid: false },
+    { batchIndex: 4, normalize: "channel", grid: true },
+  ]);
+  // an index outside the batch is put back, and nothing is asked
+  await p.page.locator("#image-index").fill("6");
+  await p.page.locator("#image-index").press("Enter");
+  assert.equal(await p.page.locator("#image-index").inputValue(), "4");
+  assert.equal((await p.posted()).filter((m) => m.type === "imageOptions").length, 3);
   await p.page.close();
 });
