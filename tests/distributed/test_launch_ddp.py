@@ -31,12 +31,12 @@ def _env() -> dict[str, str]:
 
 
 def launch(
-    tmp_path: Path, command: str, *args: str, html_report: bool = False
+    tmp_path: Path, command: str, *args: str, html_report: bool = False, nproc: int = 2
 ) -> tuple[subprocess.CompletedProcess[str], dict[str, Any]]:
-    """``tensorpeek COMMAND --nproc-per-node 2 launch_ddp.py ARGS --report R.json``."""
+    """``tensorpeek COMMAND --nproc-per-node N launch_ddp.py ARGS --report R.json``."""
     report = tmp_path / "merged.json"
     extra = ["--html", str(tmp_path / "merged.html")] if html_report else []
-    cli = [sys.executable, "-m", "tensorpeek", command, "--nproc-per-node", "2", *extra]
+    cli = [sys.executable, "-m", "tensorpeek", command, "--nproc-per-node", str(nproc), *extra]
     proc = subprocess.run(
         [*cli, "--report", str(report), str(SCRIPT), *args],
         cwd=tmp_path,
@@ -144,3 +144,19 @@ def test_a_killed_rank_is_reported_crashed_not_hit(tmp_path):
     assert ranks[0]["status"] != "hit" and merged["first"] is None
     assert merged["seconds"] < ENDED_WITHIN_S
     assert proc.returncode != 0
+
+
+def test_four_ranks_name_the_planted_one_and_the_others_ended(tmp_path):
+    proc, merged = launch(
+        tmp_path, "doctor", "--nan-rank", "2", "--nan-step", "1", "--steps", "4", nproc=4
+    )
+    first = merged["first"]
+    assert (first["rank"], first["step"], first["module"]) == (2, 1, "module.mid")
+    assert merged["verdict"].startswith("rank 2 first, at step 1, module.mid output")
+    ranks = _by_rank(merged)
+    assert set(ranks) == {0, 1, 2, 3} and merged["world_size"] == 4
+    assert ranks[2]["status"] == "hit"
+    for r in (0, 1, 3):  # told by the store; at most a later hit on the NaN weights
+        assert ranks[r]["status"] in ("stopped_by_peer", "hit") and ranks[r]["stopped_by"] == 2
+    assert merged["seconds"] < ENDED_WITHIN_S
+    assert proc.returncode == 1

@@ -278,21 +278,26 @@ def tell_peers_end(report: Report) -> None:
         RUNTIME.script_ended("failed", report.error, report.steps)
 
 
-def peer_stop(failed: bool) -> dict[str, Any] | None:
-    """The peer's stop record that ended this rank, if one did. A rank whose script failed
-    before its watcher read a peer's stop (gloo's "Connection closed by peer" can come first,
-    as the peer leaves) reads the store once more: the peer's stop is why it failed."""
+def peer_stop() -> dict[str, Any] | None:
+    """The peer's stop record that ended this rank: the job's first stop published by another
+    rank before this rank published one of its own (and not resumed since), read from the
+    store; the watcher's last one when the store cannot be read. A rank whose script failed
+    before its watcher read that stop (gloo's "Connection closed by peer" can come first, as
+    the peer leaves) is found the same way: the peer's stop is why it failed."""
     from tensorpeek.engine.rank_watch import RUNTIME
 
-    if RUNTIME.stopped_by is not None or not failed or RUNTIME.channel is None:
-        return RUNTIME.stopped_by
     channel = RUNTIME.channel
+    if channel is None:
+        return RUNTIME.stopped_by
     for n in range(1, (channel.stops() or 0) + 1):
-        if n not in channel.own_stops:
-            record = channel.read(f"stop/{n}")
-            if record is not None:
-                return record
-    return None
+        if n in channel.own_stops:
+            return None  # this rank stopped on its own first
+        if channel.has(f"resume/{n}"):
+            continue  # a pause that ended: it stopped nobody
+        record = channel.read(f"stop/{n}")
+        if record is not None:
+            return record
+    return RUNTIME.stopped_by
 
 
 def finish_rank(report: Report, folder: Path) -> int:
@@ -300,7 +305,7 @@ def finish_rank(report: Report, folder: Path) -> int:
     script crashed on its own (a tensorpeek stop or a peer's is no reason to tear the job
     down: the ranks runtime stops the others)."""
     identity = rank_identity()
-    stop = peer_stop(report.status in ("failed", "interrupted"))
+    stop = peer_stop()
     stopped_by = stop.get("rank") if stop else None
     data: dict[str, Any] = {
         **identity,

@@ -8,7 +8,7 @@ launcher knows each rank's exit code. ``merge_reports`` reads only those JSON fo
 and returns the merged JSON:
 
 - ``"ranks"``: per rank ``rank, world_size, local_rank, host, status, exit_code, error,
-  steps, stopped_by, first_bad, gradient_norms`` with ``status`` in ``RANK_STATUSES``:
+  steps, stopped_by, first_bad, gradient_norms, scalars`` with ``status`` in ``RANK_STATUSES``:
   ``hit`` (a tensor breakpoint hit or an error finding), ``stopped_by_peer`` (ended by
   another rank's stop, clean itself), ``crashed`` (the script raised or exited non-zero, or
   the process died without a report) or ``ok``. A rank that crashed for another reason is
@@ -153,6 +153,7 @@ def _rank_entry(result: RankResult, world_size: int) -> dict[str, Any]:
         "stopped_by": None,
         "first_bad": None,
         "gradient_norms": None,
+        "scalars": None,
     }
     if report is None and result.exit_code == PEER_STOPPED_EXIT:
         entry.update(
@@ -177,6 +178,7 @@ def _rank_entry(result: RankResult, world_size: int) -> dict[str, Any]:
         stopped_by=stopped_by,
         first_bad=event.to_dict() if event else None,
         gradient_norms=report.get("gradient_norms"),
+        scalars=report.get("scalars"),
     )
     if event is not None:
         entry["status"] = "hit"
