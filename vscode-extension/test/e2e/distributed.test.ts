@@ -212,3 +212,22 @@ step("stopping the job's session stops every rank: their sessions end and their 
   assert.equal(await callStackRow(p, /rank \d/).count(), 0, "no rank session is left in Call Stack");
   await screenshot("distributed-stopped-job.png");
 });
+
+// last: picking this configuration makes it the one "Start Debugging" runs
+step("a configuration with nprocPerNode 0 is refused with the reason and starts nothing", 60_000, async () => {
+  const p = page!;
+  const jobs = () => (extensionLog().match(/starting a \d+-rank torchrun job/g) ?? []).length;
+  const jobsBefore = jobs();
+  await runCommand(p, "Debug: Select and Start Debugging");
+  // the configuration picker is quick access with the "debug " prefix
+  await answerQuickInput(p, "debug ddp: zero ranks", "ddp: zero ranks");
+  const toast = p.locator(".notification-toast", { hasText: "was not started" }).first();
+  await toast.waitFor({ timeout: 20_000 });
+  assert.match((await toast.textContent()) ?? "", /"nprocPerNode" must be at least 1 \(one process per rank\), not 0/);
+  await p.waitForTimeout(1000);
+  assert.equal(await p.locator(".debug-toolbar").isVisible(), false, "no debug session started");
+  assert.equal(jobs(), jobsBefore, "no job was launched");
+  assert.match(extensionLog(), /debug session 'ddp: zero ranks \(refused\)' not started: "nprocPerNode" must be at least 1/);
+  await p.keyboard.press("Escape");
+  await runCommand(p, "Notifications: Clear All Notifications");
+});
