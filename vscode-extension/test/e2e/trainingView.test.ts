@@ -158,6 +158,43 @@ step(
   },
 );
 
+step("an image batch shows as images: the value under the cursor, another image, the grid of the batch", 120_000, async () => {
+  const p = page!;
+  const found = panel!;
+  await p.locator(".debug-call-stack .monaco-list-row", { hasText: "main" }).first().click();
+  await found.locator("#tab-tensors").click();
+  const row = found.locator('#tensor-table tr[data-name="images"]');
+  await row.waitFor({ timeout: 30_000 });
+  await row.click();
+  const channels = found.locator('#detail img[data-kind="channels"]');
+  await channels.first().waitFor({ timeout: 60_000 });
+  await found.waitForFunction(() => (document.querySelector('#detail img[data-kind="channels"]') as HTMLImageElement | null)?.complete);
+  // the value under the cursor is the tensor's own: images[n, c, i, j] = n + c/10 + i/100 + j/1000
+  const box = (await channels.boundingBox())!;
+  const tip = found.locator('#detail .hoverable:has(img[data-kind="channels"]) .bin-tip');
+  let text = "";
+  for (const fx of [0.12, 0.37, 0.62, 0.87]) {
+    await channels.hover({ position: { x: fx * box.width, y: 0.5 * box.height } });
+    text = (await tip.isVisible()) ? ((await tip.textContent()) ?? "") : "";
+    if (/^images\[0, \d, /.test(text)) break;
+  }
+  const m = /^images\[0, (\d), (\d), (\d)\] = (\S+)$/.exec(text);
+  assert.ok(m, `a channel tile's readout: ${text}`);
+  const [c, i, j, v] = [Number(m[1]), Number(m[2]), Number(m[3]), Number(m[4])];
+  assert.ok(Math.abs(v - (c / 10 + i / 100 + j / 1000)) < 1e-4, `images[0, ${c}, ${i}, ${j}] shown as ${v}`);
+  // another image of the batch, and the grid of the batch
+  await found.locator("#image-index").fill("4");
+  await found.locator("#image-index").press("Enter");
+  await found.locator("#detail figcaption", { hasText: "channels of images (image 4)" }).waitFor({ timeout: 60_000 });
+  await found.locator("#image-grid").check();
+  const grid = found.locator('#detail img[data-kind="batch"]');
+  await grid.waitFor({ timeout: 90_000 });
+  assert.ok(await grid.evaluate((g) => (g as HTMLImageElement).decode().then(() => (g as HTMLImageElement).naturalWidth > 0)));
+  assert.equal(await found.locator("#detail figcaption", { hasText: "batch of images" }).textContent(), "batch of images");
+  await grid.scrollIntoViewIfNeeded();
+  await screenshot("e2e-images-batch.png");
+});
+
 step("the Graph tab shows the module graph with the residual add and block.fc2 marked as the origin", 120_000, async () => {
   const found = panel!;
   await found.locator("#tab-graph").click();
