@@ -26,8 +26,8 @@ export interface PanelPage {
   shot(name: string): Promise<void>;
 }
 
-export async function openPanel(browser: Browser, viewport = { width: 900, height: 700 }): Promise<PanelPage> {
-  const page = await browser.newPage({ viewport });
+export async function openPanel(browser: Browser, viewport = { width: 900, height: 700 }, deviceScaleFactor = 1): Promise<PanelPage> {
+  const page = await browser.newPage({ viewport, deviceScaleFactor });
   const html = panelHtml({
     cspSource: ORIGIN,
     scriptUri: `${ORIGIN}/dist/webview.js`,

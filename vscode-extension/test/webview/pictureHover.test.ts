@@ -128,3 +128,16 @@ test("an image batch's card offers the RGB scaling, the image index and the batc
   assert.equal((await p.posted()).filter((m) => m.type === "imageOptions").length, 3);
   await p.page.close();
 });
+
+test("the page tells the host its width and its device pixel ratio, so pictures get the screen's pixels", async () => {
+  for (const ratio of [1, 2]) {
+    const p = await openPanel(browser, { width: 1000, height: 600 }, ratio);
+    await p.page.waitForFunction(() =>
+      (window as unknown as { __posted: Array<{ type: string }> }).__posted.some((m) => m.type === "viewport"),
+    );
+    const viewport = (await p.posted()).find((m) => m.type === "viewport");
+    const body = await p.page.evaluate(() => document.body.clientWidth);
+    assert.deepEqual(viewport, { type: "viewport", width: body, pixelRatio: ratio });
+    await p.page.close();
+  }
+});
