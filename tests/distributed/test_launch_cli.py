@@ -108,3 +108,33 @@ def test_each_rank_runs_the_same_command_without_the_launch_and_report_options()
     ]
     ns = parser.parse_args(["doctor", "--nproc-per-node", "2", "--max-steps", "4", "t.py"])
     assert child_argv("doctor", ns) == ["doctor", "--max-steps", "4", "t.py", "--"]
+
+
+def test_terminal_text_escapes_every_string_from_the_rank_reports():
+    from tensorpeek.cli.launch import format_merged
+    from tensorpeek.report.merge import RankResult, merge_reports
+
+    evil = "\x1b[2Jfc\x1b]0;owned\x07"
+    finding = {
+        "kind": "nonfinite",
+        "module": evil,
+        "site": "output",
+        "step": 1,
+        "severity": "error",
+        "message": f"NaN in {evil}",
+        "summary": None,
+    }
+    hit = {"module": evil, "site": "output", "step": 1, "condition": "nonfinite", "rank_seq": 1}
+    report = {
+        "mode": "doctor",
+        "steps": 2,
+        "status": "stopped",
+        "hits": [hit],
+        "findings": [finding],
+        "host": evil,
+        "rank": 0,
+        "world_size": 1,
+    }
+    text = format_merged("doctor", merge_reports([RankResult(0, report)], 1))
+    assert "\x1b" not in text and "\x07" not in text
+    assert "\\x1b[2Jfc" in text and "rank 0 first, at step 1" in text
