@@ -46,7 +46,7 @@ def _ranks_table(merged: dict[str, Any]) -> str:
                 f"{first['site']} ({first['what']})"
             )
             if r.get("stopped_by") is not None and status == "hit":
-                detail += f"; then stopped by rank {_int(r['stopped_by'])}"
+                detail += f"; also stopped by rank {_int(r['stopped_by'])}"
         else:
             detail = f"<code>{_e(r['error'])}</code>" if r.get("error") else ""
         rows.append(
