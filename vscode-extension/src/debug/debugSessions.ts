@@ -142,8 +142,13 @@ export class DebugSessions implements DebugAdapterTrackerFactory {
     const rank = this.rankOf.get(s.id);
     if (rank) {
       const others = this.ranks.ended(s.id);
-      if (others.length)
-        this.panel.showStatus(`${rank.name} ended; ${others.map((o) => `rank ${o.rank}`).join(", ")} still running or paused.`);
+      const job = this.ranks.jobOf(s.id);
+      const left = job ? this.ranks.ranks(job).filter((v) => v.state !== "ended") : [];
+      const states = left.map((v) => `rank ${v.rank} ${v.state === "stopped" ? (v.origin ? "stopped" : "paused") : v.state}`);
+      traceInfo(
+        `${rank.name}'s session ended${others.length ? `; still in the job: ${others.map((o) => `rank ${o.rank}`).join(", ")}` : ""}`,
+      );
+      this.panel.showStatus(`${rank.name}'s session ended${states.length ? `; ${states.join(", ")}` : "; every rank has ended"}.`);
       this.showRanks();
     } else if (this.ranks.ranks(s.id).length) {
       traceInfo(`torchrun job '${s.name}' ended`);
