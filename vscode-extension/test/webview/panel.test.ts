@@ -4,27 +4,19 @@
  * webview origin, with `acquireVsCodeApi` recording what the page posts to the host.
  */
 import assert from "node:assert/strict";
-import { mkdirSync, readFileSync } from "node:fs";
-import * as path from "node:path";
-import { after, before, beforeEach, test } from "node:test";
+import { after, afterEach, before, beforeEach, test } from "node:test";
 import type { Browser, Page } from "playwright-core";
 import { launchChromium } from "../chromium";
-import { panelHtml } from "../../src/panel/panelHtml";
 import type { HostMessage } from "../../src/wire/webviewProtocol";
 import { fc2Snapshot, mixedScopes, summary, XSS_NAME } from "../fixtures/snapshots";
+import { openPanel, type PanelPage } from "./harness";
 
-const EXT_DIR = path.resolve(__dirname, "../../..");
-const ARTIFACTS = path.resolve(EXT_DIR, "..", "test-artifacts");
-const ORIGIN = "https://webview.test";
-const FILES: Record<string, { file: string; type: string }> = {
-  "/dist/webview.js": { file: path.join(EXT_DIR, "dist", "webview.js"), type: "text/javascript" },
-  "/media/panel.css": { file: path.join(EXT_DIR, "media", "panel.css"), type: "text/css" },
-};
 const SVG = Buffer.from(
   '<svg xmlns="http://www.w3.org/2000/svg" width="40" height="20"><rect width="40" height="20" fill="#3794ff"/></svg>',
 ).toString("base64");
 
 let browser: Browser;
+let panelPage: PanelPage;
 let page: Page;
 
 before(async () => {
@@ -36,42 +28,17 @@ after(async () => {
 });
 
 beforeEach(async () => {
-  page = await browser.newPage({ viewport: { width: 900, height: 700 } });
-  const html = panelHtml({
-    cspSource: ORIGIN,
-    scriptUri: `${ORIGIN}/dist/webview.js`,
-    styleUri: `${ORIGIN}/media/panel.css`,
-    nonce: "testnonce0123456789",
-  });
-  await page.route(`${ORIGIN}/**`, (route) => {
-    const url = new URL(route.request().url());
-    if (url.pathname === "/panel.html") return route.fulfill({ body: html, contentType: "text/html" });
-    const f = FILES[url.pathname];
-    return f ? route.fulfill({ body: readFileSync(f.file), contentType: f.type }) : route.fulfill({ status: 404 });
-  });
-  await page.addInitScript(() => {
-    const w = window as unknown as { __posted: unknown[]; __violations: string[]; acquireVsCodeApi: () => unknown };
-    w.__posted = [];
-    w.__violations = [];
-    document.addEventListener("securitypolicyviolation", (e) => w.__violations.push(`${e.violatedDirective} ${e.blockedURI}`));
-    w.acquireVsCodeApi = () => ({ postMessage: (m: unknown) => w.__posted.push(m) });
-  });
-  await page.goto(`${ORIGIN}/panel.html`);
-  await page.waitForFunction(() => (window as unknown as { __posted: unknown[] }).__posted.length > 0);
+  panelPage = await openPanel(browser);
+  page = panelPage.page;
 });
 
-async function send(message: HostMessage): Promise<void> {
-  await page.evaluate((m) => window.postMessage(m, "*"), message);
-}
+afterEach(async () => {
+  await page?.close();
+});
 
-async function posted(): Promise<Array<Record<string, unknown>>> {
-  return page.evaluate(() => (window as unknown as { __posted: Array<Record<string, unknown>> }).__posted);
-}
-
-async function shot(name: string): Promise<void> {
-  mkdirSync(ARTIFACTS, { recursive: true });
-  await page.screenshot({ path: path.join(ARTIFACTS, name), fullPage: true });
-}
+const send = (message: HostMessage): Promise<void> => panelPage.send(message);
+const posted = (): Promise<Array<Record<string, unknown>>> => panelPage.posted();
+const shot = (name: string): Promise<void> => panelPage.shot(name);
 
 test("the page announces itself with the theme colours it will be drawn in", async () => {
   const [ready] = await posted();
