@@ -189,6 +189,7 @@ def test_a_single_process_has_no_identity_and_no_rank_fields(
     assert ranks.identity() is None
     hit = make_hit(1)
     assert "rank" not in hit.to_dict() and "[rank" not in hit.report()
+    assert hit.where() == "fc (Linear) output at step 1"
 
 
 def test_identity_from_an_initialized_group_wins_over_the_variables(
@@ -216,6 +217,7 @@ def test_a_hit_in_a_rank_carries_the_rank_in_its_json_and_text(
     assert d["host"] and d["rank_seq"] is None and d["first"] is None
     assert hit_text(d).startswith("━━ tensorpeek: [rank 1/2] breakpoint #1")
     assert "rank 1/2" in repr(hit)
+    assert hit.where() == "[rank 1/2] fc (Linear) output at step 4"
     d["first"] = {"seq": 1, "message": "rank 0/2 hit '*:output:nonfinite' at a (A) output"}
     assert "first in the job: rank 0/2 hit" in hit_text(d)
 

@@ -100,7 +100,9 @@ class Hit:
                     setattr(self, name, None)
 
     def where(self) -> str:
-        return where_text(self.to_dict())
+        """The short line of a hit, after ``[rank r/n]`` in a multi-rank job."""
+        d = self.to_dict()
+        return rank_tag(d) + where_text(d)
 
     def report(self) -> str:
         """The text printed for a hit (terminals, ``action="log"``, exception messages)."""
