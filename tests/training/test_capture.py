@@ -260,3 +260,31 @@ def test_importing_and_logging_loads_no_torch() -> None:
         "assert 'torch' not in sys.modules, 'torch was imported'"
     )
     subprocess.run([sys.executable, "-c", code], check=True, timeout=60)
+
+
+def test_update_ratio_copies_stay_within_their_budget_taking_parameters_in_turns(
+    monkeypatch,
+) -> None:
+    model = mlp()  # 0: 6x16+16, 2: 16x16+16, 4: 16x2+2 float32 parameters
+    monkeypatch.setattr(capture_module, "MAX_COPY_BYTES", 16 * 16 * 4)
+    opt = torch.optim.SGD(model.parameters(), lr=0.05)
+    copied: list[tuple[int, list[str]]] = []
+
+    def look(optimizer, args, kwargs):  # runs after the capture's own pre-step hook
+        for _params, copies, names in CAPTURE._before.values():
+            copied.append((sum(c.numel() * c.element_size() for c in copies), names))
+
+    tensorpeek.break_on(model, "output", "nonfinite")
+    from torch.optim.optimizer import register_optimizer_step_pre_hook
+
+    handle = register_optimizer_step_pre_hook(look)
+    try:
+        train(model, opt, 41)
+    finally:
+        handle.remove()
+    assert len(copied) == 5  # steps 0, 10, 20, 30, 40
+    assert all(nbytes <= 16 * 16 * 4 for nbytes, _ in copied)
+    taken = {name for _, names in copied for name in names}
+    assert taken == {"0", "2", "4"}  # every module gets its turn
+    ratios = {k for k in STORE.snapshot() if k.startswith("update_ratio/")}
+    assert ratios == {"update_ratio/0", "update_ratio/2", "update_ratio/4"}

@@ -22,7 +22,8 @@ While counting it takes:
   wrapped it again since);
 - every ``interval`` steps, each module's update ratio ||w_after - w_before|| / ||w_before|| over
   its own parameters: a copy of the parameters on their device before the step, the norms after
-  it, the copy dropped.
+  it, the copy dropped. At most ``MAX_COPY_BYTES`` are copied per such step; a bigger model's
+  parameters are taken in turns (the next ones at the next such step), so memory stays bounded.
 
 Guest rules: no host sync per step, everything under ``torch.no_grad()`` on the tensors' own
 devices, no RNG, nothing raised into the user's code (an internal failure is said once and that
@@ -41,6 +42,7 @@ from tensorpeek.common.steps import STEPS, ListenerHandle
 from tensorpeek.training.series import STORE
 
 DEFAULT_INTERVAL = 10  # steps between two update-ratio measurements
+MAX_COPY_BYTES = 256 * 2**20  # parameters copied for one update-ratio step, at most
 
 
 class Capture:
@@ -53,6 +55,7 @@ class Capture:
         self._optimizers: weakref.WeakKeyDictionary[Any, int] = weakref.WeakKeyDictionary()
         self._before: dict[int, tuple[list[Any], list[Any], list[str]]] = {}
         self._clipped: dict[int, Any] = {}  # step -> clip_grad_norm_'s result, until "pre"
+        self._turn = 0  # where the next update-ratio copy starts (models over MAX_COPY_BYTES)
         self._roots: list[weakref.ref[Any]] = []
         self._names: weakref.WeakKeyDictionary[Any, dict[int, str]] = weakref.WeakKeyDictionary()
         self._clip_wrappers: list[tuple[Any, str, Any, Any]] = []
@@ -190,6 +193,7 @@ class Capture:
             return
         norm = total_norm(grads)
         clipped = self._clipped.pop(step, None)
+        self._clipped.clear()  # a clip without an optimizer step must not pile up
         if clipped is not None:
             STORE.add_lazy(f"{prefix}grad_norm", step, clipped)
             STORE.add_lazy(f"{prefix}grad_norm_clipped", step, norm)
@@ -204,6 +208,20 @@ class Capture:
         if not params:
             return
         names = self._module_names(params)
+        total = sum(p.numel() * p.element_size() for p in params)
+        if total > MAX_COPY_BYTES:  # in turns: from where the last copy stopped
+            start = self._turn % len(params)
+            order = list(range(start, len(params))) + list(range(start))
+            chosen: list[int] = []
+            size = 0
+            for i in order:
+                nbytes = params[i].numel() * params[i].element_size()
+                if chosen and size + nbytes > MAX_COPY_BYTES:
+                    break
+                chosen.append(i)
+                size += nbytes
+            self._turn = start + len(chosen)
+            params, names = [params[i] for i in chosen], [names[i] for i in chosen]
         with torch.no_grad():
             copies = [p.detach().clone() for p in params]
         self._before[id(optimizer)] = (params, copies, names)
