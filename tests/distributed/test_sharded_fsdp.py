@@ -81,3 +81,22 @@ def test_the_local_summary_says_it_is_the_local_shard_and_describes_only_it(resu
     assert local["hist"] == plain["hist"]
     assert (local["nan"], local["posinf"]) == (1, 1)
     assert results[0]["0.weight"]["local"]["nan"] == 0  # rank 0's shard is clean
+
+
+def test_the_local_summary_calls_no_collective(results):
+    for rank, tensors in results.items():
+        for name, got in tensors.items():
+            assert got["local_collectives"] == 0, (rank, name)
+            assert got["whole_collectives"] == 2, (rank, name)  # the counter does count
+
+
+def test_nothing_in_the_package_computes_a_whole_tensor_summary_on_its_own():
+    """``summarize_whole`` is a collective: only a user's request may call it (never a hook,
+    the agent or the CLI, which would add a collective to the healthy path)."""
+    package = Path(__file__).resolve().parents[2] / "py_backend" / "tensorpeek"
+    callers = [
+        str(path.relative_to(package))
+        for path in package.rglob("*.py")
+        if "summarize_whole" in path.read_text(encoding="utf-8")
+    ]
+    assert sorted(callers) == ["summary/sharded.py", "summary/sharded_whole.py"]
