@@ -221,5 +221,32 @@ step("the Graph tab shows the module graph with the residual add and block.fc2 m
   await found.locator("#graph .graph-tools").evaluate((t) => t.scrollIntoView());
   await screenshot("e2e-graph.png");
   await runCommand(page!, "View: Toggle Maximized Panel");
-  await runCommand(page!, "Debug: Stop");
+});
+
+step("timings over further stops (printed, not asserted): stop -> banner and table, stop -> first picture", 180_000, async () => {
+  const p = page!;
+  const found = panel!;
+  await found.locator("#tab-tensors").click(); // the tab whose table and picture are timed
+  const banner: number[] = [];
+  const picture: number[] = [];
+  for (let n = 1; n <= 5; n++) {
+    const before = await found.locator('[data-fact="step"]').textContent();
+    await runCommand(p, "Debug: Continue");
+    await found.waitForFunction(
+      (old) => document.querySelector('[data-fact="step"]')?.textContent !== old && document.body.dataset.pictureMs !== undefined,
+      before,
+      { timeout: 60_000 },
+    );
+    const t = await found.evaluate(() => ({
+      banner: Number(document.body.dataset.bannerMs),
+      picture: Number(document.body.dataset.pictureMs),
+    }));
+    banner.push(t.banner);
+    picture.push(t.picture);
+  }
+  const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+  console.log(
+    `timing (training e2e, ${banner.length} further stops): stop -> banner and table median ${median(banner)} ms (${banner.join(", ")}), stop -> first picture median ${median(picture)} ms (${picture.join(", ")})`,
+  );
+  await runCommand(p, "Debug: Stop");
 });
