@@ -134,3 +134,21 @@ def test_step_layers_with_no_history_says_how_to_get_one() -> None:
     reply = ask("step_layers", step=0)
     assert not reply["ok"]
     assert "nothing was recorded yet" in reply["error"]["message"]
+
+
+def test_long_curves_are_thinned_to_fit_the_reply_keeping_the_last_point() -> None:
+    from tensorpeek.training.series import STORE
+
+    for step in range(3000):
+        STORE.add("loss", step, 1.0 + (step % 7) / 10)
+        for k in range(20):
+            STORE.add(f"update_ratio/layer{k}", step, 0.001 * k)
+    reply = ask("training", max_points=500)
+    loss = reply["result"]["scalars"]["loss"]
+    assert len(loss) <= 500 and loss[-1] == [2999, 1.0 + (2999 % 7) / 10] and loss[0][0] == 0
+    small = ask("training", max_bytes=64 * 1024)
+    assert small["ok"], small
+    assert len(json.dumps(small)) <= 64 * 1024
+    assert small["result"]["scalars"]["loss"][-1][0] == 2999
+    bad = ask("training", max_points=1)
+    assert bad["error"]["message"] == "max_points must be an integer between 2 and 100000, got 1"

@@ -411,6 +411,11 @@ class TrainingResult(TypedDict):
     graph: ModuleGraph | None  # null until a forward pass was traced
 
 
+class TrainingParams(TypedDict, total=False):
+    max_points: int  # points per series, default 1000 (evenly thinned, the last one kept)
+    max_bytes: int
+
+
 class StepLayersParams(TypedDict):
     step: int
 
@@ -434,4 +439,5 @@ PARAM_TYPES: dict[str, type] = {
     "detail": DetailParams,
     "set_breakpoints": SetBreakpointsParams,
     "step_layers": StepLayersParams,
+    "training": TrainingParams,
 }

@@ -1,8 +1,10 @@
 """``training`` and ``step_layers``: the panel's Training view (``docs/training-protocol.md``).
 
-``training`` gives the captured curves (``tensorpeek.training.series.STORE``), the loss spikes
-(``tensorpeek.training.analysis``, the rule doctor's ``loss_spike`` uses) and the traced module
-graph with each node's health from the engine's hits and history. ``step_layers`` gives the
+``training`` gives the captured curves (``tensorpeek.training.series.STORE``; at most
+``max_points`` per series, default 1000, fewer when the reply would not fit ``max_bytes``), the
+loss spikes (``tensorpeek.training.analysis``, the rule doctor's ``loss_spike`` uses, found on
+the whole series) and the traced module graph with each node's health from the engine's hits
+and history. ``step_layers`` gives the
 layer table as it was at one step, from the engine's history. Nothing here imports torch
 except the flush of pending 0-d tensors, which only exists when torch captured them.
 """
@@ -12,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, cast
 
-from tensorpeek.agent.params import AgentError
+from tensorpeek.agent.params import AgentError, dumps, int_param
 from tensorpeek.agent.protocol import (
     HistoryPoint,
     Layer,
@@ -28,11 +30,13 @@ from tensorpeek.training import analysis
 from tensorpeek.training.series import STORE
 
 STEP_HISTORY = 16  # points per site up to the asked step
+DEFAULT_MAX_POINTS = 1000  # points per series in a reply (evenly thinned, the last one kept)
 
 
 def training_method(
     params: dict[str, Any], frame_locals: Mapping[str, Any], max_bytes: int
 ) -> TrainingResult:
+    max_points = int_param(params, "max_points", DEFAULT_MAX_POINTS, 2, 100_000)
     scalars = STORE.snapshot()
     step = STEPS.current() if STEPS.counting else STORE.last_step
     spikes = [s.to_dict() for s in analysis.spikes(scalars.get("loss", []))]
@@ -48,10 +52,26 @@ def training_method(
             analysis.observed_in(history.layer_history()),
         )
         coloured = cast("ModuleGraph", analysis.with_health(graph, colours))
-    return cast(
-        "TrainingResult",
-        json_safe({"step": step, "scalars": scalars, "spikes": spikes, "graph": coloured}),
-    )
+    while True:  # thinned until the reply fits in max_bytes (the spikes are found first)
+        result = json_safe(
+            {
+                "step": step,
+                "scalars": {k: thinned(v, max_points) for k, v in scalars.items()},
+                "spikes": spikes,
+                "graph": coloured,
+            }
+        )
+        if max_points <= 16 or len(dumps(result)) < max_bytes - 256:
+            return cast("TrainingResult", result)
+        max_points //= 2
+
+
+def thinned(points: list[list[Any]], n: int) -> list[list[Any]]:
+    """At most ``n`` points, evenly spaced, the last one always among them."""
+    if len(points) <= n:
+        return points
+    stride = -(-len(points) // (n - 1))
+    return points[:-1:stride] + points[-1:]
 
 
 def step_layers_method(
