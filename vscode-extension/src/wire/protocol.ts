@@ -253,6 +253,12 @@ export const codecsBySchemaName = {
   DetailResult: detailCodec,
   SetBreakpointsResult: setBreakpointsResultCodec,
   ModulesResult: modulesResultCodec,
+  GraphNode: graphNodeCodec,
+  GraphEdge: graphEdgeCodec,
+  ModuleGraph: moduleGraphCodec,
+  Spike: spikeCodec,
+  TrainingResult: trainingCodec,
+  StepLayersResult: stepLayersCodec,
 };
 
 export function nonFiniteCount(s: TensorSummary): number {
