@@ -137,6 +137,7 @@ def write(
 ) -> None:
     if out:
         record = {"rank": rank, "world_size": world, "losses": losses, "ended": how, **more}
+        record["at"] = time.time()  # when this rank ended (the hitting rank: at its hit)
         Path(out, f"rank{rank}.json").write_text(json.dumps(record))
 
 
