@@ -487,3 +487,26 @@ def test_a_batch_grid_draws_each_image_as_rgb_and_normalize_changes_the_colours(
         render("batch", dict(payload, normalize="batch"), width=400, height=200)
     with pytest.raises(RenderError, match="images"):
         render("batch", {"name": "x"}, width=400, height=200)
+
+
+@pytest.mark.parametrize("width", [360, 480, 1200])
+def test_channel_tile_titles_fit_their_column(width: int) -> None:
+    from tensorpeek.render.grids import draw_channels
+
+    grid = [[0.0, 1.0], [2.0, 3.0]]
+    payload = {
+        "name": "encoder_images",
+        "shape": [8, 3, 2, 2],
+        "batch_index": 4,
+        "channels": [{"index": c, "data": grid, "min": 0.0, "max": 3.0} for c in range(3)],
+    }
+    fig = _figure(width, 300)
+    draw_channels(fig, payload, Theme())
+    fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()  # type: ignore[attr-defined]
+    column = width / 4  # four tiles: RGB and three channels
+    titles = [ax.title for ax in fig.axes]
+    for title in titles:
+        assert title.get_window_extent(renderer).width <= column, title.get_text()
+    if width >= 1200:  # room for the whole title
+        assert titles[0].get_text() == "encoder_images[4] RGB (image range)"

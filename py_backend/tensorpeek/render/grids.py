@@ -10,7 +10,7 @@ import numpy as np
 from matplotlib.colors import ListedColormap
 from matplotlib.figure import Figure
 
-from tensorpeek.render.canvas import centre_note, finite_or_none, message_axes, style_axes
+from tensorpeek.render.canvas import DPI, centre_note, finite_or_none, message_axes, style_axes
 from tensorpeek.render.errors import RenderError
 from tensorpeek.render.theme import Theme
 
@@ -105,6 +105,16 @@ def _rgb(grids: list[np.ndarray], normalize: str) -> np.ndarray | None:
     return np.where(finite, np.clip(image, 0.0, 1.0), 0.0)
 
 
+def _fitted(titles: list[str], width_px: float, font_pt: float) -> str:
+    """The first of ``titles`` (longest first) that fits ``width_px`` at ``font_pt``, the last
+    one cut with an ellipsis otherwise (an average glyph is about 0.6 em wide)."""
+    chars = max(3, int(width_px / (0.6 * font_pt * DPI / 72)))
+    for title in titles:
+        if len(title) <= chars:
+            return title
+    return titles[-1][: chars - 1] + "…"
+
+
 def draw_channels(fig: Figure, payload: dict[str, Any], theme: Theme) -> None:
     """Per-channel tiles of one image of a batch and, for three channels, the RGB composite
     first (``normalize``: "image" scales the three by their joint range, "channel" each by its
@@ -136,7 +146,12 @@ def draw_channels(fig: Figure, payload: dict[str, Any], theme: Theme) -> None:
         style_axes(ax, theme)
         ax.set_xticks([])
         ax.set_yticks([])
-        ax.set_title(f"{name}[{index}] RGB ({normalize} range)", fontsize=theme.font_size * 0.85)
+        title = _fitted(
+            [f"{name}[{index}] RGB ({normalize} range)", f"{name}[{index}] RGB", "RGB"],
+            fig.get_figwidth() * fig.dpi / cols,
+            theme.font_size * 0.85,
+        )
+        ax.set_title(title, fontsize=theme.font_size * 0.85)
         ax.imshow(rgb, interpolation="nearest")
         position += 1
     for i, (channel, grid) in enumerate(zip(channels, grids, strict=True)):
@@ -144,7 +159,13 @@ def draw_channels(fig: Figure, payload: dict[str, Any], theme: Theme) -> None:
         style_axes(ax, theme)
         ax.set_xticks([])
         ax.set_yticks([])
-        ax.set_title(f"{name}[{index}, {channel.get('index', i)}]", fontsize=theme.font_size * 0.85)
+        full = f"{name}[{index}, {channel.get('index', i)}]"
+        title = _fitted(
+            [full, f"[{index}, {channel.get('index', i)}]"],
+            fig.get_figwidth() * fig.dpi / cols,
+            theme.font_size * 0.85,
+        )
+        ax.set_title(title, fontsize=theme.font_size * 0.85)
         finite = grid[np.isfinite(grid)] if grid.size else grid
         if finite.size == 0:
             centre_note(ax, "no finite values", theme, colour=theme.bad)
@@ -192,7 +213,11 @@ def draw_batch(fig: Figure, payload: dict[str, Any], theme: Theme) -> None:
         style_axes(ax, theme)
         ax.set_xticks([])
         ax.set_yticks([])
-        ax.set_title(f"{name}[{index}]", fontsize=theme.font_size * 0.8)
+        size = theme.font_size * 0.8
+        title = _fitted(
+            [f"{name}[{index}]", f"[{index}]"], fig.get_figwidth() * fig.dpi / cols, size
+        )
+        ax.set_title(title, fontsize=size)
         rgb = _rgb(grids[:3], normalize) if len(grids) in (3, 4) else None
         if rgb is not None:
             ax.imshow(rgb, interpolation="nearest")
