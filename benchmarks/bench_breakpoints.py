@@ -97,16 +97,19 @@ def loss_of(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
     return out.pow(2).mean()  # (16, 128, 256) -> ()
 
 
+CLOCK: Callable[[], float] = time.perf_counter  # --clock cpu: time.process_time
+
+
 def timed_steps(model: nn.Module, opt: torch.optim.Optimizer, x: torch.Tensor, steps: int) -> float:
     synchronize(x.device)
-    start = time.perf_counter()
+    start = CLOCK()
     for _ in range(steps):
         loss = loss_of(model, x)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
     synchronize(x.device)
-    return (time.perf_counter() - start) / steps
+    return (CLOCK() - start) / steps
 
 
 def count_host_syncs(model: nn.Module, opt: torch.optim.Optimizer, x: torch.Tensor) -> int:
@@ -194,7 +197,21 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=9)
     parser.add_argument("--device", default="cpu", help="cpu (the issue's target) or cuda")
     parser.add_argument("--only", default="", help="one workload: transformer or small")
+    parser.add_argument(
+        "--clock",
+        choices=("wall", "cpu"),
+        default="wall",
+        help="wall: perf_counter; cpu: this process's CPU time (all threads), which other "
+        "processes on a crowded machine disturb far less (use with --threads 1: idle OpenMP "
+        "threads spin and count as CPU time)",
+    )
+    parser.add_argument("--threads", type=int, default=0, help="torch.set_num_threads (0: keep)")
     args = parser.parse_args()
+    global CLOCK
+    if args.clock == "cpu":
+        CLOCK = time.process_time
+    if args.threads > 0:
+        torch.set_num_threads(args.threads)
 
     torch.manual_seed(0)
     device = torch.device(args.device)
@@ -209,7 +226,7 @@ def main() -> None:
         best_base = min(samples["plain"])
         print(f"\n{name} ({type(model).__name__}): {n_params / 1e6:.2f}M params, {n_modules} "
               f"modules, batch {tuple(x.shape)}, {threads} threads, {args.rounds} rounds x "
-              f"{steps} steps")  # fmt: skip
+              f"{steps} steps, {args.clock} clock")  # fmt: skip
         # on a shared machine the best round is the least disturbed one: shown beside the median
         print(
             f"{'variant':<10} {'median ms/step':>15} {'ratio':>7} {'best ms':>8} {'ratio':>7}"

@@ -12,6 +12,8 @@ from __future__ import annotations
 import functools
 import math
 import warnings
+import weakref
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import torch
@@ -26,6 +28,7 @@ from tensorpeek.engine.hit import MAX_INPUT_SUMMARIES, Hit, summary_dict
 from tensorpeek.engine.hooks import HOOKS
 from tensorpeek.engine.origin import OriginRules
 from tensorpeek.engine.registry import REGISTRY, Registry
+from tensorpeek.summary.sharded import is_sharded
 
 if TYPE_CHECKING:
     from tensorpeek.engine.breakpoint import Breakpoint
@@ -167,6 +170,13 @@ class Dispatcher:
                     continue
             if not isinstance(x, torch.Tensor):
                 continue
+            if is_sharded(x):
+                # FSDP2 / DTensor: this rank checks its own shard (a reduction of the DTensor
+                # would be a collective inside a hook); every rank checks its own
+                x = x.to_local()  # type: ignore[attr-defined]  # a DTensor (is_sharded)
+                if screen and (norm := _clean_norm(x)) is not None:
+                    history.record(event.path, event.site, event.step, {"norm": norm})
+                    continue
             if (
                 bp.condition.nonfinite_family
                 and is_checkable(x)
@@ -357,11 +367,32 @@ def _clean_norm(x: Any) -> float | None:
         or _is_functorch_wrapped(x)
     ):
         return None
+    global _last_clean
+    inference = x.is_inference()  # no version counter: never taken from or put in the cache
+    version = -1 if inference else x._version
+    last_ref, last_version, last_norm = _last_clean
+    if not inference and last_ref() is x and last_version == version:
+        return last_norm  # a parent returning its last child's output (post-norm blocks)
     flat = x.detach().view(-1)
     if flat.shape[0] == 0:
         return None
     squared = torch.dot(flat, flat).item()
-    return math.sqrt(squared) if math.isfinite(squared) else None
+    if not math.isfinite(squared):
+        return None
+    norm = math.sqrt(squared)
+    if not inference:
+        _last_clean = (weakref.ref(x), version, norm)
+    return norm
+
+
+def _dead() -> None:
+    return None
+
+
+# the last tensor found clean (weakly held), its version counter then, and its norm: a parent
+# module whose output is its last child's output, and a parent's grad_output hook on the same
+# autograd node as its child's, see the very same tensor right after the child: read it once
+_last_clean: tuple[Callable[[], Any], int, float] = (_dead, -1, 0.0)
 
 
 def _unreadable(x: torch.Tensor) -> str | None:

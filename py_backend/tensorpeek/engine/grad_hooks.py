@@ -49,12 +49,15 @@ class GradientHooks:
     def _guarded(self, where: str, fn: Callable[[], None]) -> None:
         try:
             fn()
-        except TensorBreakpointError:
-            raise  # action="raise": on purpose
-        except Exception as err:
-            if type(err).__module__ == "bdb":
-                raise  # the user quit pdb at a hit
-            self._internal_error(where, err)
+        except Exception as err:  # noqa: BLE001 - the guard: nothing of ours reaches the user
+            self._reraise_or_warn(where, err)
+
+    def _reraise_or_warn(self, where: str, err: Exception) -> None:
+        """The guard's verdict on an exception from a hook body: a hit's own (action="raise",
+        the user quitting pdb) goes on to the user; anything else is ours, said once."""
+        if isinstance(err, TensorBreakpointError) or type(err).__module__ == "bdb":
+            raise err
+        self._internal_error(where, err)
 
     def _is_leaf_module(self, module: torch.nn.Module) -> bool:
         known = self._leaf_modules.get(module)
@@ -95,12 +98,15 @@ class GradientHooks:
                 if installation != self._install_count:
                     return  # a graph kept from before the breakpoints were re-armed
                 grad = grad_outputs[index] if index < len(grad_outputs) else None
-                if grad is not None:
-                    self._emit(
-                        lambda: Event(
-                            mref(), path, "grad_output", [(label, grad)], step=STEPS.current()
-                        )
+                d = self.dispatcher
+                if grad is None or d is None:
+                    return
+                try:  # the guard, inline (one call per module output per backward)
+                    d.on_event(
+                        Event(mref(), path, "grad_output", [(label, grad)], step=STEPS.current())
                     )
+                except Exception as err:  # noqa: BLE001 - the guard: nothing of ours reaches the user
+                    self._reraise_or_warn("backward", err)
 
             self._grad_handles.append(node.register_prehook(prehook))
 

@@ -258,7 +258,7 @@ class HookSet(GradientHooks):
         return path, table
 
     def _pre(self, module: torch.nn.Module, args: tuple[Any, ...]) -> None:
-        if torch.compiler.is_compiling() or torch._C._get_tracing_state() is not None:
+        if torch._C._get_tracing_state() is not None or torch.compiler.is_compiling():
             return
         stack = self._stack()
         new_root = False
@@ -270,12 +270,16 @@ class HookSet(GradientHooks):
         stack.append((module, sys.exc_info()[1]))
         if auxiliary:
             return
-        self._guarded("forward pre", lambda: self._check_pre(module, args, new_root))
+        try:  # the guard of ``_guarded``, inline: this runs at every module call
+            path, table = self.table(module)
+            if table:
+                self._check_pre(module, path, table, args, new_root)
+        except Exception as err:  # noqa: BLE001 - the guard: nothing of ours reaches the user
+            self._reraise_or_warn("forward pre", err)
 
-    def _check_pre(self, module: torch.nn.Module, args: tuple[Any, ...], root: bool) -> None:
-        path, table = self.table(module)
-        if not table:
-            return
+    def _check_pre(
+        self, module: torch.nn.Module, path: str, table: Table, args: tuple[Any, ...], root: bool
+    ) -> None:
         if "param_grad" in table:
             self._hook_params(module, path)
         if "input" in table or root:
@@ -306,9 +310,10 @@ class HookSet(GradientHooks):
         exc = sys.exc_info()[1]
         if exc is not None and exc is not entry_exc:
             return  # this forward raised: always_call hooks run from torch's except block
-        self._guarded(
-            "forward", lambda: self._check_post(module, args, kwargs, output, is_root=is_root)
-        )
+        try:
+            self._check_post(module, args, kwargs, output, is_root=is_root)
+        except Exception as err:  # noqa: BLE001 - the guard: nothing of ours reaches the user
+            self._reraise_or_warn("forward", err)
 
     def _check_post(
         self,
@@ -330,7 +335,7 @@ class HookSet(GradientHooks):
                 keyword
             ):  # data passed by keyword (model(**batch)): the root's pre-hook cannot see it
                 d.on_event(Event(module, path, "input", keyword, step=step))
-        outputs = _bounded(output)
+        outputs = [("", output)] if type(output) is torch.Tensor else _bounded(output)
         if is_root:
             d.on_root_output(module, [t for _, t in outputs])
         if not outputs:
