@@ -211,26 +211,25 @@ def test_a_rank_that_crashes_is_reported_as_crashed_not_as_a_hit(tmp_path: Path)
     assert job.ranks[1]["ended"]["how"] == "ValueError"
 
 
-def test_some_ranks_unarmed_get_a_warning_and_no_hang(tmp_path: Path) -> None:
+@pytest.mark.parametrize("when", ["at-the-hit", "after-init"])
+def test_some_ranks_unarmed_get_a_warning_and_no_hang(tmp_path: Path, when: str) -> None:
+    """Only rank 0 arms. ``after-init``: both ranks wait 3 s before training, so the one-time
+    check 2 s after the group is up says it before the hit; ``at-the-hit``: the hit says it."""
+    delays = ["--delay", "0:3", "--delay", "1:3"] if when == "after-init" else []
     job = torchrun(
         tmp_path,
-        "--wrap",
-        "ddp",
-        "--arm",
-        "0",
-        "--action",
-        "raise",
-        "--plant",
-        "0:2",
+        *("--wrap", "ddp", "--arm", "0", "--action", "raise", "--plant", "0:2", *delays),
         breakpoints=None,
     )
     assert job.returncode != 0
     assert job.wall_s < HANG_GUARD_S, job.output[-3000:]
     assert job.ended_within(0) < STOP_GUARD_S, job.output[-3000:]
-    assert "tensorpeek: [rank 0/2] warning: rank(s) 1 of 2 have no tensorpeek breakpoint armed" in (
-        job.output
-    )
-    assert hit_line(0, 2, "module.1", 2) in job.text(0)
+    warning = "tensorpeek: [rank 0/2] warning: rank(s) 1 of 2 have no tensorpeek breakpoint armed"
+    assert job.output.count(warning) == 1, job.output[-3000:]
+    hit = hit_line(0, 2, "module.1", 2)
+    assert hit in job.text(0)
+    if when == "after-init":
+        assert job.output.index(warning) < job.output.index(hit)
 
 
 def test_a_paused_rank_pauses_the_others_and_resuming_resumes_all(tmp_path: Path) -> None:
