@@ -7,6 +7,8 @@ import json
 import re
 from html.parser import HTMLParser
 
+import pytest
+
 from tensorpeek.render.graph import layout_graph
 from tensorpeek.report.html import render_html
 from tensorpeek.report.model import Finding, Report
@@ -90,3 +92,15 @@ def test_scalars_and_graph_survive_the_json_round_trip() -> None:
     assert back.scalars["loss"][30] == [30, 8.0]
     assert back.scalars["loss"][40][1] != back.scalars["loss"][40][1]  # NaN again
     assert re.search(r"Training curves", render_html(back, draw=lambda *a, **k: b"<svg/>"))
+
+
+def test_a_curve_spanning_decades_is_drawn_in_log_scale() -> None:
+    from tensorpeek.report.training_svg import BOTTOM, TOP, H, curves_svg
+
+    svg = curves_svg("loss", {"loss": [[0, 1.0], [1, 100.0], [2, 10000.0]]}, [])
+    assert "loss (log scale)" in svg
+    points = re.search(r'points="([^"]+)"', svg).group(1).split()
+    ys = [float(p.split(",")[1]) for p in points]
+    assert ys[1] == pytest.approx((ys[0] + ys[2]) / 2, abs=0.1)  # 100 halfway between 1 and 1e4
+    assert ys[2] == pytest.approx(TOP) and ys[0] == pytest.approx(H - BOTTOM)
+    assert "log scale" not in curves_svg("loss", {"loss": [[0, 1.0], [1, 50.0]]}, [])

@@ -27,6 +27,7 @@ HEALTH_COLOURS = {
     "healthy": "#4ac26b",
     "unknown": "#d0d7de",
 }
+LOG_RANGE = 100.0  # a chart whose positive values span more than this is drawn in log scale
 MAX_LINES = 8  # series drawn in one chart (update ratios: the first ones by name)
 SEVERITY_COLOURS = {"error": "#d1242f", "warning": "#bf8700", "info": "#6e7781"}
 
@@ -72,6 +73,9 @@ def curves_svg(
     if not finite or not steps:
         return ""
     lo, hi = min(finite), max(finite)
+    log = lo > 0 and hi / lo > LOG_RANGE  # a spike of 1000x would flatten the rest of the curve
+    if log:
+        title = f"{title} (log scale)"
     if hi == lo:
         lo, hi = lo - (abs(lo) or 1) * 0.5, hi + (abs(hi) or 1) * 0.5
     s0, s1 = min(steps), max(steps)
@@ -83,6 +87,8 @@ def curves_svg(
         return LEFT + (step - s0) / (s1 - s0) * pw
 
     def y(v: float) -> float:
+        if log:
+            return TOP + (math.log10(hi) - math.log10(v)) / (math.log10(hi) - math.log10(lo)) * ph
         return TOP + (hi - v) / (hi - lo) * ph
 
     out = [
