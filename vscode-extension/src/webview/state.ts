@@ -176,11 +176,29 @@ export function banner(hit: Hit | null): Banner {
     ["where", hit.origin ? "origin: its inputs are finite, its result is not" : "propagated from an earlier layer"],
   ];
   if (hit.note) facts.push(["why", hit.note]);
+  if (hit.rank !== undefined && hit.world_size !== undefined && hit.world_size > 1) {
+    facts.unshift(["rank", `${hit.rank} of ${hit.world_size}${hit.host ? ` on ${hit.host}` : ""}`]);
+    const first = firstBadRank(hit);
+    if (first) facts.push(["first bad rank", first]);
+  }
   return {
     title: `Tensor breakpoint: ${where} ${hit.site} at step ${hit.step}`,
     facts,
     bad: hit.summary !== null && isNonFinite(hit.summary),
   };
+}
+
+/**
+ * The job's first bad rank as the stopped rank knew it (the store's `first` record: lowest step,
+ * then store order), in words: "this rank (rank 1), step 37, blocks.3.attn output".
+ */
+export function firstBadRank(hit: Hit): string | null {
+  const f = hit.first;
+  if (!f || f.rank === undefined || f.step === undefined || f.step === null) return null;
+  const who = f.rank === hit.rank ? `this rank (rank ${f.rank})` : `rank ${f.rank}`;
+  const where = typeof f.module === "string" ? `, ${f.module === "" ? "the root module" : f.module}` : "";
+  const site = f.site ? ` ${f.site}` : "";
+  return `${who}, step ${f.step}${where}${site}`;
 }
 
 export interface ModelGroup {

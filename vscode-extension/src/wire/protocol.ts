@@ -61,6 +61,21 @@ export type TensorSummary = Infer<typeof summaryCodec>;
 
 export const siteCodec = literal("input", "output", "grad_input", "grad_output", "param_grad", "param");
 
+/** A rank's hit, crash or stop as the job's c10d store holds it (docs/ranks-protocol.md). */
+export const rankRecordCodec = object(
+  {
+    kind: literal("hit", "crashed", "quit", "stopped"),
+    rank: int,
+    seq: nullable(int),
+    step: nullable(int),
+    module: nullable(str),
+    site: nullable(str),
+    message: str,
+  },
+  ["kind", "rank", "seq", "step", "module", "site", "message"],
+);
+export type RankRecord = Infer<typeof rankRecordCodec>;
+
 export const hitCodec = object(
   {
     breakpoint: nullable(int),
@@ -77,8 +92,15 @@ export const hitCodec = object(
     summary: nullable(summaryCodec),
     inputs: array(summaryCodec),
     note: nullable(str),
+    // a multi-rank job (docs/ranks-protocol.md): absent in a single process
+    rank: int,
+    world_size: int,
+    local_rank: int,
+    host: str,
+    rank_seq: nullable(int),
+    first: nullable(rankRecordCodec),
   },
-  ["note"],
+  ["note", "rank", "world_size", "local_rank", "host", "rank_seq", "first"],
 );
 export type Hit = Infer<typeof hitCodec>;
 
@@ -238,6 +260,7 @@ export const codecsBySchemaName = {
   HistogramInfo: histogramCodec,
   Summary: summaryCodec,
   HitInfo: hitCodec,
+  RankRecord: rankRecordCodec,
   FrameTensor: frameTensorCodec,
   HistoryPoint: historyPointCodec,
   Layer: layerCodec,

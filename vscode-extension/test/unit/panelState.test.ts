@@ -75,6 +75,37 @@ test("the banner says module, site, step, condition and origin", () => {
   assert.match(Object.fromEntries(banner({ ...hit, origin: false, module: "" }).facts).where, /^propagated/);
   assert.equal(banner({ ...hit, module: "" }).title, "Tensor breakpoint: the root module output at step 3");
   assert.equal(banner(null).title, "Paused (not at a tensor breakpoint)");
+  assert.equal(Object.fromEntries(b.facts).rank, undefined); // one process: no rank fact
+});
+
+test("in a torchrun job the banner names this rank and the job's first bad rank", () => {
+  const hit: Hit = {
+    breakpoint: 1,
+    spec: {},
+    module: "fc2",
+    module_class: "Linear",
+    site: "output",
+    step: 5,
+    condition: "nonfinite",
+    origin: true,
+    param: null,
+    label: "",
+    deferred: false,
+    summary: summary({ nan: 4 }),
+    inputs: [],
+    rank: 0,
+    world_size: 2,
+    local_rank: 0,
+    host: "node7",
+    rank_seq: 2,
+    first: { kind: "hit", rank: 1, step: 3, module: "blocks.3.attn", site: "output", seq: 1 },
+  };
+  const facts = Object.fromEntries(banner(hit).facts);
+  assert.equal(facts.rank, "0 of 2 on node7");
+  assert.equal(facts["first bad rank"], "rank 1, step 3, blocks.3.attn output");
+  const own = Object.fromEntries(banner({ ...hit, first: { rank: 0, step: 5, module: "", site: "input" } }).facts);
+  assert.equal(own["first bad rank"], "this rank (rank 0), step 5, the root module input");
+  assert.equal(Object.fromEntries(banner({ ...hit, first: { kind: "crashed", rank: 1, step: null } }).facts)["first bad rank"], undefined);
 });
 
 test("numbers: 4 significant digits, exponents far from 1, the special strings by name", () => {
