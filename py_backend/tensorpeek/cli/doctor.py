@@ -24,7 +24,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from tensorpeek.cli.launch import finish_rank, rank_report_folder, tell_peers_end, tell_peers_stop
+from tensorpeek.cli.launch import (
+    finish_rank,
+    rank_report_folder,
+    script_ended,
+    tell_peers_end,
+    tell_peers_stop,
+)
 from tensorpeek.cli.progress import ProgressLine
 from tensorpeek.cli.script import ScriptResult, run_script
 from tensorpeek.cli.session import RunSession
@@ -92,6 +98,7 @@ def run_doctor(options: DoctorOptions) -> tuple[Report, ScriptResult]:
     )
     with session:
         result = run_script(options.script, options.args, options.argv0)
+        script_ended()  # a launched rank: torchrun's SIGTERM no longer interrupts
     progress.clear()
     report = session.report(
         "doctor", str(options.script), options.args, result, findings=findings.all()

@@ -237,6 +237,14 @@ def _terminated(signum: int, frame: FrameType | None) -> None:
     raise StopRun("terminated by the launcher (SIGTERM), after another rank failed")
 
 
+def script_ended() -> None:
+    """The script has ended: torchrun's SIGTERM from now on is ignored, so that it cannot
+    interrupt the rank while it writes its report (torchrun kills it after its shutdown
+    timeout if it ever hangs)."""
+    if rank_report_folder() is not None and signal.getsignal(signal.SIGTERM) is _terminated:
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+
+
 def install_termination_stop() -> None:
     """In a launched rank: torchrun's SIGTERM ends the script through ``StopRun`` (so the
     rank's report is still written) instead of killing the process outright."""

@@ -19,7 +19,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from tensorpeek.cli.launch import finish_rank, rank_report_folder, tell_peers_end, tell_peers_stop
+from tensorpeek.cli.launch import (
+    finish_rank,
+    rank_report_folder,
+    script_ended,
+    tell_peers_end,
+    tell_peers_stop,
+)
 from tensorpeek.cli.script import run_script
 from tensorpeek.cli.session import RunSession
 from tensorpeek.common.terminal_text import terminal_safe
@@ -109,6 +115,7 @@ def run_main(options: RunOptions) -> int:
     try:
         with session:
             result = run_script(options.script, options.args, options.argv0)
+            script_ended()  # a launched rank: torchrun's SIGTERM no longer interrupts
     finally:
         sys.breakpointhook = saved_hook
     report = session.report("run", str(options.script), options.args, result)
