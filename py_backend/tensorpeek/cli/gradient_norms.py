@@ -16,12 +16,17 @@ from typing import Any
 import torch
 
 from tensorpeek.engine.hooks import HOOKS
+from tensorpeek.summary.sharded import is_sharded
 
 MAX_SERIES_POINTS = 400  # gradient-norm points kept per layer (decimated beyond)
 
 
 def _norm64(g: torch.Tensor) -> torch.Tensor:
-    # float64: a float32 norm overflows once |g| passes ~1e19
+    # float64: a float32 norm overflows once |g| passes ~1e19. A DTensor (FSDP2) gradient: this
+    # rank's shard (the whole tensor's norm would be a collective inside a hook; each rank's
+    # report charts its own shards)
+    if is_sharded(g):
+        g = g.to_local()
     return torch.linalg.vector_norm(g.detach(), dtype=torch.float64)
 
 
