@@ -142,3 +142,16 @@ def test_op_names() -> None:
     assert op_name((x + 1).grad_fn) == "add"
     assert op_name(x.view(3, 1).grad_fn) == "view"
     assert op_name(torch.nn.functional.layer_norm(x, (3,)).grad_fn) == "native_layer_norm"
+
+
+def test_torchscript_and_traced_models_are_left_alone(recwarn) -> None:
+    model = mlp()
+    scripted = torch.jit.script(model)
+    CAPTURE.watch_root(scripted)
+    scripted(torch.randn(2, 6))
+    CAPTURE.watch_root(model)
+    traced = torch.jit.trace(model, torch.randn(2, 6))  # runs model's forward while tracing
+    assert STORE.graph is None  # neither the scripted run nor the jit trace was traced
+    assert torch.equal(traced(torch.ones(1, 6)), model(torch.ones(1, 6)))
+    assert not [w for w in recwarn if "tensorpeek" in str(w.message)]
+    TRACER.detach_all()

@@ -65,7 +65,12 @@ class GraphTracer:
         self.graphs: dict[int, dict[str, Any]] = {}
 
     def attach(self, root: Any) -> None:
-        """Watch ``root``'s forwards (idempotent)."""
+        """Watch ``root``'s forwards (idempotent). A TorchScript model takes no Python hooks and
+        hides its layers (the engine says so once): it is left alone."""
+        import torch
+
+        if isinstance(root, torch.jit.ScriptModule):
+            return
         with self._lock:
             entry = self._roots.get(id(root))
             if entry is not None and entry[0]() is root:
@@ -93,6 +98,8 @@ class GraphTracer:
 
         if not torch.is_grad_enabled() or self._pass is not None:
             return
+        if torch.jit.is_tracing() or torch.compiler.is_compiling():
+            return  # our hooks would become part of the user's traced or compiled graph
         entry = self._roots.get(id(root))
         if entry is None:
             return
