@@ -26,7 +26,7 @@ def _norm64(g: torch.Tensor) -> torch.Tensor:
     # rank's shard (the whole tensor's norm would be a collective inside a hook; each rank's
     # report charts its own shards)
     if is_sharded(g):
-        g = g.to_local()
+        g = g.to_local()  # type: ignore[attr-defined]  # a DTensor (is_sharded)
     return torch.linalg.vector_norm(g.detach(), dtype=torch.float64)
 
 
