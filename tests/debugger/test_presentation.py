@@ -175,3 +175,32 @@ def test_containers_of_tensors_show_summaries_bounded_and_others_keep_their_repr
     assert container_text({"a": 1, "b": [2]}) is None, "no tensors: pydevd's own repr"
     assert container_text({"x": x}, "clipboard") is None, "clipboard copies the real values"
     assert container_text(torch.ones(2)) is None
+
+
+def test_a_module_is_one_line_of_metadata_not_its_repr() -> None:
+    from torch import nn
+
+    from tensorpeek.debugger.presentation import is_module_type, module_text
+
+    class Net(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.features = nn.Sequential(nn.Conv2d(3, 8, 3), nn.ReLU())
+            self.head = nn.Linear(8, 10, dtype=torch.float64)
+
+    net = Net()
+    assert is_module_type(Net) and is_module_type(nn.Linear) and not is_module_type(int)
+    n = sum(p.numel() for p in net.parameters())  # oracle: 3*8*9+8 + 8*10+10 = 314
+    f64 = sum(p.numel() for p in net.head.parameters())
+    common = "float64" if f64 > n - f64 else "float32"
+    assert module_text(net) == f"Net: 2 submodules, {n} params, {common} on cpu (mixed), training"
+    assert module_text(nn.ReLU()) == "ReLU: 0 submodules, 0 params, training"
+    big = nn.Linear(1000, 2000)
+    assert module_text(big) == "Linear: 0 submodules, 2M params, float32 on cpu, training"
+    assert module_text(net, "clipboard") is None  # copying keeps the real repr
+
+    class Broken(nn.Module):
+        def parameters(self, recurse: bool = True):  # type: ignore[override]
+            raise RuntimeError("boom")
+
+    assert module_text(Broken()) is None  # never raises into the debugger: pydevd's repr

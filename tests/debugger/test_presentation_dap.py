@@ -63,6 +63,10 @@ def test_variables_view_shows_the_quick_summary_line(
     x_line, odd_line = (str(summarize(oracle[n], **quick_options())) for n in ("x", "odd"))
     assert local["batch"]["value"] == f"{{'x': {x_line}, 'odd': {odd_line}, 'step': 3}}"
     assert local["sizes"]["value"] == "[1, 2, 3]"  # containers without tensors are left alone
+    # a module: one line, not torch's repr of the tree (4*8+8 + 8*2+2 params, bias frozen)
+    assert local["model"]["value"] == (
+        "Sequential: 3 submodules, 58 params (56 trainable), float32 on cpu, eval"
+    )
 
 
 @pytest.mark.parametrize("context", ["hover", "watch", "repl"])

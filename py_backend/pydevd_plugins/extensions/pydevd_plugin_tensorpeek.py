@@ -16,7 +16,12 @@ from typing import Any
 
 from _pydevd_bundle.pydevd_extension_api import StrPresentationProvider, TypeResolveProvider
 
-__all__ = ["ContainerStrProvider", "TensorResolveProvider", "TensorStrProvider"]
+__all__ = [
+    "ContainerStrProvider",
+    "ModuleStrProvider",
+    "TensorResolveProvider",
+    "TensorStrProvider",
+]
 
 
 def _presentation() -> Any:
@@ -56,6 +61,20 @@ class ContainerStrProvider(StrPresentationProvider):
 
     def get_str(self, val: Any) -> str | None:
         return _presentation().container_text(val)  # type: ignore[no-any-return]
+
+
+class ModuleStrProvider(StrPresentationProvider):
+    """``nn.Module``: one line (class, submodules, parameter count, dtype and device, mode)
+    instead of torch's repr of the whole module tree; expanding it keeps pydevd's children."""
+
+    def can_provide(self, type_object: type, type_name: str) -> bool:
+        return bool(_presentation().is_module_type(type_object))
+
+    def get_str_in_context(self, val: Any, context: str) -> str | None:
+        return _presentation().module_text(val, context)  # type: ignore[no-any-return]
+
+    def get_str(self, val: Any) -> str | None:
+        return _presentation().module_text(val)  # type: ignore[no-any-return]
 
 
 class TensorResolveProvider(TypeResolveProvider):
