@@ -110,7 +110,7 @@ class Capture:
         from tensorpeek.training.graph import TRACER
 
         self.counting = False
-        STORE.flush()
+        STORE.flush()  # never raises (series.py)
         self._unwrap_clip()
         self._before.clear()
         self._clipped.clear()
@@ -161,7 +161,7 @@ class Capture:
             loss = tensors[0]
         if not isinstance(loss, torch.Tensor) or loss.numel() != 1 or not loss.is_floating_point():
             return
-        STORE.add_lazy("loss", step, loss.detach().reshape(()))
+        STORE.add_lazy("loss", step, local(loss.detach()).reshape(()))
 
     def _optimizer_prefix(self, optimizer: Any) -> str:
         index = self._optimizers.get(optimizer)
@@ -177,14 +177,14 @@ class Capture:
             lr = group.get("lr")
             name = f"{prefix}lr" if g == 0 else f"{prefix}lr/{g}"
             if isinstance(lr, torch.Tensor) and lr.numel() == 1:
-                STORE.add_lazy(name, step, lr.detach().reshape(()))
+                STORE.add_lazy(name, step, local(lr.detach()).reshape(()))
             elif isinstance(lr, (int, float)) and not isinstance(lr, bool):
                 STORE.add(name, step, float(lr))
 
     def _take_grad_norm(self, optimizer: Any, step: int) -> None:
         prefix = self._optimizer_prefix(optimizer)
         grads = [
-            p.grad
+            local(p.grad)
             for group in optimizer.param_groups
             for p in group["params"]
             if getattr(p, "grad", None) is not None
@@ -203,11 +203,12 @@ class Capture:
     def _keep_params(self, optimizer: Any, step: int) -> None:
         import torch
 
-        params = [p for group in optimizer.param_groups for p in group["params"]]
-        params = [p for p in params if isinstance(p, torch.Tensor) and p.is_floating_point()]
-        if not params:
+        owned = [p for group in optimizer.param_groups for p in group["params"]]
+        owned = [p for p in owned if isinstance(p, torch.Tensor) and p.is_floating_point()]
+        if not owned:
             return
-        names = self._module_names(params)
+        names = self._module_names(owned)
+        params = [local(p) for p in owned]
         total = sum(p.numel() * p.element_size() for p in params)
         if total > MAX_COPY_BYTES:  # in turns: from where the last copy stopped
             start = self._turn % len(params)
@@ -298,13 +299,21 @@ class Capture:
         import torch
 
         if isinstance(result, torch.Tensor) and result.numel() == 1:
-            self._clipped[STEPS.current()] = result.detach().reshape(())
+            self._clipped[STEPS.current()] = local(result.detach()).reshape(())
 
     def _unwrap_clip(self) -> None:
         for owner, name, original, wrapper in self._clip_wrappers:
             if getattr(owner, name, None) is wrapper:
                 setattr(owner, name, original)
         self._clip_wrappers = []
+
+
+def local(t: Any) -> Any:
+    """A sharded tensor's (``DTensor``) local part, read without any collective; other
+    tensors as they are. Under FSDP2 the gradient norm and update ratios are therefore this
+    rank's shards' (a total would need an all-reduce, which a guest must not start)."""
+    to_local = getattr(t, "to_local", None)
+    return to_local() if callable(to_local) else t
 
 
 def total_norm(tensors: list[Any]) -> Any:

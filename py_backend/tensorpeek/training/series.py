@@ -104,10 +104,14 @@ class TrainingStore:
             if not pending:
                 return
             convert = self.converter
-            if convert is None:
-                values = [float(v) for _, _, v in pending]
-            else:
-                values = convert([v for _, _, v in pending])
+            try:
+                if convert is None:
+                    values = [float(v) for _, _, v in pending]
+                else:
+                    values = convert([v for _, _, v in pending])
+            except Exception as err:  # noqa: BLE001 - reading our own copies must never raise
+                _say_once(f"reading {len(pending)} captured values failed ({err}); dropped")
+                return
             for (name, step, _), value in zip(pending, values, strict=True):
                 series = self._series(name)
                 if series is not None:
@@ -175,6 +179,18 @@ def is_number(value: Any) -> bool:
 
 def finite(value: Any) -> bool:
     return is_number(value) and math.isfinite(value)
+
+
+_said: set[str] = set()
+
+
+def _say_once(message: str) -> None:
+    import warnings
+
+    head = message.split("(")[0]
+    if head not in _said:
+        _said.add(head)
+        warnings.warn(f"tensorpeek: {message}", RuntimeWarning, stacklevel=3)
 
 
 STORE = TrainingStore()
