@@ -155,3 +155,16 @@ def test_torchscript_and_traced_models_are_left_alone(recwarn) -> None:
     assert torch.equal(traced(torch.ones(1, 6)), model(torch.ones(1, 6)))
     assert not [w for w in recwarn if "tensorpeek" in str(w.message)]
     TRACER.detach_all()
+
+
+def test_an_attached_model_can_be_saved_and_deep_copied(tmp_path) -> None:
+    import copy
+
+    model = ResNet()
+    CAPTURE.watch_root(model)
+    torch.save(model, tmp_path / "model.pt")
+    twin = copy.deepcopy(model)
+    x = torch.randn(2, 6)
+    assert torch.equal(twin(x), model(x))
+    TRACER.detach_all()
+    assert hooks_of(model) == 0

@@ -75,7 +75,7 @@ class GraphTracer:
             entry = self._roots.get(id(root))
             if entry is not None and entry[0]() is root:
                 return
-            handle = root.register_forward_pre_hook(self._root_starts, with_kwargs=True)
+            handle = root.register_forward_pre_hook(_root_starts, with_kwargs=True)
             self._roots[id(root)] = (weakref.ref(root), handle, set())
 
     def detach_all(self) -> None:
@@ -235,3 +235,9 @@ def _say_failure() -> None:
 
 
 TRACER = GraphTracer()
+
+
+def _root_starts(root: Any, args: Any, kwargs: Any) -> None:
+    """The root's pre-hook: a module-level function, so that a model can still be pickled,
+    saved and deep-copied while it is attached (a bound method would take the tracer along)."""
+    TRACER._root_starts(root, args, kwargs)
