@@ -151,6 +151,26 @@ class Dispatcher:
                 continue
             self._check(bp, event)
 
+    def screen(
+        self, bps: list[Breakpoint], path: str, site: str, tensors: list[tuple[str, Any]], step: int
+    ) -> bool:
+        """The hooks' shortcut for the common event, before any ``Event`` is built: True when
+        every breakpoint in ``bps`` is a non-finite condition checking now and every tensor is
+        a plain CPU float tensor found clean (its norm recorded in the history); False sends
+        the event down ``on_event``'s general path (which re-reads only what it must: the last
+        clean tensor is remembered)."""
+        if not deferred.inline_on_cpu():
+            return False
+        for bp in bps:
+            if not (bp.condition.nonfinite_family and bp.enabled and bp.in_steps(step)):
+                return False
+        for _label, x in tensors:
+            norm = _clean_norm(x)
+            if norm is None:
+                return False
+            history.record(path, site, step, {"norm": norm})
+        return True
+
     def _bps_for(self, event: Event) -> list[Breakpoint]:
         if event.module is None:
             return []

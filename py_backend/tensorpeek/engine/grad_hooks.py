@@ -59,6 +59,10 @@ class GradientHooks:
             raise err
         self._internal_error(where, err)
 
+    def _watching(self, module: torch.nn.Module | None, site: str) -> list[Any]:
+        """The breakpoints watching ``module``'s ``site`` now (``HookSet`` knows the tables)."""
+        return []
+
     def _is_leaf_module(self, module: torch.nn.Module) -> bool:
         known = self._leaf_modules.get(module)
         if known is None:
@@ -102,9 +106,13 @@ class GradientHooks:
                 if grad is None or d is None:
                     return
                 try:  # the guard, inline (one call per module output per backward)
-                    d.on_event(
-                        Event(mref(), path, "grad_output", [(label, grad)], step=STEPS.current())
-                    )
+                    module = mref()
+                    step = STEPS.current()
+                    tensors = [(label, grad)]
+                    bps = self._watching(module, "grad_output")
+                    if bps and d.screen(bps, path, "grad_output", tensors, step):
+                        return
+                    d.on_event(Event(module, path, "grad_output", tensors, step=step), bps)
                 except Exception as err:  # noqa: BLE001 - the guard: nothing of ours reaches the user
                     self._reraise_or_warn("backward", err)
 

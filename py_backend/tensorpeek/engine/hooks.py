@@ -257,6 +257,11 @@ class HookSet(GradientHooks):
         current.tables[id(module)] = (weakref.ref(module), d.generation, path, table)
         return path, table
 
+    def _watching(self, module: torch.nn.Module | None, site: str) -> list[Any]:
+        if module is None:
+            return []
+        return self.table(module)[1].get(site, [])
+
     def _pre(self, module: torch.nn.Module, args: tuple[Any, ...]) -> None:
         if torch._C._get_tracing_state() is not None or torch.compiler.is_compiling():
             return
@@ -341,7 +346,7 @@ class HookSet(GradientHooks):
         if not outputs:
             return
         watching = table.get("output")
-        if watching:
+        if watching and not d.screen(watching, path, "output", outputs, step):
 
             def inputs_of() -> list[torch.Tensor]:
                 return [t for _, t in _bounded(args)] + [t for _, t in _bounded(kwargs)]
