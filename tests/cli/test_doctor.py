@@ -32,6 +32,9 @@ def check_contract(report: dict) -> None:
             "dead",
             "saturated",
             "no_gradient",
+            "loss_spike",  # the training curves' findings (issue 17)
+            "stalled",
+            "learning_rate",
         }
         assert f["severity"] in {"error", "warning", "info"}
         assert f["message"] and "\n" not in f["message"]
