@@ -62,6 +62,7 @@ export class DebugSessions implements DebugAdapterTrackerFactory {
   private paused: Paused | undefined;
   private stopEpoch = 0;
   private revealedEpoch = -1;
+  private userLineEpoch = -1;
   private readonly ranks = new RankCoordinator((m) => traceInfo(m));
   private readonly rankOf = new Map<string, { identity: RankIdentity; name: string }>();
 
@@ -263,9 +264,16 @@ export class DebugSessions implements DebugAdapterTrackerFactory {
       // a rank paused for its sibling stops on whichever thread got there first: show its main thread
       if (p.forSibling) p.threadId = (await mainThread(p.session)) ?? p.threadId;
       const trace = (await p.session.customRequest("stackTrace", { threadId: p.threadId, startFrame: 0, levels: 1 })) as {
-        stackFrames?: Array<{ id?: unknown }>;
+        stackFrames?: Array<{ id?: unknown; source?: { path?: unknown } }>;
       };
       const id = trace.stackFrames?.[0]?.id;
+      const top = trace.stackFrames?.[0]?.source?.path;
+      if (typeof top === "string" && path.basename(top) === PAUSE_FRAME_FILE && this.revealedEpoch !== epoch && this.paused === p) {
+        // a tensor-breakpoint stop (tensorpeek's pause frame is on top): bring the panel up while
+        // the snapshot is taken, so the webview loads in parallel rather than after it
+        this.revealedEpoch = epoch;
+        void this.panel.reveal();
+      }
       if (this.stops.get(p.session.id) === p && p.frameId === undefined && typeof id === "number") await this.snapshotFrame(p, id, epoch);
     } catch (err) {
       traceError("stackTrace at the stop failed; waiting for VS Code's focus", err);
@@ -325,7 +333,10 @@ export class DebugSessions implements DebugAdapterTrackerFactory {
       if (snapshot.hit && this.revealedEpoch !== epoch) {
         this.revealedEpoch = epoch;
         await this.panel.reveal();
-        if (snapshot.hit_line) await this.showUserLine(snapshot.hit_line, epoch);
+      }
+      if (snapshot.hit && snapshot.hit_line && this.userLineEpoch !== epoch) {
+        this.userLineEpoch = epoch;
+        await this.showUserLine(snapshot.hit_line, epoch);
       }
     } catch (err) {
       traceError("snapshot failed", err);
