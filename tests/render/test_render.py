@@ -4,6 +4,7 @@ with a message naming the field."""
 
 from __future__ import annotations
 
+import itertools
 import struct
 import threading
 import xml.etree.ElementTree as ET
@@ -510,3 +511,54 @@ def test_channel_tile_titles_fit_their_column(width: int) -> None:
         assert title.get_window_extent(renderer).width <= column, title.get_text()
     if width >= 1200:  # room for the whole title
         assert titles[0].get_text() == "encoder_images[4] RGB (image range)"
+
+
+def test_log_scale_tick_labels_of_a_series_spanning_decades_never_overlap() -> None:
+    """A gradient norm from 1 to 8e5 (a run that blew up): every visible y label is apart from
+    the next one (labelling every minor tick piled them up into unreadable text)."""
+    from tensorpeek.render.layers import draw_timeseries
+
+    values = [1.0 + 0.01 * i for i in range(40)] + [8e5, 2e4, 3e5, 5.0, 6e5, 1.2]
+    series = [{"module": "fc", "site": "param_grad", "steps": list(range(46)), "values": values}]
+    for size in ((260, 160), (700, 300)):
+        fig = _figure(*size)
+        draw_timeseries(fig, {"metric": "norm", "series": series}, Theme())
+        fig.canvas.draw()
+        ax = fig.axes[0]
+        labels = [
+            t
+            for t in ax.get_yticklabels(minor=False) + ax.get_yticklabels(minor=True)
+            if t.get_text() and t.get_visible()
+        ]
+        lo, hi = ax.get_ylim()
+        boxes = sorted(
+            (t.get_window_extent() for t in labels if lo <= t.get_position()[1] <= hi),
+            key=lambda b: b.y0,
+        )
+        assert len(boxes) >= 2, [t.get_text() for t in labels]
+        for below, above in itertools.pairwise(boxes):
+            assert above.y0 >= below.y1 - 1, (size, [t.get_text() for t in labels])
+
+
+def test_log_scale_within_one_decade_still_has_labels() -> None:
+    from tensorpeek.render.layers import draw_timeseries
+
+    series = [
+        {
+            "module": "fc",
+            "site": "param_grad",
+            "steps": [0, 1, 2, 3],
+            "values": [2.1, 2.5, 3.0, 4.4],
+        }
+    ]
+    fig = _figure(400, 250)
+    draw_timeseries(fig, {"metric": "norm", "series": series}, Theme())
+    fig.canvas.draw()
+    ax = fig.axes[0]
+    lo, hi = ax.get_ylim()
+    shown = [
+        t.get_text()
+        for t in ax.get_yticklabels(minor=False) + ax.get_yticklabels(minor=True)
+        if t.get_text() and lo <= t.get_position()[1] <= hi
+    ]
+    assert shown, "a y axis without any number"

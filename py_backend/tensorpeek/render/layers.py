@@ -7,7 +7,7 @@ import math
 from typing import Any
 
 from matplotlib.figure import Figure
-from matplotlib.ticker import FuncFormatter, MaxNLocator
+from matplotlib.ticker import FuncFormatter, LogLocator, MaxNLocator, NullFormatter
 
 from tensorpeek.render.canvas import finite_or_none, message_axes, style_axes
 from tensorpeek.render.errors import RenderError
@@ -123,7 +123,13 @@ def draw_timeseries(fig: Figure, payload: dict[str, Any], theme: Theme) -> None:
             ax.set_yscale("log")
             plain = FuncFormatter(lambda v, _pos: f"{v:.3g}")  # 3, not 3×10⁰
             ax.yaxis.set_major_formatter(plain)
-            ax.yaxis.set_minor_formatter(plain)
+            positive = [v for v in finite if v is not None and v > 0]
+            if max(positive) < 10 * min(positive):
+                # within one decade there may be no major tick: label 2× and 5× minors only
+                ax.yaxis.set_minor_locator(LogLocator(subs=(2.0, 5.0)))
+                ax.yaxis.set_minor_formatter(plain)
+            else:  # several decades: every minor labelled would be a pile of overlapping text
+                ax.yaxis.set_minor_formatter(NullFormatter())
     if len(series) > _MAX_PANELS:
         fig.suptitle(
             f"{metric}: first {_MAX_PANELS} of {len(series)} series",
