@@ -168,3 +168,29 @@ def test_an_attached_model_can_be_saved_and_deep_copied(tmp_path) -> None:
     assert torch.equal(twin(x), model(x))
     TRACER.detach_all()
     assert hooks_of(model) == 0
+
+
+def test_arming_the_same_model_again_does_not_trace_it_again() -> None:
+    model = ResNet()
+    calls = []
+    original = TRACER._maybe_trace
+
+    def counting(root, args, kwargs):
+        before = len(TRACER._roots[id(root)][2])
+        original(root, args, kwargs)
+        calls.append(len(TRACER._roots[id(root)][2]) - before)
+
+    TRACER._maybe_trace = counting  # type: ignore[method-assign]
+    try:
+        for _ in range(2):  # two arming sessions
+            CAPTURE.watch_root(model)
+            model(torch.randn(3, 6))
+            TRACER.detach_all()
+            assert hooks_of(model) == 0
+        STORE.graph = None
+        CAPTURE.watch_root(model)
+        assert STORE.graph is not None and edges(STORE.graph) == resnet_wiring(2)  # at once
+        TRACER.detach_all()
+    finally:
+        del TRACER._maybe_trace
+    assert calls == [1, 0]

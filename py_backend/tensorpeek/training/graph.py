@@ -62,7 +62,11 @@ class GraphTracer:
         self._lock = threading.Lock()
         self._roots: dict[int, tuple[weakref.ref[Any], Any, set[Any]]] = {}
         self._pass: _Pass | None = None
-        self.graphs: dict[int, dict[str, Any]] = {}
+        # kept while the module lives, across arming sessions: a model armed again is not
+        # traced again for shapes it was traced for, and its graph comes back at once
+        self._traced: weakref.WeakKeyDictionary[Any, set[Any]] = weakref.WeakKeyDictionary()
+        self._graphs: weakref.WeakKeyDictionary[Any, dict[str, Any]] = weakref.WeakKeyDictionary()
+        self.graphs: dict[int, dict[str, Any]] = {}  # id(root) -> graph, of attached roots
 
     def attach(self, root: Any) -> None:
         """Watch ``root``'s forwards (idempotent). A TorchScript model takes no Python hooks and
@@ -76,7 +80,12 @@ class GraphTracer:
             if entry is not None and entry[0]() is root:
                 return
             handle = root.register_forward_pre_hook(_root_starts, with_kwargs=True)
-            self._roots[id(root)] = (weakref.ref(root), handle, set())
+            traced = self._traced.setdefault(root, set())
+            self._roots[id(root)] = (weakref.ref(root), handle, traced)
+            graph = self._graphs.get(root)
+            if graph is not None:
+                self.graphs[id(root)] = graph
+                STORE.graph = graph
 
     def detach_all(self) -> None:
         """Remove every hook (counting stopped)."""
@@ -84,6 +93,7 @@ class GraphTracer:
             for _, handle, _ in self._roots.values():
                 handle.remove()
             self._roots.clear()
+            self.graphs.clear()
             self._end_pass()
 
     def _root_starts(self, root: Any, args: Any, kwargs: Any) -> None:
@@ -195,6 +205,7 @@ class GraphTracer:
             nodes += [{"id": p, "label": p, "type": current.types[p]} for p in current.order]
             graph = {"nodes": nodes, "edges": list(current.edges.values())}
             self.graphs[id(root)] = graph
+            self._graphs[root] = graph
             STORE.graph = graph
         finally:
             self._end_pass()
