@@ -10,7 +10,7 @@ hits them alike:
             breakpoint): the loss ``backward()`` starts from (kept as a 0-d tensor, read in
             batches), each param group's learning rate, the total gradient norm every step,
             every module's update ratio every 10th step (a copy of the parameters before that
-            step), and the graph traced once
+            step), and the graph (traced once, in the warm-up: shapes traced are remembered)
 
 Each round runs ``--steps`` steps per variant (default 10, so one update-ratio step per round,
 as in a long run); each variant's time is the median over rounds of the mean step time within
