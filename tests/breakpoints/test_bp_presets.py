@@ -129,3 +129,40 @@ def test_attention_key_bias_gradient_is_no_gradient_and_never_vanishing() -> Non
         assert key_bias is not None and 0 < float(key_bias.norm()) < 1e-7  # what vanishing saw
         hits = {(h.condition, h.module, h.param) for h in api.hits()}
     assert hits == {("no_gradient", "0.key", "bias")}
+
+
+def test_a_gradient_that_was_real_and_fell_to_zero_is_vanishing_not_no_gradient() -> None:
+    """After a blow-up kills a network its gradients go to zero: that is ``vanishing`` (a
+    warning), not ``no_gradient`` (an info finding saying "zero by construction"). Oracle: the
+    weight gradient of a Linear is outer(grad_out, input), so an all-zero input at step 3 makes
+    it exactly zero while the bias still gets a gradient; a Linear fed zeros from the start
+    never had one."""
+    torch.manual_seed(0)
+
+    class Two(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.fell, self.never = nn.Linear(4, 1), nn.Linear(4, 1)
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return self.fell(x).pow(2).mean() + (self.never(torch.zeros_like(x)) - 1).pow(2).mean()
+
+    model = Two()
+    fell = model.fell
+    opt = torch.optim.SGD(model.parameters(), lr=0.01)
+    with tensorpeek.breakpoints(
+        "*:param_grad:vanishing", "*:param_grad:no_gradient", action="record"
+    ):
+        for step in range(5):
+            x = torch.randn(8, 4) if step < 3 else torch.zeros(8, 4)
+            loss = model(x)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+        assert fell.weight.grad is not None and float(fell.weight.grad.abs().max()) == 0.0
+        hits = {(h.condition, h.module, h.param, h.step) for h in api.hits()}
+    assert ("vanishing", "fell", "weight", 3) in hits  # the step its input became zeros
+    assert ("no_gradient", "never", "weight", 0) in hits  # never had one: from its first event
+    assert not any(c == "no_gradient" and m == "fell" for c, m, _p, _s in hits)
+    assert not any(c == "vanishing" and m == "never" for c, m, _p, _s in hits)
+    assert not any(c == "vanishing" and s < 3 for c, _m, _p, s in hits)

@@ -21,8 +21,10 @@ its own history (one per module, site and tensor):
   signal by construction, which is ``no_gradient``'s.
 - ``no_gradient``: a parameter gradient that is exactly zero at every event since its first,
   or negligible (below ``NO_GRADIENT_RELATIVE`` times) beside the gradients of its module's
-  other parameters (an attention key bias: softmax ignores a shift shared by all keys, so its
-  gradient is zero up to rounding). ``doctor`` reports it as an ``info`` finding.
+  other parameters at every event since its first (an attention key bias: softmax ignores a
+  shift shared by all keys, so its gradient is zero up to rounding; a conv bias before
+  BatchNorm). A gradient that was real and then fell to zero (a network dead after a blow-up)
+  is ``vanishing``. ``doctor`` reports ``no_gradient`` as an ``info`` finding.
 """
 
 from __future__ import annotations
@@ -222,6 +224,22 @@ class GradientRecord:
     exactly zero at every event so far, and its module's other gradients' last norms."""
 
     always_zero: bool = True
+    # negligible beside its module's other gradients at every event with a verdict so far: a
+    # property of the model (a key bias, a conv bias before BatchNorm), not a gradient that
+    # went to zero later (a network dead after a blow-up: that is ``vanishing``)
+    always_negligible: bool = True
+
+
+def _gradient_verdict(
+    x: torch.Tensor, v: dict[str, Any], ctx: EvalContext
+) -> tuple[GradientRecord, bool | None]:
+    """The gradient's record (updated with this event) and whether it is negligible beside its
+    module's other gradients now (None: none of them known yet, no verdict)."""
+    record = _record(v, ctx)
+    negligible = _negligible(x, v["norm"], ctx)
+    if negligible is False:
+        record.always_negligible = False
+    return record, negligible
 
 
 def _sibling_scale(x: torch.Tensor, ctx: EvalContext) -> tuple[bool, float]:
@@ -271,18 +289,19 @@ def _negligible(x: torch.Tensor, norm: float, ctx: EvalContext) -> bool | None:
 def _vanishing(x: torch.Tensor, v: dict[str, Any], ctx: EvalContext) -> bool:
     if v.get("norm") is None:
         return False
-    record = _record(v, ctx)
-    if v["norm"] >= VANISHING_NORM or record.always_zero:
+    record, negligible = _gradient_verdict(x, v, ctx)  # at every event: it keeps the record
+    if record.always_zero or v["norm"] >= VANISHING_NORM or negligible is None:
         return False
-    return _negligible(x, v["norm"], ctx) is False
+    return not (negligible and record.always_negligible)  # by construction: no_gradient's
 
 
 def _no_gradient(x: torch.Tensor, v: dict[str, Any], ctx: EvalContext) -> bool:
     if v.get("norm") is None:
         return False
-    if _record(v, ctx).always_zero:
+    record, negligible = _gradient_verdict(x, v, ctx)
+    if record.always_zero:
         return True
-    return _negligible(x, v["norm"], ctx) is True
+    return negligible is True and record.always_negligible
 
 
 def _dead(x: torch.Tensor, v: dict[str, Any], ctx: EvalContext) -> bool:
