@@ -203,3 +203,36 @@ def test_pdb_action_stops_real_pdb_where_hit_tensor_and_module_are_locals(tmp_pa
     assert "('1', 'output', 0)" in out.stdout and "'Linear'" in out.stdout
     assert "torch.Size([1, 1])" in out.stdout and out.stdout.rstrip().endswith("resumed")
     assert "1 (Linear) output at step 0" in out.stderr  # the hit report printed before pdb
+
+
+@pytest.mark.slow
+def test_pth_armed_run_captures_the_loss_curve(tmp_path: Path) -> None:
+    """Armed by the variable alone (the VS Code launch path, plain torchrun), the training
+    capture runs too: the losses the curves hold are the script's own ``loss.item()`` values,
+    bit for bit, from step 0."""
+    script = tmp_path / "train.py"
+    script.write_text(
+        "import json, torch\n"
+        "torch.manual_seed(0)\n"
+        "m = torch.nn.Sequential(torch.nn.Linear(4, 8), torch.nn.ReLU(), torch.nn.Linear(8, 1))\n"
+        "opt = torch.optim.SGD(m.parameters(), lr=0.05)\n"
+        "mine = []\n"
+        "for step in range(5):\n"
+        "    loss = m(torch.randn(16, 4)).pow(2).mean()\n"
+        "    opt.zero_grad(); loss.backward(); opt.step()\n"
+        "    mine.append(loss.item())\n"
+        "from tensorpeek.training.series import STORE\n"
+        "print(json.dumps({'mine': mine, 'captured': STORE.snapshot().get('loss')}))\n"
+    )
+    env = {**os.environ, autoarm.ENV_VAR: "*:output:nonfinite"}
+    out = subprocess.run(
+        [sys.executable, str(script)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        stdin=subprocess.DEVNULL,
+    )
+    assert out.returncode == 0, out.stderr
+    got = json.loads(out.stdout.strip().splitlines()[-1])
+    assert got["captured"] == [[i, v] for i, v in enumerate(got["mine"])]
