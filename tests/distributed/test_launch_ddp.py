@@ -165,12 +165,6 @@ def test_four_ranks_name_the_planted_one_and_the_others_ended(tmp_path):
 FSDP_SCRIPT = Path(__file__).parent / "scripts" / "launch_fsdp.py"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="training/capture.py's to_floats calls .tolist() on FSDP2's DTensor gradient norms "
-    "when the session ends (RuntimeError in every rank, no report): remove this mark once "
-    "the capture reduces DTensor norms",
-)
 def test_fsdp2_doctor_names_the_planted_rank_step_and_module_first(tmp_path):
     report = tmp_path / "merged.json"
     cli = [sys.executable, "-m", "tensorpeek", "doctor", "--nproc-per-node", "2"]
