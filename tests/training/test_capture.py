@@ -54,6 +54,33 @@ def test_captured_losses_equal_the_users_loss_item_bit_for_bit() -> None:
     assert [v.hex() for _, v in captured] == [v.hex() for v in losses]
 
 
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+def test_under_grad_scaler_the_curve_is_the_users_loss_not_the_scaled_one(
+    dtype: torch.dtype,
+) -> None:
+    """``scaler.scale(loss).backward()``: the tensor backward starts from is loss × 65536 (then
+    a changing scale); the curve holds the user's own ``loss.item()``, bit for bit, also on the
+    steps whose scale the scaler changes (a huge initial scale overflows at first)."""
+    model = mlp()
+    opt = torch.optim.SGD(model.parameters(), lr=1e-2)
+    scaler = torch.amp.GradScaler("cpu", init_scale=2.0**80, growth_interval=2)
+    tensorpeek.break_on(model, "output", "nonfinite")
+    losses, scales = [], []
+    for x, y in batches(12):
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=dtype == torch.bfloat16):
+            loss = nn.functional.mse_loss(model(x).float(), y)
+        opt.zero_grad()
+        scales.append(scaler.get_scale())
+        scaler.scale(loss).backward()
+        scaler.step(opt)
+        scaler.update()
+        losses.append(loss.item())
+    assert len(set(scales)) > 1  # the scale changed during the run (overflows, then growth)
+    captured = STORE.snapshot()["loss"]
+    assert [s for s, _ in captured] == list(range(12))
+    assert [v.hex() for _, v in captured] == [v.hex() for v in losses]
+
+
 def test_pending_losses_are_detached_views_with_no_graph() -> None:
     model = mlp()
     opt = torch.optim.SGD(model.parameters(), lr=0.1)

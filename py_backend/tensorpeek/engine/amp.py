@@ -30,6 +30,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from tensorpeek.common import amp_scale
+
 COLLAPSE_SKIPS = 10  # skipped steps in a row that make the collapse an error
 SCALE_FLOOR = 1.0  # a scale below this has collapsed
 
@@ -71,6 +73,9 @@ def install(on_overflow: Callable[[dict[str, Any]], None]) -> None:
         result = original_scale(self, outputs)
         if getattr(self, "_enabled", True):
             STATE.pending = weakref.ref(self)
+            scale = getattr(self, "_scale", None)
+            if scale is not None:  # for the loss curve (common/amp_scale.py)
+                amp_scale.scaled(result, scale)
         return result
 
     @functools.wraps(original_update)
@@ -97,6 +102,7 @@ def uninstall() -> None:
     if cls.__dict__.get("update") is done["update_wrapper"]:
         cls.update = done["update"]
     STATE.installed = {}
+    amp_scale.clear()
     STATE.pending = STATE.scaled_by = None
     STATE.held.clear()
     STATE.consecutive_skips = 0

@@ -38,6 +38,7 @@ import warnings
 import weakref
 from typing import Any
 
+from tensorpeek.common import amp_scale
 from tensorpeek.common.steps import STEPS, ListenerHandle
 from tensorpeek.training.series import STORE
 
@@ -161,7 +162,11 @@ class Capture:
             loss = tensors[0]
         if not isinstance(loss, torch.Tensor) or loss.numel() != 1 or not loss.is_floating_point():
             return
-        STORE.add_lazy("loss", step, local(loss.detach()).reshape(()))
+        value = local(loss.detach())
+        scale = amp_scale.scale_of(loss)
+        if scale is not None:  # scaler.scale(loss).backward(): the user's loss is value / scale
+            value = value / local(scale).to(value.device)  # now: update() changes scale in place
+        STORE.add_lazy("loss", step, value.reshape(()))
 
     def _optimizer_prefix(self, optimizer: Any) -> str:
         index = self._optimizers.get(optimizer)
