@@ -81,6 +81,24 @@ def test_under_grad_scaler_the_curve_is_the_users_loss_not_the_scaled_one(
     assert [v.hex() for _, v in captured] == [v.hex() for v in losses]
 
 
+def test_a_new_run_names_its_first_optimizer_afresh_while_an_old_one_lives() -> None:
+    """Two runs one after the other in one process (``run``/``doctor`` in-process, a notebook):
+    the second run's optimizer is its first, so its series are ``lr`` and ``grad_norm``, not
+    ``opt1/lr``, even while the first run's optimizer is still alive."""
+    old_model = mlp()
+    old_opt = torch.optim.SGD(old_model.parameters(), lr=0.3)
+    with tensorpeek.breakpoints("*:output:nonfinite"):
+        train(old_model, old_opt, 2)
+    model = mlp()
+    opt = torch.optim.SGD(model.parameters(), lr=0.2)
+    with tensorpeek.breakpoints("*:output:nonfinite"):
+        train(model, opt, 3)
+        assert values("lr") == [0.2, 0.2, 0.2]
+        assert len(values("grad_norm")) == 3
+        assert not any(name.startswith("opt1/") for name in STORE.snapshot())
+    assert old_opt.param_groups[0]["lr"] == 0.3  # the first run's optimizer is still alive
+
+
 def test_pending_losses_are_detached_views_with_no_graph() -> None:
     model = mlp()
     opt = torch.optim.SGD(model.parameters(), lr=0.1)

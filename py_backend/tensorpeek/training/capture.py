@@ -101,6 +101,7 @@ class Capture:
         """The counter starts from zero: a new run. The curves start over with it."""
         STORE.clear()
         STORE.converter = to_floats
+        self._optimizers.clear()  # the new run's first optimizer is "" (its series are "lr", ...)
         self._failed.clear()
         self._clipped.clear()
         self._before.clear()
