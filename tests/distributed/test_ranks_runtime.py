@@ -239,3 +239,79 @@ def test_a_run_stopped_on_purpose_stops_the_peers(rank0: RankChannel) -> None:
         "doctor: nonfinite at fc output, step 3",
     )
     assert "stopping: rank 1/2 stopped: doctor: nonfinite" in peer_stop_line(stop, None)
+
+
+def _peer_raise(peer: RankChannel, step: int, module: str) -> dict[str, Any]:
+    record = ranks.event_record(
+        "hit", peer.me, f"rank 0/2 hit 'x' at {module} (Linear) output", step=step
+    )
+    record.update(step=step, module=module, pauses=False, action="raise")
+    return record
+
+
+def test_two_peer_stops_raise_peer_stopped_once_naming_the_first(
+    rank0: RankChannel, capfd: pytest.CaptureFixture[str]
+) -> None:
+    """A second stop (another rank hit later, or a crash it caused) is said, never raised
+    again: a second PeerStopped would land in whatever handles the first (the report)."""
+    tensorpeek.break_on("*", "output", "nonfinite", action="record")
+    assert eventually(lambda: RUNTIME.channel is not None)
+    caught: list[PeerStopped] = []
+    rank0.publish_stop(_peer_raise(rank0, 4, "fc"))
+    try:
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            time.sleep(0.005)
+    except PeerStopped as e:
+        caught.append(e)
+    rank0.publish_stop(_peer_raise(rank0, 5, "head"))
+    try:  # the handling of the first goes on in Python: nothing more lands in it
+        deadline = time.monotonic() + 1.0
+        while time.monotonic() < deadline:
+            time.sleep(0.005)
+    except PeerStopped as e:
+        caught.append(e)
+    assert RUNTIME.exit_timer is not None
+    RUNTIME.exit_timer.cancel()
+    assert [e.record["module"] for e in caught] == ["fc"]
+    assert RUNTIME.stopped_by is not None and RUNTIME.stopped_by["module"] == "fc"
+    err = capfd.readouterr().err
+    assert "[rank 1/2] also stopped: rank 0/2 hit 'x' at head (Linear) output" in err
+
+
+def test_once_the_script_has_ended_a_peers_stop_raises_nothing(
+    rank0: RankChannel, capfd: pytest.CaptureFixture[str]
+) -> None:
+    """``run``/``doctor`` hold peer stops when the script ends: tensorpeek's epilogue (the
+    traceback, the rank's report) runs to its end, and no exit timer cuts it short."""
+    tensorpeek.break_on("*", "output", "nonfinite", action="record")
+    assert eventually(lambda: RUNTIME.channel is not None)
+    RUNTIME.hold_peer_stop()
+    rank0.publish_stop(_peer_raise(rank0, 4, "fc"))
+    deadline = time.monotonic() + 1.0
+    while time.monotonic() < deadline:  # would raise PeerStopped if it were delivered
+        time.sleep(0.005)
+    assert RUNTIME.exit_timer is None or not RUNTIME.exit_timer.is_alive()
+    assert "[rank 1/2] also stopped: rank 0/2 hit 'x' at fc (Linear) output" in (
+        capfd.readouterr().err
+    )
+
+
+def test_a_collective_failing_after_a_peers_stop_is_its_consequence_not_a_crash(
+    rank0: RankChannel, capfd: pytest.CaptureFixture[str]
+) -> None:
+    """gloo's "Connection closed by peer" can reach the main thread before the watcher reads
+    the peer's stop: the excepthook finds that stop in the store, says it, publishes no
+    crash (which would stop the others a second time and blame this rank)."""
+    tensorpeek.break_on("*", "output", "nonfinite", action="record")
+    assert eventually(lambda: RUNTIME.channel is not None)
+    RUNTIME.hold_peer_stop()  # what the excepthook does first; keeps the race out of the test
+    rank0.publish_stop(_peer_raise(rank0, 2, "fc"))
+    error = RuntimeError("[pair.cc:553] Connection closed by peer [127.0.0.1]:6369")
+    sys.excepthook(type(error), error, None)
+    time.sleep(0.2)
+    assert not rank0.has("crashed/1") and rank0.stops() == 1
+    assert RUNTIME.stopped_by is not None and RUNTIME.stopped_by["rank"] == 0
+    err = capfd.readouterr().err
+    assert "tensorpeek: [rank 1/2] stopping: rank 0/2 hit 'x' at fc (Linear) output" in err
+    assert "Connection closed by peer" in err  # the traceback is still shown

@@ -287,25 +287,10 @@ def tell_peers_end(report: Report) -> None:
 
 
 def peer_stop() -> dict[str, Any] | None:
-    """The peer's stop record that ended this rank: the job's first stop published by another
-    rank before this rank published one of its own (and not resumed since), read from the
-    store; the watcher's last one when the store cannot be read. A rank whose script failed
-    before its watcher read that stop (gloo's "Connection closed by peer" can come first, as
-    the peer leaves) is found the same way: the peer's stop is why it failed."""
+    """The peer's stop record that ended this rank (``RankRuntime.peer_stop``)."""
     from tensorpeek.engine.rank_watch import RUNTIME
 
-    channel = RUNTIME.channel
-    if channel is None:
-        return RUNTIME.stopped_by
-    for n in range(1, (channel.stops() or 0) + 1):
-        if n in channel.own_stops:
-            return None  # this rank stopped on its own first
-        if channel.has(f"resume/{n}"):
-            continue  # a pause that ended: it stopped nobody
-        record = channel.read(f"stop/{n}")
-        if record is not None:
-            return record
-    return RUNTIME.stopped_by
+    return RUNTIME.peer_stop()
 
 
 def finish_rank(report: Report, folder: Path) -> int:

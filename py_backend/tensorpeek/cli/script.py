@@ -100,6 +100,14 @@ def _user_traceback(tb: TracebackType | None, script: Path) -> TracebackType | N
     return None  # a syntax error: the exception itself says where
 
 
+def _script_over() -> None:
+    """In a rank of a multi-rank job, a peer's stop must not land in tensorpeek's epilogue
+    (the traceback, the report) once the script has ended: the ranks runtime is told."""
+    watch = sys.modules.get("tensorpeek.engine.rank_watch")
+    if watch is not None:
+        watch.RUNTIME.hold_peer_stop()
+
+
 def run_script(script: Path, args: list[str], argv0: str | None = None) -> ScriptResult:
     """Execute ``script`` (absolute) as ``__main__`` with ``args``; ``argv0`` is
     ``sys.argv[0]`` as the user typed it. Restores ``sys.argv`` and ``sys.path`` afterwards."""
@@ -111,7 +119,10 @@ def run_script(script: Path, args: list[str], argv0: str | None = None) -> Scrip
     else:
         sys.path.insert(0, script_dir)
     try:
-        _exec_as_main(script)
+        try:
+            _exec_as_main(script)
+        finally:
+            _script_over()
         return ScriptResult("completed", 0)
     except SystemExit as e:
         code = _exit_code(e.code)

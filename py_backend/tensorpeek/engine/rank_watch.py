@@ -118,6 +118,13 @@ def _raise_in_main_thread(record: dict[str, Any]) -> bool:
     return bool(done == 1)
 
 
+def _cancel_in_main_thread() -> None:
+    """Clear a ``PeerStopped`` set by ``_raise_in_main_thread`` and not delivered yet."""
+    ident = threading.main_thread().ident
+    if ident is not None:
+        ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(ident), None)
+
+
 class RankRuntime:
     """The one runtime of this process (module docstring)."""
 
@@ -137,6 +144,11 @@ class RankRuntime:
         self.exit_timer: threading.Timer | None = None  # the grace after PeerStopped
         self.peer_stop_delivered = False
         self._store_said = False
+        # PeerStopped is raised at most once per arming, and never once the script has ended
+        # (``hold_peer_stop``): tensorpeek's own epilogue (the report) must not be cut short
+        self._raise_lock = threading.Lock()
+        self._raise_open = True
+        self._raised = False
 
     @property
     def running(self) -> bool:
@@ -178,6 +190,32 @@ class RankRuntime:
         self._waiting = None
         self._unarmed_checked = False
         self.peer_stop_delivered = False
+        with self._raise_lock:
+            self._raise_open = True
+            self._raised = False
+
+    def hold_peer_stop(self) -> None:
+        """The main thread says the script has ended (``run``/``doctor``'s runner, the
+        excepthook): from now on a peer's stop raises nothing in it, and one raised but not
+        yet delivered is cancelled. The grace timer then gives it ``HANDLING_GRACE_S`` (it is
+        in Python, ending). Safe against the delivery it races with: ``PeerStopped`` lands at
+        most once, and landing here it is caught here."""
+        try:
+            with self._raise_lock:
+                self._raise_open = False
+                raised = self._raised
+            if raised:
+                self.peer_stop_delivered = True
+                _cancel_in_main_thread()
+        except PeerStopped:
+            return  # it landed here, in tensorpeek's epilogue: nothing is pending any more
+
+    def _raise_peer_stop(self, record: dict[str, Any]) -> bool:
+        with self._raise_lock:
+            if not self._raise_open or self._raised:
+                return False
+            self._raised = True
+            return _raise_in_main_thread(record)
 
     def _connect(self) -> RankChannel | None:
         """The channel, connecting on first use (the watcher, or a hit that came first)."""
@@ -245,7 +283,10 @@ class RankRuntime:
             return
         from tensorpeek.engine.registry import REGISTRY
 
-        self.stopped_by = record
+        if not self._raise_open and record == self.stopped_by:
+            return  # the excepthook said it already: this rank's error was its consequence
+        if not self._raised:  # the stop that ended this rank stays the first one
+            self.stopped_by = record
         line = peer_stop_line(record, self.me)
         if REGISTRY.paused:
             # this rank is paused at its own hit: the user is looking at it, leave it be
@@ -264,8 +305,12 @@ class RankRuntime:
             self._waiting = (n, record, suspended)
             return
         self._waiting = None
+        if not self._raise_peer_stop(record):
+            # the script has ended (its report is being written) or an earlier peer's stop
+            # already ends it: this later one is only said
+            _say(line.replace("stopping:", "also stopped:", 1))
+            return
         _say(line)
-        _raise_in_main_thread(record)
         self.exit_timer = threading.Timer(GRACE_S, self._exit_if_alive, args=(line,))
         self.exit_timer.daemon = True
         self.exit_timer.pydev_do_not_trace = True  # type: ignore[attr-defined]
@@ -317,6 +362,25 @@ class RankRuntime:
                 "TENSORPEEK_BREAKPOINTS for the whole torchrun command."
             )
         return missing
+
+    def peer_stop(self) -> dict[str, Any] | None:
+        """The peer's stop that ends this rank: the job's first stop published by another
+        rank before this rank published one of its own (and not resumed since), read from the
+        store; the watcher's last one when the store cannot be read. A rank whose script
+        failed before its watcher read that stop is found the same way: the peer's stop is
+        why its collective failed."""
+        channel = self.channel
+        if channel is None:
+            return self.stopped_by
+        for n in range(1, (channel.stops() or 0) + 1):
+            if n in channel.own_stops:
+                return None  # this rank stopped on its own first
+            if channel.has(f"resume/{n}"):
+                continue  # a pause that ended: it stopped nobody
+            record = channel.read(f"stop/{n}")
+            if record is not None:
+                return record
+        return self.stopped_by
 
     def on_hit(self, hit: Hit, action: str) -> int | None:
         """Called at a hit before its action: publish it (the rank's first hit), update
@@ -388,13 +452,21 @@ class RankRuntime:
     ) -> None:
         previous = self._previous_hook or sys.__excepthook__
         try:
+            self.hold_peer_stop()
             error = f"{exc_type.__name__}: {exc}"
             consequence = _is_consequence(error) or issubclass(exc_type, PeerStopped)
             if self._hook_active and not consequence:
                 from tensorpeek.common.steps import STEPS
 
                 self._connect()
-                self._publish_crash(error.splitlines()[0] if error else error, STEPS.current())
+                stop = self.peer_stop()
+                if stop is not None:
+                    # a collective failed because the peer that stopped has gone (gloo's
+                    # "Connection closed by peer" can come before the watcher reads the stop)
+                    self.stopped_by = stop
+                    _say(peer_stop_line(stop, self.me))
+                else:
+                    self._publish_crash(error.splitlines()[0] if error else error, STEPS.current())
         finally:
             previous(exc_type, exc, tb)
 
