@@ -8,6 +8,7 @@ training process costs nothing until a feature is used::
     tensorpeek.break_on(model, "output", "nonfinite")
     tensorpeek.watch(model, log="gradients")
     tensorpeek.log(accuracy=acc)              # a metric beside the captured loss curve
+    tensorpeek.whole_summary("0.weight")      # at a pause in a torchrun job: every shard
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from typing import Any
 __version__ = "0.1.0"
 
 _ENGINE = ("break_on", "breakpoints", "clear", "hits", "Breakpoint", "Hit", "TensorBreakpointError")
-__all__ = ["__version__", "summarize", "TensorSummary", *_ENGINE, "watch", "log"]
+__all__ = ["__version__", "summarize", "TensorSummary", *_ENGINE, "watch", "log", "whole_summary"]
 
 
 def __getattr__(name: str) -> Any:
@@ -36,6 +37,8 @@ def __getattr__(name: str) -> Any:
         install()
     elif name == "watch":
         from tensorpeek import watcher as module  # type: ignore[no-redef]
+    elif name == "whole_summary":  # a sharded tensor's, asked of every rank at a pause
+        from tensorpeek.engine import rank_whole as module  # type: ignore[no-redef]
     else:
         raise AttributeError(f"module 'tensorpeek' has no attribute {name!r}")
     value = getattr(module, name)

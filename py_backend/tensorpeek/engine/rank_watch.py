@@ -217,6 +217,25 @@ class RankRuntime:
             self._raised = True
             return _raise_in_main_thread(record)
 
+    def connected(self) -> RankChannel | None:
+        """The channel to the job's store (connecting now if the watcher has not yet), or
+        ``None`` outside a multi-rank job or when the store cannot be reached."""
+        return self._connect()
+
+    def serving_state(self) -> str:
+        """What this rank's main thread is doing, as said to a peer that asks for its shard:
+        ``paused`` (at its own hit, or suspended by the debugger for a peer's pause),
+        ``waiting`` (a peer paused; it runs on until its next collective waits) or
+        ``running``."""
+        from tensorpeek.engine.registry import REGISTRY
+
+        if REGISTRY.paused:
+            return "paused"
+        waiting = self._waiting
+        if waiting is not None:
+            return "paused" if waiting[2] else "waiting"
+        return "running"
+
     def _connect(self) -> RankChannel | None:
         """The channel, connecting on first use (the watcher, or a hit that came first)."""
         with self._lock:
@@ -271,7 +290,7 @@ class RankRuntime:
             self._check_resume(channel)  # a peer that resumed just before our last step
 
     def _handle(self, channel: RankChannel, n: int) -> None:
-        if n in channel.own_stops:
+        if n in channel.own_stops or n in channel.own_requests:
             return
         record = None
         deadline = time.monotonic() + STOP_RECORD_WAIT_S
@@ -280,6 +299,13 @@ class RankRuntime:
             if record is None and self._quit.wait(0.01):
                 return
         if record is None:
+            return
+        if record.get("kind") == ranks.REQUEST_KIND:
+            # a paused peer asks for this rank's part of a whole tensor: not a stop
+            if self.me is not None and record.get("rank") != self.me.rank:
+                from tensorpeek.engine import rank_summary
+
+                rank_summary.serve(channel, n, record, self.serving_state(), self._quit)
             return
         from tensorpeek.engine.registry import REGISTRY
 
@@ -375,10 +401,10 @@ class RankRuntime:
         for n in range(1, (channel.stops() or 0) + 1):
             if n in channel.own_stops:
                 return None  # this rank stopped on its own first
-            if channel.has(f"resume/{n}"):
-                continue  # a pause that ended: it stopped nobody
+            if n in channel.own_requests or channel.has(f"resume/{n}"):
+                continue  # a request, or a pause that ended: it stopped nobody
             record = channel.read(f"stop/{n}")
-            if record is not None:
+            if record is not None and record.get("kind") != ranks.REQUEST_KIND:
                 return record
         return self.stopped_by
 

@@ -27,6 +27,7 @@ STORE_TIMEOUT_S = 10.0  # connecting to / one operation on the store
 PEER_STOPPED_EXIT = 75  # exit status of a rank stopped while blocked in a collective
 STOPPING_ACTIONS = ("debugger", "pdb", "raise")
 PAUSING_ACTIONS = ("debugger", "pdb")
+REQUEST_KIND = "request"  # a record on the stops counter that asks the peers, stopping nobody
 
 
 @dataclass(frozen=True)
@@ -202,6 +203,7 @@ class RankChannel:
         self.lock = threading.Lock()
         self.first_hit_published = False
         self.own_stops: set[int] = set()  # stop numbers this rank published
+        self.own_requests: set[int] = set()  # request numbers (on the same counter) it published
         self.failed: str | None = None  # the first store error, said once by the caller
 
     def _op(self, fn: Any, *args: Any) -> Any:
@@ -272,6 +274,22 @@ class RankChannel:
         self.own_stops.add(int(n))
         self._op(self.store.set, f"stop/{int(n)}", json.dumps(record))
         return int(n)
+
+    def publish_request(self, record: dict[str, Any]) -> int | None:
+        """Publish a request to the peers (``kind`` ``"request"``: not a stop) on the stops
+        counter, which every watcher already polls; returns its number n (``stop/<n>``)."""
+        n = self._op(self.store.add, "stops", 1)
+        if n is None:
+            return None
+        self.own_requests.add(int(n))
+        self._op(self.store.set, f"stop/{int(n)}", json.dumps(record))
+        return int(n)
+
+    def write(self, key: str, value: dict[str, Any]) -> None:
+        self._op(self.store.set, key, json.dumps(value))
+
+    def delete(self, key: str) -> None:
+        self._op(self.store.delete_key, key)
 
     def publish_resume(self, n: int, seq: int | None) -> None:
         self._op(self.store.set, f"resume/{n}", json.dumps({"rank": self.me.rank, "seq": seq}))

@@ -55,7 +55,7 @@ def whole_summary(
     )
 
 
-def _contributes(x: Any) -> bool:
+def contributes(x: Any) -> bool:
     """Whether this rank's shard holds values of its own (not a replica's copy)."""
     from torch.distributed.tensor.placement_types import Replicate
 
@@ -89,7 +89,7 @@ def summarize_whole(x: Any, bins: int = 32) -> TensorSummary:
     else:
         raise ValueError("a mesh of several dimensions must span the whole job")
     local = x.to_local()
-    mine = _contributes(x)
+    mine = contributes(x)
     gathered: list[Any] = [None] * size
     dist.all_gather_object(
         gathered, (shard_partials(local) if mine else ShardPartials()).to_dict(), group=group
