@@ -19,6 +19,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import jsonschema
 import pytest
 import torch
 
@@ -104,13 +105,28 @@ def test_the_shards_held_by_each_rank_are_named_and_the_empty_one_counts_nothing
     assert ranks[0]["step"] == ranks[1]["step"]  # both after the same update
     single_row = job["asked"]["2.weight"]["summary"]
     assert single_row["numel"] == 7 and "combined from 1 shard(s)" in single_row["note"]
-    assert "is at step" not in job["asked"]["0.weight"]["summary"]["note"]
 
 
 def test_a_parameter_and_its_gradient_can_be_named_by_the_tensor_itself(job):
     asked = job["asked"]
     assert asked["by_tensor"] == asked["0.weight"]["summary"]
     assert asked["by_tensor_grad"] == asked["0.weight.grad"]["summary"]
+
+
+def test_the_agent_method_answers_the_same_in_the_schema_s_shape(job):
+    from tensorpeek.agent.schema import json_schema
+
+    schema = json_schema()
+    result_schema = {"$defs": schema["$defs"], **schema["x-methods"]["whole_summary"]["result"]}
+    for key, same_as in (("agent_param", "0.weight.grad"), ("agent_expression", "0.weight")):
+        reply = job["asked"][key]
+        assert reply["ok"], reply
+        jsonschema.validate(reply["result"], result_schema)
+        assert reply["result"]["name"] == same_as
+        assert reply["result"]["summary"] == job["asked"][same_as]["summary"]
+        assert [r["rank"] for r in reply["result"]["ranks"]] == [0, 1]
+    both = job["asked"]["agent_both"]
+    assert not both["ok"] and "exactly one of params.expression" in both["error"]["message"]
 
 
 def test_an_unknown_name_is_a_clear_error_listing_the_parameters(job):

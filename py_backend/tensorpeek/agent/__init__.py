@@ -124,6 +124,12 @@ def _step_layers(params: dict[str, Any], frame_locals: Mapping[str, Any], max_by
     return step_layers_method(params, frame_locals, max_bytes)
 
 
+def _whole_summary(params: dict[str, Any], frame_locals: Mapping[str, Any], max_bytes: int) -> Any:
+    from tensorpeek.agent.whole_summary import whole_summary_method
+
+    return whole_summary_method(params, frame_locals, max_bytes)
+
+
 _METHODS: dict[str, Method] = {
     "snapshot": _snapshot,
     "detail": _detail,
@@ -132,4 +138,5 @@ _METHODS: dict[str, Method] = {
     "modules": _modules,
     "training": _training,
     "step_layers": _step_layers,
+    "whole_summary": _whole_summary,
 }

@@ -25,7 +25,14 @@ DEFAULT_MAX_BYTES = 256 * 1024  # default reply budget; a request may ask for mo
 HARD_MAX_BYTES = 64 * 1024 * 1024  # no request may ask for more than this
 
 Method = Literal[
-    "snapshot", "detail", "set_breakpoints", "breakpoints", "modules", "training", "step_layers"
+    "snapshot",
+    "detail",
+    "set_breakpoints",
+    "breakpoints",
+    "modules",
+    "training",
+    "step_layers",
+    "whole_summary",
 ]
 Site = Literal["input", "output", "grad_input", "grad_output", "param_grad", "param"]
 Number = float | int | str  # str: "nan", "inf", "-inf"
@@ -425,6 +432,35 @@ class StepLayersResult(TypedDict):
     layers: list[Layer]  # the snapshot's row shape, as of that step
 
 
+# -- the whole sharded tensor (a torchrun job, at a pause) ------------------------------------
+
+
+class WholeSummaryParams(TypedDict, total=False):
+    expression: str  # a frame path to a DTensor parameter or its .grad (as ``detail`` takes)
+    param: str  # or its path under the model, e.g. "0.weight" (with ".grad", or grad: true)
+    grad: bool  # with ``param``: that parameter's gradient
+    bins: int  # default 32, at most 16384
+    timeout_ms: int  # each phase of the exchange with the peers, default 10000
+    max_bytes: int
+
+
+class WholeRank(TypedDict):
+    """What one rank of the tensor's mesh said when its shard was read."""
+
+    rank: int
+    state: Literal["paused", "waiting", "running"]  # its main thread at that moment
+    step: int | None
+    contributes: bool | None  # false for a replica's copy (a Replicate mesh dimension)
+    local_shape: list[int] | None
+
+
+class WholeSummaryResult(TypedDict):
+    name: str  # the parameter path, with ".grad" for a gradient
+    summary: Summary  # the whole tensor's (``note`` says how it was combined)
+    ranks: list[WholeRank]  # in mesh order, this rank included
+    notes: list[str]  # e.g. a peer that was running, not paused, when it was read
+
+
 RESULT_TYPES: dict[str, type] = {
     "snapshot": Snapshot,
     "detail": DetailResult,
@@ -433,6 +469,7 @@ RESULT_TYPES: dict[str, type] = {
     "modules": ModulesResult,
     "training": TrainingResult,
     "step_layers": StepLayersResult,
+    "whole_summary": WholeSummaryResult,
 }
 PARAM_TYPES: dict[str, type] = {
     "snapshot": SnapshotParams,
@@ -440,4 +477,5 @@ PARAM_TYPES: dict[str, type] = {
     "set_breakpoints": SetBreakpointsParams,
     "step_layers": StepLayersParams,
     "training": TrainingParams,
+    "whole_summary": WholeSummaryParams,
 }

@@ -22,6 +22,7 @@ the healthy path: a peer reacts only when the stops counter moves.
 
 from __future__ import annotations
 
+import sys
 import threading
 import time
 from dataclasses import asdict, dataclass, replace
@@ -49,6 +50,9 @@ DEFAULT_TIMEOUT_S = 10.0  # each phase of the exchange waits at most this long
 MAX_TIMEOUT_S = 600.0
 MAX_BINS = 16384
 POLL_S = 0.02  # how often a waiting side looks for the other side's keys
+SETTLE_S = 0.05  # a waiting peer's main thread is sampled this often ...
+SETTLE_SAMPLES = 3  # ... until it stood still this many samples in a row ...
+SETTLE_MAX_S = 2.0  # ... or this long has passed
 
 
 @dataclass(frozen=True)
@@ -102,6 +106,29 @@ def _await(
 # -- the peer's side (the watcher thread) -----------------------------------------------------
 
 
+def settle_main_thread(quit: threading.Event) -> bool:
+    """Wait until this rank's main thread stands still, at most ``SETTLE_MAX_S``: the same
+    Python frame at the same instruction in ``SETTLE_SAMPLES`` samples ``SETTLE_S`` apart (it
+    is blocked in its next collective, which waits for the paused rank). A rank whose peer
+    paused runs on until then, e.g. through the rest of its ``optimizer.step()``; its shard
+    is read once it stands. False when it kept moving."""
+    ident = threading.main_thread().ident
+    last: tuple[int, int, int] | None = None
+    same = 0
+    deadline = time.monotonic() + SETTLE_MAX_S
+    while time.monotonic() < deadline:
+        frame = sys._current_frames().get(ident or -1)
+        where = (id(frame), id(frame.f_code), frame.f_lasti) if frame is not None else None
+        del frame
+        same = same + 1 if where is not None and where == last else 0
+        last = where
+        if same + 1 >= SETTLE_SAMPLES:
+            return True
+        if quit.wait(SETTLE_S):
+            return False
+    return False
+
+
 def serve(
     channel: RankChannel, n: int, record: dict[str, Any], state: str, quit: threading.Event
 ) -> None:
@@ -111,6 +138,8 @@ def serve(
     try:
         ask = record.get("request") or {}
         timeout = timeout_seconds(ask.get("timeout_s", DEFAULT_TIMEOUT_S))
+        if state == "waiting" and not settle_main_thread(quit):
+            state = "running"  # it kept moving: its shard is read while it trains
         answer: dict[str, Any] = {"rank": me.rank, "state": state, "step": _step()}
         local = None
         try:
@@ -162,7 +191,7 @@ def timeout_seconds(value: Any) -> float:
     return float(value)
 
 
-def _why_silent(channel: RankChannel, rank: int) -> str:
+def why_silent(channel: RankChannel, rank: int) -> str:
     """What the store knows of a rank that did not answer."""
     if not channel.has(f"armed/{rank}"):
         return (
@@ -239,7 +268,7 @@ def exchange(
                     raise WholeSummaryError(
                         f"{where}: no histogram counts from rank(s) "
                         f"{', '.join(map(str, missing))} within {timeout:g} s: "
-                        + "; ".join(_why_silent(channel, r) for r in missing)
+                        + "; ".join(why_silent(channel, r) for r in missing)
                     )
                 per_rank.update({r: list(got[r]["counts"]) for r in peers})
             counts = [sum(c) for c in zip(*(per_rank[r] for r in mesh), strict=True)]
@@ -278,7 +307,7 @@ def _check_answers(
     if missing:
         raise WholeSummaryError(
             f"{where}: no answer from rank(s) {', '.join(map(str, missing))} within "
-            f"{timeout:g} s: " + "; ".join(_why_silent(channel, r) for r in missing)
+            f"{timeout:g} s: " + "; ".join(why_silent(channel, r) for r in missing)
         )
     refused = [answers[r] for r in peers if not answers[r].get("ok")]
     if refused:

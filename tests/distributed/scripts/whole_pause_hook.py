@@ -5,10 +5,18 @@ back in the script's ``asked``; then it continues."""
 
 from __future__ import annotations
 
+import json
 import sys
 import time
 
 import tensorpeek
+from tensorpeek import agent
+
+
+def ask_agent(params: dict, frame_locals: dict) -> dict:
+    """The agent's reply, as the extension's one ``evaluate`` gets it."""
+    request = {"version": 1, "method": "whole_summary", "params": params}
+    return json.loads(agent.request(json.dumps(request), frame_locals))
 
 
 def ask() -> None:
@@ -27,6 +35,9 @@ def ask() -> None:
         tensorpeek.whole_summary("0.nope")
     except ValueError as err:
         asked["unknown"] = str(err)
+    asked["agent_param"] = ask_agent({"param": "0.weight", "grad": True, "bins": 16}, {})
+    asked["agent_expression"] = ask_agent({"expression": "w", "bins": 16}, {"w": weight})
+    asked["agent_both"] = ask_agent({"expression": "w", "param": "0.weight"}, {"w": weight})
     from tensorpeek.engine.rank_whole import request_whole
 
     asked["ranks"] = request_whole("0.weight").ranks

@@ -1,0 +1,241 @@
+"""The whole-tensor exchange on the store, inside one process: torchrun's variables make it
+"rank 1 of 2" and a real ``TCPStore`` in the test stands in for torchrun's agent store; the
+test plays rank 0 through its own ``RankChannel`` (as ``test_ranks_runtime.py`` does).
+
+Covers the peer's side (a request it cannot resolve gets its reason, a malformed one too, and
+a request stops nobody), the requester's words for a silent rank, bad input to
+``tensorpeek.whole_summary``, the no-peer path on a one-rank FSDP2 group against a float64
+oracle, and the healthy path (no store operation from the training thread, none but the
+watcher's one poll from the watcher).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Iterator
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+import torch
+import torch.distributed as dist
+
+import tensorpeek
+from tensorpeek.engine import ranks
+from tensorpeek.engine.rank_summary import why_silent
+from tensorpeek.engine.rank_watch import RUNTIME
+from tensorpeek.engine.ranks import RankChannel, RankIdentity
+
+
+def eventually(read: Callable[[], Any], within: float = 5.0) -> Any:
+    deadline = time.monotonic() + within
+    value = read()
+    while not value and time.monotonic() < deadline:
+        time.sleep(0.01)
+        value = read()
+    return value
+
+
+@pytest.fixture(scope="module")
+def master() -> Iterator[Any]:
+    server = dist.TCPStore(
+        "127.0.0.1", 0, is_master=True, wait_for_workers=False, timeout=timedelta(seconds=10)
+    )
+    yield server
+    del server
+
+
+@pytest.fixture
+def rank0(master: Any, monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest) -> Any:
+    """This process is rank 1 of 2 under torchrun; the returned channel is rank 0's."""
+    run_id = request.node.name
+    for name, value in {
+        "RANK": "1",
+        "WORLD_SIZE": "2",
+        "LOCAL_RANK": "1",
+        "MASTER_ADDR": "127.0.0.1",
+        "MASTER_PORT": str(master.port),
+        "TORCHELASTIC_USE_AGENT_STORE": "True",
+        "TORCHELASTIC_RUN_ID": run_id,
+        "TORCHELASTIC_RESTART_COUNT": "0",
+    }.items():
+        monkeypatch.setenv(name, value)
+    client = dist.TCPStore("127.0.0.1", master.port, is_master=False, timeout=timedelta(seconds=10))
+    peer = RankChannel(
+        dist.PrefixStore(f"tensorpeek/{run_id}/0", client), RankIdentity(0, 2, 0, "peer")
+    )
+    peer.register()
+    yield peer
+    tensorpeek.clear()
+    if RUNTIME.exit_timer is not None:
+        RUNTIME.exit_timer.cancel()
+
+
+def ask(rank0: RankChannel, **request: Any) -> dict[str, Any]:
+    """Rank 0's request, published as the requester does; returns rank 1's answer."""
+    record = ranks.event_record(ranks.REQUEST_KIND, rank0.me, "asks", step=0)
+    n = rank0.publish_request({**record, "request": {"timeout_s": 2.0, **request}})
+    answer = eventually(lambda: rank0.read(f"ask/{n}/part/1"))
+    assert answer, "rank 1's watcher did not answer"
+    rank0.write(f"ask/{n}/bins", {"cancel": "the test asked only for the first phase"})
+    return answer  # type: ignore[no-any-return]
+
+
+def test_a_request_a_peer_cannot_resolve_gets_that_peer_s_reason_and_stops_nobody(
+    rank0: RankChannel,
+) -> None:
+    tensorpeek.break_on("*", "output", "nonfinite", action="record")
+    model = torch.nn.Linear(3, 2)
+    model(torch.ones(1, 3))  # the engine now knows this root
+    assert eventually(lambda: RUNTIME.channel is not None)
+    cases = [
+        (dict(param="nope", grad=False, root_class="Linear"),
+         "no parameter 'nope' under its model (Linear: weight, bias)"),
+        (dict(param="weight", grad=False, root_class="Linear"),
+         "'weight' is not sharded here (a Parameter, not a DTensor): its local summary is the "
+         "whole tensor"),
+        (dict(param="weight", grad=True, root_class="Linear"),
+         "'weight' has no gradient (.grad is None)"),
+        (dict(param="weight", grad=False, root_class="Other"),
+         "no model of class Other has run forward while tensorpeek was armed here"),
+        (dict(grad=False, root_class="Linear"), "a malformed request (KeyError: 'param')"),
+    ]  # fmt: skip
+    for request, reason in cases:
+        answer = ask(rank0, **request)
+        assert (answer["ok"], answer["error"], answer["rank"]) == (False, reason, 1)
+        assert answer["state"] == "running"  # no peer paused: this rank trains on
+    assert RUNTIME.running and RUNTIME.stopped_by is None  # a request is no stop
+    assert RUNTIME.peer_stop() is None  # ... for the launcher's report either
+    model(torch.ones(1, 3))  # and training goes on: nothing was raised into this thread
+
+
+def test_a_silent_rank_is_named_with_what_the_store_knows_of_it(rank0: RankChannel) -> None:
+    assert why_silent(rank0, 5) == (
+        "rank 5 has no tensorpeek armed (it never registered with the job's store), so nothing "
+        "in it can answer"
+    )
+    for rank in (2, 3, 4):
+        rank0.write(f"armed/{rank}", {"rank": rank})
+    rank0.write("crashed/3", {"kind": "crashed", "rank": 3, "error": "ValueError: v"})
+    assert why_silent(rank0, 3) == "rank 3 crashed: ValueError: v"
+    ended = ranks.event_record("stopped", RankIdentity(2, 8, 2, "h"), "ended by doctor", step=4)
+    rank0.publish_stop(ended)
+    assert why_silent(rank0, 2) == "rank 2 has ended (ended by doctor)"
+    assert why_silent(rank0, 4) == (
+        "rank 4 registered but its watcher did not answer: the process may have died (killed) "
+        "or its tensorpeek breakpoints were cleared"
+    )
+
+
+@pytest.mark.parametrize(
+    ("target", "kwargs", "message"),
+    [
+        ("weight", {}, "whole_summary('weight'): 'weight' is not sharded here (a Parameter, not "
+                       "a DTensor): its local summary is the whole tensor"),
+        ("weight.grad", {}, "whole_summary('weight.grad'): 'weight' has no gradient"),
+        ("nope", {}, "no parameter 'nope' under the model tensorpeek knows"),
+        (torch.ones(2), {}, "this tensor is not a parameter or a parameter's gradient of a model "
+                            "tensorpeek knows"),
+        (3, {}, "expected a parameter path or a tensor, got a int"),
+        ("weight", {"bins": 0}, "bins must be an integer between 1 and 16384, got 0"),
+        ("weight", {"timeout": -1}, "timeout must be in (0, 600] s, got -1"),
+        ("weight", {"timeout": "5"}, "timeout must be a number of seconds, got '5'"),
+    ],
+    ids=["not-sharded", "no-grad", "unknown", "stranger", "not-a-name", "bins", "timeout", "type"],
+)  # fmt: skip
+def test_bad_input_gets_a_clear_message_and_changes_nothing(
+    target: Any, kwargs: dict[str, Any], message: str
+) -> None:
+    tensorpeek.break_on("*", "output", "nonfinite", action="record")
+    try:
+        model = torch.nn.Linear(3, 2)
+        model(torch.ones(1, 3))
+        before = [p.detach().clone() for p in model.parameters()]
+        with pytest.raises(ValueError) as caught:
+            tensorpeek.whole_summary(target, **kwargs)
+        assert message in str(caught.value)
+        assert all(torch.equal(a, b) for a, b in zip(before, model.parameters(), strict=True))
+        assert model.weight.grad is None
+    finally:
+        tensorpeek.clear()
+
+
+def test_a_one_rank_mesh_needs_no_peer_and_equals_the_float64_oracle(tmp_path: Path) -> None:
+    from torch.distributed.fsdp import fully_shard
+
+    dist.init_process_group("gloo", init_method=f"file://{tmp_path / 'rdzv'}", rank=0, world_size=1)
+    try:
+        torch.manual_seed(0)
+        model = torch.nn.Sequential(torch.nn.Linear(5, 7), torch.nn.Tanh(), torch.nn.Linear(7, 1))
+        fully_shard(model)
+        tensorpeek.break_on("*", "output", "nonfinite", action="record")
+        model(torch.randn(4, 5)).sum().backward()
+        for name, grad in (("0.weight", False), ("0.weight.grad", True)):
+            got = tensorpeek.whole_summary(name, bins=8)
+            p = model[0].weight
+            full = (p.grad if grad else p).detach().full_tensor().to(torch.float64)
+            assert (got.numel, got.finite, got.nan) == (35, 35, 0)
+            assert (got.min, got.max) == (float(full.min()), float(full.max()))
+            assert got.mean == pytest.approx(float(full.mean()), rel=1e-12)
+            assert got.std == pytest.approx(float(full.std(correction=0)), rel=1e-12)
+            assert sum(got.hist.counts) == 35 and len(got.hist.counts) == 8
+            assert got.note.startswith("whole tensor, combined from 1 shard(s)")
+            assert "through the store" not in got.note  # nobody else was asked
+    finally:
+        tensorpeek.clear()
+        dist.destroy_process_group()
+
+
+class CountingStore:
+    """The channel's store, counting every operation by thread and (method, key)."""
+
+    def __init__(self, inner: Any) -> None:
+        self.inner = inner
+        self.ops: list[tuple[str, str, str]] = []
+
+    def __getattr__(self, name: str) -> Any:
+        method = getattr(self.inner, name)
+
+        def counted(*args: Any) -> Any:
+            key = args[0] if args and isinstance(args[0], str) else repr(args[:1])
+            self.ops.append((threading.current_thread().name, name, key))
+            return method(*args)
+
+        return counted
+
+
+def test_the_healthy_path_adds_no_store_operation(rank0: RankChannel) -> None:
+    tensorpeek.break_on("*", "output", "nonfinite", action="record")
+    channel = eventually(lambda: RUNTIME.channel)
+    counting = CountingStore(channel.store)
+    channel.store = counting
+    model = torch.nn.Sequential(torch.nn.Linear(4, 8), torch.nn.ReLU(), torch.nn.Linear(8, 1))
+    opt = torch.optim.SGD(model.parameters(), lr=0.01)
+    gen = torch.Generator().manual_seed(0)
+    for _ in range(40):
+        loss = model(torch.randn(8, 4, generator=gen)).square().mean()
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    time.sleep(3 * 0.1)  # a few of the watcher's polls
+    threads = {t for t, _, _ in counting.ops}
+    assert threads == {"tensorpeek-ranks"}  # nothing on the training thread
+    assert {(m, k) for _, m, k in counting.ops} == {("add", "stops")}  # the one poll
+
+
+def test_only_a_user_s_request_starts_an_exchange() -> None:
+    """The exchange runs on request only: the Python API and the agent method ask; a peer
+    serves only from its watcher, for a record of kind ``request``."""
+    package = Path(__file__).resolve().parents[2] / "py_backend" / "tensorpeek"
+
+    def files_with(text: str) -> list[str]:
+        return sorted(
+            str(path.relative_to(package))
+            for path in package.rglob("*.py")
+            if text in path.read_text(encoding="utf-8")
+        )
+
+    assert files_with("request_whole(") == ["agent/whole_summary.py", "engine/rank_whole.py"]
+    assert files_with("rank_summary.serve(") == ["engine/rank_watch.py"]
