@@ -18,6 +18,7 @@ import type { TensorPanel } from "../panel/tensorPanel";
 import { traceError, traceInfo } from "../platform/log";
 import { debug, window } from "../platform/vscodeapi";
 import { RankCoordinator } from "../ranks/rankCoordinator";
+import { PYTHON_DEBUG_TYPES } from "./launchConfig";
 import { rankIdentityOf, type RankIdentity } from "../ranks/rankJob";
 import { AgentError, AgentProxy } from "../wire/agentProxy";
 import { agentSpecs, type SpecParts } from "../wire/breakpointSpecs";
@@ -32,6 +33,7 @@ import {
   type Snapshot,
   type SourceLine,
 } from "../wire/protocol";
+import type { StopMarks } from "../wire/webviewProtocol";
 
 /** The file of tensorpeek's pause frame (`tensorpeek/engine/pause.py`), which VS Code opens at a hit. */
 const PAUSE_FRAME_FILE = "tensor_breakpoint.py";
@@ -53,6 +55,7 @@ interface Paused {
   snapshot?: Snapshot;
   epoch: number; // the stopEpoch this stop was shown at (or would have been)
   forSibling: boolean; // a rank paused because another rank of its job stopped
+  marks: StopMarks; // where this stop's time went (printed by the end-to-end test)
 }
 
 export class DebugSessions implements DebugAdapterTrackerFactory {
@@ -65,6 +68,8 @@ export class DebugSessions implements DebugAdapterTrackerFactory {
   private userLineEpoch = -1;
   private readonly ranks = new RankCoordinator((m) => traceInfo(m));
   private readonly rankOf = new Map<string, { identity: RankIdentity; name: string }>();
+  /** The top frame of a stopped thread from whichever stackTrace answers first: VS Code's own or ours. */
+  private readonly topFrames = new TopFrames();
 
   constructor(
     private readonly panel: TensorPanel,
@@ -78,7 +83,16 @@ export class DebugSessions implements DebugAdapterTrackerFactory {
     return [
       debug.onDidChangeActiveStackItem(() => void this.onFocusChanged()),
       debug.onDidTerminateDebugSession((s) => this.onTerminated(s)),
+      debug.onDidStartDebugSession((s) => this.onStarted(s)),
     ];
+  }
+
+  /** A session that arms tensor breakpoints and writes to the Debug Console: the panel's page is made now, not at its first stop. */
+  private onStarted(s: DebugSession): void {
+    const config = s.configuration as { console?: unknown; type?: unknown };
+    const internal = config.console === undefined || config.console === "internalConsole";
+    if ((PYTHON_DEBUG_TYPES as readonly string[]).includes(s.type) && internal && this.store.all().some((b) => b.enabled))
+      void this.panel.warm();
   }
 
   createDebugAdapterTracker(session: DebugSession): DebugAdapterTracker {
@@ -93,7 +107,13 @@ export class DebugSessions implements DebugAdapterTrackerFactory {
       });
     }
     return {
-      onWillReceiveMessage: (m: { type?: string; command?: string }) => {
+      onWillReceiveMessage: (m: {
+        type?: string;
+        command?: string;
+        seq?: number;
+        arguments?: { threadId?: number; startFrame?: number };
+      }) => {
+        if (m.type === "request" && m.command === "stackTrace") this.topFrames.asked(session.id, m.seq, m.arguments);
         if (m.type !== "request" || !m.command || !RESUMING.has(m.command)) return;
         if (identity) {
           if (m.command === "continue") void this.ranks.continued(session.id).then(() => this.showRanks());
@@ -101,7 +121,15 @@ export class DebugSessions implements DebugAdapterTrackerFactory {
         }
         this.resumed(session);
       },
-      onDidSendMessage: (m: { type?: string; event?: string; body?: { threadId?: number; reason?: string } }) => {
+      onDidSendMessage: (m: {
+        type?: string;
+        event?: string;
+        command?: string;
+        request_seq?: number;
+        success?: boolean;
+        body?: { threadId?: number; reason?: string; stackFrames?: TopFrameTrace["stackFrames"] };
+      }) => {
+        if (m.type === "response" && m.command === "stackTrace" && m.success) this.topFrames.answered(session.id, m.request_seq, m.body);
         if (m.type !== "event") return;
         if (m.event === "stopped") this.onStopped(session, m.body, identity !== undefined);
         else if (m.event === "continued") {
@@ -113,12 +141,14 @@ export class DebugSessions implements DebugAdapterTrackerFactory {
   }
 
   private onStopped(session: DebugSession, body: { threadId?: number; reason?: string } | undefined, isRank: boolean): void {
+    const stoppedAt = Date.now();
     const p: Paused = {
       session,
       proxy: new AgentProxy(session),
       frameId: undefined,
       threadId: body?.threadId,
-      stoppedAt: Date.now(),
+      stoppedAt,
+      marks: { stopped: stoppedAt },
       // without a thread to ask, any focus change is the new stop's
       staleFocus: body?.threadId === undefined ? undefined : focusKey(debug.activeStackItem()),
       epoch: this.stopEpoch,
@@ -263,15 +293,21 @@ export class DebugSessions implements DebugAdapterTrackerFactory {
     try {
       // a rank paused for its sibling stops on whichever thread got there first: show its main thread
       if (p.forSibling) p.threadId = (await mainThread(p.session)) ?? p.threadId;
-      const trace = (await p.session.customRequest("stackTrace", { threadId: p.threadId, startFrame: 0, levels: 1 })) as {
-        stackFrames?: Array<{ id?: unknown; source?: { path?: unknown } }>;
-      };
+      const threadId = p.threadId;
+      // VS Code asks for the stack itself at every stop and its request is usually answered first
+      const seen = this.topFrames.wait(p.session.id, threadId);
+      const ours = Promise.resolve(
+        p.session.customRequest("stackTrace", { threadId, startFrame: 0, levels: 1 }) as Thenable<TopFrameTrace>,
+      );
+      const trace = await Promise.race([seen.answer, ours]).finally(seen.cancel);
+      p.marks.stackTrace ??= Date.now();
       const id = trace.stackFrames?.[0]?.id;
       const top = trace.stackFrames?.[0]?.source?.path;
       if (typeof top === "string" && path.basename(top) === PAUSE_FRAME_FILE && this.revealedEpoch !== epoch && this.paused === p) {
         // a tensor-breakpoint stop (tensorpeek's pause frame is on top): bring the panel up while
         // the snapshot is taken, so the webview loads in parallel rather than after it
         this.revealedEpoch = epoch;
+        p.marks.reveal = Date.now();
         void this.panel.reveal();
       }
       if (this.stops.get(p.session.id) === p && p.frameId === undefined && typeof id === "number") await this.snapshotFrame(p, id, epoch);
@@ -313,6 +349,7 @@ export class DebugSessions implements DebugAdapterTrackerFactory {
         stepLayers: (step: number) => p.proxy.call("step_layers", { step }, frameId, stepLayersCodec),
       },
       p.stoppedAt,
+      p.marks,
     );
   }
 
@@ -320,8 +357,10 @@ export class DebugSessions implements DebugAdapterTrackerFactory {
     p.frameId = frameId;
     p.staleFocus = undefined;
     const asked = Date.now();
+    p.marks.asked ??= asked;
     try {
       const snapshot = await p.proxy.call("snapshot", {}, frameId, snapshotCodec);
+      p.marks.replied ??= Date.now();
       if (this.stops.get(p.session.id) !== p || p.frameId !== frameId) return; // resumed, or a newer frame
       p.snapshot = snapshot;
       const timing = `stop -> frame ${asked - p.stoppedAt} ms, snapshot ${Date.now() - asked} ms (agent ${snapshot.elapsed_ms ?? "?"} ms)`;
@@ -332,6 +371,7 @@ export class DebugSessions implements DebugAdapterTrackerFactory {
       this.present(p, snapshot, frameId);
       if (snapshot.hit && this.revealedEpoch !== epoch) {
         this.revealedEpoch = epoch;
+        p.marks.reveal = Date.now();
         await this.panel.reveal();
       }
       if (snapshot.hit && snapshot.hit_line && this.userLineEpoch !== epoch) {
@@ -342,6 +382,45 @@ export class DebugSessions implements DebugAdapterTrackerFactory {
       traceError("snapshot failed", err);
       this.panel.showStatus(`No tensor snapshot at this stop: ${(err as Error).message}`);
     }
+  }
+}
+
+interface TopFrameTrace {
+  stackFrames?: Array<{ id?: unknown; source?: { path?: unknown } }>;
+}
+
+/**
+ * stackTrace answers seen by the tracker, matched to their requests: a waiter for a thread's
+ * top frame gets the first answer that starts at frame 0, whoever asked.
+ */
+class TopFrames {
+  private readonly requests = new Map<string, number>(); // `${session}/${seq}` -> threadId
+  private readonly waiters = new Map<string, (trace: TopFrameTrace) => void>(); // `${session}/${thread}`
+
+  asked(session: string, seq: number | undefined, args: { threadId?: number; startFrame?: number } | undefined): void {
+    if (seq === undefined || args?.threadId === undefined || (args.startFrame ?? 0) !== 0) return;
+    if (this.waiters.has(`${session}/${args.threadId}`)) this.requests.set(`${session}/${seq}`, args.threadId);
+  }
+
+  answered(session: string, seq: number | undefined, body: TopFrameTrace | undefined): void {
+    const key = `${session}/${seq}`;
+    const threadId = this.requests.get(key);
+    if (threadId === undefined) return;
+    this.requests.delete(key);
+    if (body?.stackFrames?.length) this.waiters.get(`${session}/${threadId}`)?.(body);
+  }
+
+  wait(session: string, threadId: number): { answer: Promise<TopFrameTrace>; cancel: () => void } {
+    const key = `${session}/${threadId}`;
+    let cancel = () => undefined as void;
+    const answer = new Promise<TopFrameTrace>((resolve) => {
+      this.waiters.set(key, resolve);
+      cancel = () => {
+        if (this.waiters.get(key) === resolve) this.waiters.delete(key);
+        for (const [k, t] of this.requests) if (t === threadId && k.startsWith(`${session}/`)) this.requests.delete(k);
+      };
+    });
+    return { answer, cancel };
   }
 }
 

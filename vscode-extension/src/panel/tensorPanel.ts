@@ -14,6 +14,7 @@ import {
   type ImageOptions,
   type PanelPicture,
   type PictureTarget,
+  type StopMarks,
   type WebviewMessage,
 } from "../wire/webviewProtocol";
 import type { RankEntry, RankMessage } from "../wire/webviewProtocol";
@@ -33,6 +34,10 @@ import {
 export const TENSOR_VIEW_ID = "tensorpeek.tensorView";
 /** The view container (in the bottom panel) that holds the Tensors view (package.json). */
 const TENSOR_CONTAINER_COMMAND = "workbench.view.extension.tensorpeek";
+/** VS Code's Debug Console view, which a session with the internal console shows in the bottom panel. */
+const DEBUG_CONSOLE_FOCUS_COMMAND = "workbench.panel.repl.view.focus";
+/** The longest the Tensors view stays up for `warm()` when its page never reports its width. */
+const WARM_RESTORE_MS = 3000;
 
 /** Where the panel gets a tensor's detail payloads, and the training curves, at the current stop. */
 export interface DetailSource {
@@ -46,7 +51,9 @@ export interface DetailSource {
 export class TensorPanel implements WebviewViewProvider {
   private readonly webviews = new Set<Webview>();
   private theme: Theme | undefined;
-  private snapshot: { snapshot: Snapshot; session: string; stoppedAt?: number } | undefined;
+  private snapshot: { snapshot: Snapshot; session: string; stoppedAt?: number; marks?: StopMarks } | undefined;
+  /** When each page's webview was created and when it said ready (the first stop's timeline). */
+  private readonly boot = new Map<Webview, { resolved: number; ready?: number }>();
   private detailSource: DetailSource | undefined;
   private replay: HostMessage[] = [];
   /** The pictures of this stop by target, so they can be drawn again for a new width. */
@@ -58,6 +65,9 @@ export class TensorPanel implements WebviewViewProvider {
   private editorPanel: WebviewPanel | undefined;
   private ranks: RankMessage | undefined;
   private rankPicked: (id: string) => void = () => undefined;
+  /** `warm()` brought the view up to create its page; the Debug Console goes back once the page has measured itself. */
+  private warming = false;
+  private restoreConsole: (() => void) | undefined;
 
   constructor(
     private readonly context: ExtensionContext,
@@ -70,6 +80,35 @@ export class TensorPanel implements WebviewViewProvider {
       if (this.view === view) this.view = undefined;
     });
     this.attach(view.webview, view);
+    if (this.warming) {
+      // once the page has reported its width (so the first pictures are drawn to fit) the Debug
+      // Console comes back; the page stays alive hidden (retainContextWhenHidden)
+      this.warming = false;
+      const since = this.snapshot;
+      const timer = setTimeout(() => this.restoreConsole?.(), WARM_RESTORE_MS);
+      this.restoreConsole = () => {
+        clearTimeout(timer);
+        this.restoreConsole = undefined;
+        if (this.snapshot === since) void commands.executeCommand(DEBUG_CONSOLE_FOCUS_COMMAND, { preserveFocus: true });
+      };
+    }
+  }
+
+  /**
+   * Creates the Tensors view's page before the first stop (a session that may hit: it arms
+   * tensor breakpoints and writes to the Debug Console), so that stop does not wait for the
+   * webview to boot (~0.5-1 s in code-server). The view comes up for a moment without taking
+   * focus, and the Debug Console is shown again as soon as the page exists.
+   */
+  async warm(): Promise<void> {
+    if (this.view || this.warming) return;
+    this.warming = true;
+    try {
+      await commands.executeCommand(`${TENSOR_VIEW_ID}.focus`, { preserveFocus: true });
+    } catch (err) {
+      this.warming = false;
+      traceError("could not create the Tensors view ahead of the first stop", err);
+    }
   }
 
   /** "Show Tensor Panel": the editor tab, made once and revealed after that. */
@@ -94,12 +133,12 @@ export class TensorPanel implements WebviewViewProvider {
   }
 
   /** A new stop: show its snapshot everywhere, then the hit's histogram. */
-  showSnapshot(snapshot: Snapshot, session: string, details: DetailSource, stoppedAt?: number): void {
-    this.snapshot = { snapshot, session, stoppedAt };
+  showSnapshot(snapshot: Snapshot, session: string, details: DetailSource, stoppedAt?: number, marks?: StopMarks): void {
+    this.snapshot = { snapshot, session, stoppedAt, marks };
     this.detailSource = details;
     this.replay = [];
     this.drawn.clear();
-    this.broadcast({ type: "snapshot", snapshot, session, stoppedAt });
+    this.broadcast({ type: "snapshot", snapshot, session, stoppedAt, marks });
     const hit = snapshot.hit;
     if (hit?.summary) void this.renderTo({ hit: true }, [histogramRequest(`${hit.module || "root"} ${hit.site}`, hit.summary)]);
     void this.loadTraining();
@@ -178,6 +217,7 @@ export class TensorPanel implements WebviewViewProvider {
   }
 
   private attach(webview: Webview, owner: { onDidDispose(listener: () => void): Disposable }): void {
+    this.boot.set(webview, { resolved: Date.now() });
     webview.options = this.webviewOptions();
     webview.html = panelHtml({
       cspSource: webview.cspSource,
@@ -188,6 +228,7 @@ export class TensorPanel implements WebviewViewProvider {
     owner.onDidDispose(() => {
       this.webviews.delete(webview);
       this.pageWidths.delete(webview);
+      this.boot.delete(webview);
     });
   }
 
@@ -196,9 +237,10 @@ export class TensorPanel implements WebviewViewProvider {
       case "ready":
         this.theme = message.theme;
         this.webviews.add(webview);
+        this.boot.get(webview)!.ready ??= Date.now();
         if (this.snapshot) {
-          void webview.postMessage({ type: "snapshot", ...this.snapshot } satisfies HostMessage);
-          for (const m of this.replay) void webview.postMessage(m);
+          this.post(webview, { type: "snapshot", ...this.snapshot });
+          for (const m of this.replay) this.post(webview, m);
         }
         if (this.ranks) void webview.postMessage(this.ranks);
         return;
@@ -221,6 +263,7 @@ export class TensorPanel implements WebviewViewProvider {
         this.pageWidths.set(webview, message.width);
         if (message.pixelRatio !== undefined) this.pixelRatio = Math.min(4, Math.max(1, message.pixelRatio));
         this.resize();
+        if (webview === this.view?.webview) this.restoreConsole?.();
         return;
     }
   }
@@ -269,6 +312,7 @@ export class TensorPanel implements WebviewViewProvider {
     const key = pictureKey(target);
     this.drawn.set(key, { target, requests, error });
     const size = this.size;
+    const marks: StopMarks | undefined = "hit" in target && stop?.marks ? { pictureAsked: Date.now() } : undefined;
     const pictures: PanelPicture[] = [];
     const errors: string[] = error ? [error] : [];
     for (const r of requests) {
@@ -281,13 +325,34 @@ export class TensorPanel implements WebviewViewProvider {
     }
     if (stop !== this.snapshot) return; // a newer stop arrived while rendering
     if (size !== this.size) return; // drawn again for a new width meanwhile
-    const message: HostMessage = { type: "pictures", target, pictures, ...(errors.length ? { error: errors.join("; ") } : {}) };
+    if (marks) marks.pictureReplied = Date.now();
+    const message: HostMessage = {
+      type: "pictures",
+      target,
+      pictures,
+      ...(errors.length ? { error: errors.join("; ") } : {}),
+      ...(marks ? { marks } : {}),
+    };
     this.replay = [...this.replay.filter((m) => m.type !== "pictures" || pictureKey(m.target) !== key), message];
     this.broadcast(message);
   }
 
   private broadcast(message: HostMessage): void {
-    for (const w of this.webviews) void w.postMessage(message);
+    for (const w of this.webviews) this.post(w, message);
+  }
+
+  /** Posts `message` to one page, stamping a snapshot's or a picture's timeline with the moment it left. */
+  private post(webview: Webview, message: HostMessage): void {
+    const now = Date.now();
+    if (message.type === "snapshot" && message.marks) {
+      const boot = this.boot.get(webview);
+      const stopped = message.marks.stopped ?? now;
+      const during = (t: number | undefined) => (t !== undefined && t >= stopped ? t : undefined);
+      message = { ...message, marks: { ...message.marks, resolved: during(boot?.resolved), ready: during(boot?.ready), posted: now } };
+    } else if (message.type === "pictures" && message.marks) {
+      message = { ...message, marks: { ...message.marks, picturePosted: now } };
+    }
+    void webview.postMessage(message);
   }
 }
 

@@ -65,6 +65,7 @@ export const debug = {
   activeDebugSession: () => vscode.debug.activeDebugSession,
   onDidChangeActiveStackItem: vscode.debug.onDidChangeActiveStackItem,
   onDidTerminateDebugSession: vscode.debug.onDidTerminateDebugSession,
+  onDidStartDebugSession: vscode.debug.onDidStartDebugSession,
   isStackFrame: (item: unknown): item is vscode.DebugStackFrame => item instanceof vscode.DebugStackFrame,
 };
 

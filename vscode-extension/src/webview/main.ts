@@ -1,5 +1,5 @@
 /** The Tensor panel page: keeps the state, renders it, and talks to the extension host. */
-import type { HostMessage, RankMessage, WebviewMessage } from "../wire/webviewProtocol";
+import type { HostMessage, RankMessage, StopMarks, WebviewMessage } from "../wire/webviewProtocol";
 import { panel } from "./dom";
 import { initialState, reduce, type Action, type PanelState } from "./state";
 
@@ -8,6 +8,20 @@ declare function acquireVsCodeApi(): { postMessage(message: WebviewMessage): voi
 const vscode = acquireVsCodeApi();
 let state: PanelState = initialState;
 let stoppedAt: number | undefined;
+/** When this page's script started (Date.now()), for the first stop's timeline. */
+const scriptAt = Date.now();
+/** The current stop's timeline: the host's marks and the page's own (see StopMarks). */
+let timeline: Record<string, number> = {};
+
+function mark(name: string, at = Date.now()): void {
+  if (timeline[name] !== undefined) return;
+  timeline[name] = at;
+  document.body.dataset.timeline = JSON.stringify(timeline);
+}
+
+function addMarks(marks: StopMarks | undefined): void {
+  for (const [k, v] of Object.entries(marks ?? {})) if (typeof v === "number") mark(k, v);
+}
 
 function focusKey(node: Element | null): string | null {
   if (!(node instanceof HTMLElement) || node === document.body) return null;
@@ -38,13 +52,18 @@ function recordTimings(): void {
   const at = stoppedAt;
   if (at === undefined) return;
   const data = document.body.dataset;
-  if (data.bannerMs === undefined && document.getElementById("banner") && document.getElementById("tensor-table"))
+  if (data.bannerMs === undefined && document.getElementById("banner") && document.getElementById("tensor-table")) {
     data.bannerMs = String(Date.now() - at);
+    mark("banner");
+  }
   const img = document.querySelector<HTMLImageElement>("#detail img");
   if (data.pictureMs === undefined && img)
     void img.decode().then(
       () => {
-        if (stoppedAt === at && data.pictureMs === undefined) data.pictureMs = String(Date.now() - at);
+        if (stoppedAt === at && data.pictureMs === undefined) {
+          data.pictureMs = String(Date.now() - at);
+          mark("picture");
+        }
       },
       () => undefined, // a picture that does not decode shows as broken; there is no time to record
     );
@@ -106,6 +125,24 @@ window.addEventListener("message", (event: MessageEvent<HostMessage | RankMessag
     stoppedAt = message.stoppedAt;
     delete document.body.dataset.bannerMs;
     delete document.body.dataset.pictureMs;
+    timeline = {};
+    addMarks(message.marks);
+    // the page itself started during this stop (its view was created for it)
+    if (stoppedAt !== undefined && performance.timeOrigin >= stoppedAt) mark("pageLoad", Math.round(performance.timeOrigin));
+    if (stoppedAt !== undefined && scriptAt >= stoppedAt) {
+      mark("pageScript", scriptAt);
+      for (const r of performance.getEntriesByType("resource") as PerformanceResourceTiming[]) {
+        const what = r.name.endsWith(".css") ? "style" : r.name.endsWith(".js") ? "script" : undefined;
+        if (what) {
+          mark(`${what}Asked`, Math.round(performance.timeOrigin + r.startTime));
+          mark(`${what}Loaded`, Math.round(performance.timeOrigin + r.responseEnd));
+        }
+      }
+    }
+    mark("received");
+  } else if (message.type === "pictures" && message.marks) {
+    addMarks(message.marks);
+    mark("pictureReceived");
   }
   dispatch(message);
 });

@@ -17,14 +17,34 @@ export interface ImageOptions {
   grid: boolean; // also a grid of the first images of the batch
 }
 
+/**
+ * Where the time of one stop goes (Date.now() values: the extension host and the page run on
+ * one machine's clock). The host's marks travel with the snapshot and the pictures; the page
+ * adds its own and keeps the whole on `document.body.dataset.timeline` (the end-to-end test
+ * prints the legs; nothing depends on them).
+ */
+export interface StopMarks {
+  stopped?: number; // the debugger's stopped event
+  stackTrace?: number; // the top frame known (our own stackTrace answer)
+  reveal?: number; // the Tensors view asked to come on screen
+  asked?: number; // the snapshot evaluate sent
+  replied?: number; // its answer decoded
+  resolved?: number; // the Tensors view's webview created (when that happened during this stop)
+  ready?: number; // its page said ready (idem)
+  posted?: number; // the snapshot posted to this page
+  pictureAsked?: number; // the hit's histogram asked of the language server
+  pictureReplied?: number; // its answer
+  picturePosted?: number; // posted to the page
+}
+
 /** The target of pictures: a tensor's name in the frame, the hit tensor, or the Layers tab. */
 export type PictureTarget = { tensor: string } | { hit: true } | { layers: true };
 
 export type HostMessage =
   // stoppedAt: Date.now() when the debugger reported the stop (the page times itself from it)
-  | { type: "snapshot"; snapshot: Snapshot; session: string; stoppedAt?: number }
+  | { type: "snapshot"; snapshot: Snapshot; session: string; stoppedAt?: number; marks?: StopMarks }
   | { type: "status"; text: string }
-  | { type: "pictures"; target: PictureTarget; pictures: PanelPicture[]; error?: string }
+  | { type: "pictures"; target: PictureTarget; pictures: PanelPicture[]; error?: string; marks?: StopMarks }
   | { type: "focusTensor"; name: string }
   // the stop's curves and module graph (agent `training`) with the graph's layout (server `tensorpeek/layoutGraph`)
   | { type: "training"; training: Training | null; layout?: GraphLayout; error?: string }

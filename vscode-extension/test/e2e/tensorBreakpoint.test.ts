@@ -11,6 +11,7 @@ import { after, before, test } from "node:test";
 import type { Browser, Frame, Page } from "playwright-core";
 import { ARTIFACTS, EXT_DIR, REPO, startCodeServer, type CodeServer } from "./codeServer";
 import { launchChromium } from "../chromium";
+import { describeTimeline, readTimeline } from "./stopTimeline";
 import {
   activeTab,
   answerQuickInput,
@@ -120,6 +121,10 @@ step("line breakpoints set by F9 and by a gutter click in a .py file stop there"
 
   await runCommand(p, "Debug: Start Debugging");
   await stoppedAtLine(p, 26, 120_000); // stopped on the F9 breakpoint
+  // the session arms a tensor breakpoint, so the Tensors page was made when it started (its first
+  // hit does not wait for the webview to boot), while the Debug Console stayed in front
+  await findFrame(p, "#panel", 10_000);
+  await p.locator(".part.panel .composite-bar .action-item.checked", { hasText: "Debug Console" }).waitFor({ timeout: 10_000 });
   await screenshot("e2e-line-stop.png");
   await runCommand(p, "Debug: Continue");
   await stoppedAtLine(p, 27, 60_000); // stopped on the gutter breakpoint
@@ -183,7 +188,8 @@ step("at the tensor hit the user's line is in the editor and the Tensors view is
   await found.waitForFunction(() => document.body.dataset.pictureMs !== undefined, undefined, { timeout: 10_000 });
   const timings = await found.evaluate(() => ({ banner: document.body.dataset.bannerMs, picture: document.body.dataset.pictureMs }));
   // a benchmark, not an assertion: the first stop also starts the view and the language server
-  console.log(`timing: stop -> banner and table ${timings.banner} ms, stop -> first picture ${timings.picture} ms`);
+  console.log(`timing (first tensor stop): stop -> banner and table ${timings.banner} ms, stop -> first picture ${timings.picture} ms`);
+  console.log(`timing (first tensor stop), ms after the stop: ${describeTimeline(await readTimeline(found))}`);
 });
 
 step("the panel's detail card, Show in Tensor Panel and validation while paused", 180_000, async () => {

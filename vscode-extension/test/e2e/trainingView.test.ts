@@ -16,6 +16,7 @@ import { after, before, test } from "node:test";
 import type { Browser, Frame, Page } from "playwright-core";
 import { launchChromium } from "../chromium";
 import { ARTIFACTS, EXT_DIR, REPO, startCodeServer, type CodeServer } from "./codeServer";
+import { describeTimeline, medianTimeline, readTimeline, type Timeline } from "./stopTimeline";
 import { answerQuickInput, findFrame, openFile, openWorkbench, runCommand } from "./workbench";
 
 const VSIX = path.join(EXT_DIR, "dist", "tensorpeek.vsix");
@@ -101,7 +102,10 @@ step("a training script paused by a tensor breakpoint after 30 steps shows the p
   await panel.waitForFunction(() => document.body.dataset.pictureMs !== undefined, undefined, { timeout: 60_000 });
   const timings = await panel.evaluate(() => ({ banner: document.body.dataset.bannerMs, picture: document.body.dataset.pictureMs }));
   // a benchmark, not an assertion: the first stop also starts the view and the language server
-  console.log(`timing (training e2e): stop -> banner and table ${timings.banner} ms, stop -> first picture ${timings.picture} ms`);
+  console.log(
+    `timing (training e2e, first stop): stop -> banner and table ${timings.banner} ms, stop -> first picture ${timings.picture} ms`,
+  );
+  console.log(`timing (training e2e, first stop), ms after the stop: ${describeTimeline(await readTimeline(panel))}`);
 });
 
 step(
@@ -229,6 +233,7 @@ step("timings over further stops (printed, not asserted): stop -> banner and tab
   await found.locator("#tab-tensors").click(); // the tab whose table and picture are timed
   const banner: number[] = [];
   const picture: number[] = [];
+  const timelines: Timeline[] = [];
   for (let n = 1; n <= 5; n++) {
     const before = await found.locator('[data-fact="step"]').textContent();
     await runCommand(p, "Debug: Continue");
@@ -243,10 +248,13 @@ step("timings over further stops (printed, not asserted): stop -> banner and tab
     }));
     banner.push(t.banner);
     picture.push(t.picture);
+    timelines.push(await readTimeline(found));
   }
   const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
   console.log(
     `timing (training e2e, ${banner.length} further stops): stop -> banner and table median ${median(banner)} ms (${banner.join(", ")}), stop -> first picture median ${median(picture)} ms (${picture.join(", ")})`,
   );
+  console.log(`timing (training e2e, further stops), median ms after the stop: ${medianTimeline(timelines)}`);
+  for (const t of timelines) console.log(`  one further stop: ${describeTimeline(t)}`);
   await runCommand(p, "Debug: Stop");
 });
