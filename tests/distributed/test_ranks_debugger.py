@@ -2,7 +2,8 @@
 it: a real debugpy adapter and debuggee (``scripts/ranks_debuggee.py``, "rank 1 of 2" by
 torchrun's variables), a real ``TCPStore`` in the test standing in for torchrun's agent store,
 and the test playing rank 0. The oracle is the debugger's own answer: DAP ``stopped`` (reason
-``pause``) in the debuggee's main loop, then ``continued``.
+``pause``) in the debuggee's main loop, then ``continued``; while it is suspended, its
+watcher thread still answers a whole-tensor request (``engine.rank_summary``).
 """
 
 from __future__ import annotations
@@ -72,6 +73,19 @@ def test_a_paused_peer_pauses_this_rank_in_the_debugger_and_its_resume_resumes_i
         top = dap.stack_trace(int(stopped["threadId"]))[0]
         assert Path(top["source"]["path"]).name == SCRIPT.name  # where it was: its own loop
         assert "pausing: rank 0/2 hit 'x' at fc (Linear) output" in dap.output()
+        # suspended by the debugger, its watcher still answers a whole-tensor request
+        ask = ranks.event_record(ranks.REQUEST_KIND, peer.me, "asks", step=4)
+        request = {"param": "fc.weight", "grad": False, "root_class": "Net", "timeout_s": 2}
+        asked = peer.publish_request({**ask, "request": request})
+        answer = None
+        while answer is None and time.monotonic() < deadline:
+            answer = peer.read(f"ask/{asked}/part/1")
+            time.sleep(0.05)
+        assert answer is not None, dap.output()
+        assert (answer["ok"], answer["state"]) == (False, "paused")
+        assert answer["error"] == (
+            "no model of class Net has run forward while tensorpeek was armed here"
+        )
         assert n is not None
         peer.publish_resume(n, record["seq"])
         dap.wait_for_event("continued", timeout=30)

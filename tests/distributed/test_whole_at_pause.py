@@ -135,6 +135,13 @@ def test_an_unknown_name_is_a_clear_error_listing_the_parameters(job):
     assert "0.weight" in message and "'.grad'" in message
 
 
+def test_a_tensor_a_peer_cannot_resolve_is_refused_with_that_peer_s_reason(job):
+    assert job["asked"]["peer_refuses"] == (
+        "whole_summary('0.weight'): rank 0 cannot give its shard: no model of class Other has "
+        "run forward while tensorpeek was armed here"
+    )
+
+
 def test_a_peer_that_died_is_named_within_the_timeout_not_a_hang(job):
     dead = job["dead_peer"]
     assert dead["error"] == (

@@ -30,6 +30,7 @@ from typing import Any
 
 import torch
 
+from tensorpeek.common.terminal_text import terminal_safe
 from tensorpeek.engine import ranks
 from tensorpeek.engine.rank_tensors import TensorRef, WholeSummaryError, resolve_local
 from tensorpeek.engine.ranks import RankChannel
@@ -200,13 +201,13 @@ def why_silent(channel: RankChannel, rank: int) -> str:
         )
     crash = channel.read(f"crashed/{rank}")
     if crash is not None:
-        return f"rank {rank} crashed: {crash.get('error')}"
+        return f"rank {rank} crashed: {terminal_safe(str(crash.get('error')))}"
     for n in range(1, (channel.stops() or 0) + 1):
         stop = channel.read(f"stop/{n}") if n not in channel.own_requests else None
         if stop is None or stop.get("rank") != rank or stop.get("kind") == ranks.REQUEST_KIND:
             continue
         if not stop.get("pauses"):
-            return f"rank {rank} has ended ({stop.get('message')})"
+            return f"rank {rank} has ended ({terminal_safe(str(stop.get('message')))})"
     return (
         f"rank {rank} registered but its watcher did not answer: the process may have died "
         "(killed) or its tensorpeek breakpoints were cleared"
@@ -314,7 +315,8 @@ def _check_answers(
         raise WholeSummaryError(
             f"{where}: "
             + "; ".join(
-                f"rank {a['rank']} cannot give its shard: {a.get('error')}" for a in refused
+                f"rank {a.get('rank')} cannot give its shard: {terminal_safe(str(a.get('error')))}"
+                for a in refused
             )
         )
     for r in peers:

@@ -41,3 +41,22 @@ def ask() -> None:
     from tensorpeek.engine.rank_whole import request_whole
 
     asked["ranks"] = request_whole("0.weight").ranks
+    asked["peer_refuses"] = peer_refuses(weight)
+
+
+def peer_refuses(weight: object) -> str:
+    """The requester's real exchange, naming a root class rank 0 does not have (every rank
+    of this job holds the same model, so only such a request makes a peer refuse)."""
+    from tensorpeek.engine.rank_summary import exchange
+    from tensorpeek.engine.rank_tensors import TensorRef
+    from tensorpeek.engine.rank_watch import RUNTIME
+
+    ref = TensorRef("0.weight", False, "Other")
+    channel = RUNTIME.connected()
+    try:
+        exchange(
+            "whole_summary('0.weight')", ref, weight, channel, [0, 1], 1, [0], 16, 5.0, "paused"
+        )
+    except ValueError as err:
+        return str(err)
+    return "no error"
