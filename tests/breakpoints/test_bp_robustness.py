@@ -269,3 +269,48 @@ def test_tracing_a_model_records_none_of_tensorpeeks_checks() -> None:
     plain = torch.jit.trace(MLP(), torch.randn(2, 4))
     ops = [n.kind() for n in traced.inlined_graph.nodes()]
     assert len(ops) == len(list(plain.inlined_graph.nodes())), ops
+
+
+class _NanInBackward(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx: object, x: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
+        return x.clone()
+
+    @staticmethod
+    def backward(ctx: object, g: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
+        return g * float("nan")
+
+
+class _BackwardPoison(nn.Module):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return _NanInBackward.apply(x)
+
+
+def test_backward_hooks_fire_on_a_thread_that_ran_no_forward() -> None:
+    """CUDA runs a backward on autograd's own device thread, which never ran a forward (the
+    same happens on CPU when ``backward()`` is called from another thread): the backward
+    sites are checked there exactly as on the forward's thread (they were silently skipped:
+    the breakpoint table was looked up through the thread's root)."""
+    model = nn.Sequential(nn.Linear(4, 4), _BackwardPoison(), nn.Linear(4, 4))
+    x = torch.randn(2, 4)
+
+    def hits(backward_on_another_thread: bool) -> list[tuple[str | None, str, bool]]:
+        tensorpeek.clear()
+        api.break_on("*:grad_input:nonfinite", action="record")  # the origin
+        for site in ("grad_output", "param_grad"):  # and where the NaN went
+            api.break_on(f"*:{site}:nonfinite", action="record", propagated=True)
+        loss = model(x).sum()
+        if backward_on_another_thread:
+            worker = threading.Thread(target=loss.backward)
+            worker.start()
+            worker.join()
+        else:
+            loss.backward()
+        found = sorted((h.module, h.site, h.origin) for h in api.hits())
+        model.zero_grad(set_to_none=True)
+        return found
+
+    same = hits(False)
+    assert ("1", "grad_input", True) in same  # the module whose backward made the NaN
+    assert ("0", "grad_output", False) in same and ("0", "param_grad", False) in same
+    assert hits(True) == same

@@ -34,6 +34,9 @@ if TYPE_CHECKING:
     from tensorpeek.engine.breakpoint import Breakpoint
 
 
+MAX_TABLES = 8192  # (module, path) tables cached for events that come without one
+
+
 class Dispatcher:
     """What the hooks call (``hooks.Dispatcher`` protocol): it reads the registry, applies the
     origin rules and fires hits."""
@@ -45,6 +48,9 @@ class Dispatcher:
         self._step_listeners: list[Any] = []
         self._roots_checked: set[tuple[int, int]] = set()
         self._unmatched_said: set[int] = set()
+        # (id(module), path) -> (module, table) of the current registry generation
+        self._tables: dict[tuple[int, str], tuple[weakref.ref[torch.nn.Module], Table]] = {}
+        self._tables_generation = -1
 
     @property
     def generation(self) -> int:
@@ -172,9 +178,23 @@ class Dispatcher:
         return True
 
     def _bps_for(self, event: Event) -> list[Breakpoint]:
-        if event.module is None:
+        """The breakpoints watching the event's module and site, by the path its forward found
+        (not by this thread's root: a backward hook runs on autograd's thread for the device,
+        CUDA's worker or the thread that called ``backward()``)."""
+        module = event.module
+        if module is None:
             return []
-        return HOOKS.table(event.module)[1].get(event.site, [])
+        generation = self.registry.generation
+        if self._tables_generation != generation or len(self._tables) > MAX_TABLES:
+            self._tables = {}
+            self._tables_generation = generation
+        key = (id(module), event.path)
+        cached = self._tables.get(key)
+        if cached is not None and cached[0]() is module:
+            return cached[1].get(event.site, [])
+        table = self.table_for(module, event.path)
+        self._tables[key] = (weakref.ref(module), table)
+        return table.get(event.site, [])
 
     def _check(self, bp: Breakpoint, event: Event) -> None:
         if not bp.enabled or not bp.in_steps(event.step):

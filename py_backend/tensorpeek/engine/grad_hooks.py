@@ -59,9 +59,14 @@ class GradientHooks:
             raise err
         self._internal_error(where, err)
 
-    def _watching(self, module: torch.nn.Module | None, site: str) -> list[Any]:
-        """The breakpoints watching ``module``'s ``site`` now (``HookSet`` knows the tables)."""
-        return []
+    def _site_bps(self, module: torch.nn.Module | None, path: str, site: str) -> list[Any]:
+        """The breakpoints watching ``module``'s ``site`` now, from its path: a backward hook
+        runs on autograd's thread for the device (CUDA's worker, or the thread that called
+        ``backward()``), which is not the thread whose forward knows the module's table."""
+        d = self.dispatcher
+        if d is None or module is None:
+            return []
+        return d.table_for(module, path).get(site, [])
 
     def _is_leaf_module(self, module: torch.nn.Module) -> bool:
         known = self._leaf_modules.get(module)
@@ -81,8 +86,15 @@ class GradientHooks:
         self._guarded("backward", emit)
 
     def _hook_grad_outputs(
-        self, module: torch.nn.Module, path: str, outputs: list[tuple[str, torch.Tensor]]
+        self,
+        module: torch.nn.Module,
+        path: str,
+        outputs: list[tuple[str, torch.Tensor]],
+        watching: list[Any],
+        generation: int,
     ) -> None:
+        """A pre-hook on each output's node; ``watching`` are the breakpoints on the module's
+        grad_output at ``generation`` (looked up again in the backward if they changed)."""
         mref = weakref.ref(module)
         installation = self._install_count
         for label, t in outputs:
@@ -109,8 +121,14 @@ class GradientHooks:
                     module = mref()
                     step = STEPS.current()
                     tensors = [(label, grad)]
-                    bps = self._watching(module, "grad_output")
-                    if bps and d.screen(bps, path, "grad_output", tensors, step):
+                    bps = (
+                        watching
+                        if d.generation == generation
+                        else self._site_bps(module, path, "grad_output")
+                    )
+                    if not bps:
+                        return
+                    if d.screen(bps, path, "grad_output", tensors, step):
                         return
                     d.on_event(Event(module, path, "grad_output", tensors, step=step), bps)
                 except Exception as err:  # noqa: BLE001 - the guard: nothing of ours reaches the user

@@ -103,6 +103,25 @@ class RootMap:
         return f"<{type(module).__name__}>"  # not registered under this root
 
 
+class _ThreadState:
+    """One thread's forward: the modules running (each with the exception being handled when
+    it started, its path and its breakpoint table, looked up once per call) and the current
+    root's map. Stale once the hooks are installed again."""
+
+    __slots__ = ("installation", "map", "stack")
+
+    def __init__(self, installation: int) -> None:
+        self.installation = installation
+        self.stack: list[StackEntry] = []
+        self.map: RootMap | None = None
+
+
+# (module, exception being handled at its start, path, table, registry generation then)
+StackEntry = tuple[torch.nn.Module, BaseException | None, str, Table, int]
+_tracing_state = torch._C._get_tracing_state
+_is_compiling = torch.compiler.is_compiling
+
+
 class HookSet(GradientHooks):
     """The installed global hooks plus the node, tensor and parameter hooks they add."""
 
@@ -164,22 +183,20 @@ class HookSet(GradientHooks):
         self._prune()
         return len(self._grad_handles) + len(self._leaf_hooks) + len(self._param_hooks)
 
-    def _stack(self) -> list[tuple[torch.nn.Module, BaseException | None]]:
-        tl = self._tl
-        stack: list[tuple[torch.nn.Module, BaseException | None]] | None = getattr(
-            tl, "stack", None
-        )
-        if stack is None or tl.installation != self._install_count:
-            stack = tl.stack = []
-            tl.map = None
-            tl.installation = self._install_count
-        return stack
+    def _state(self) -> _ThreadState:
+        state: _ThreadState | None = getattr(self._tl, "state", None)
+        if state is None or state.installation != self._install_count:
+            state = self._tl.state = _ThreadState(self._install_count)
+        return state
+
+    def _stack(self) -> list[StackEntry]:
+        return self._state().stack
 
     def _current_map(self) -> RootMap | None:
-        if getattr(self._tl, "installation", None) != self._install_count:
+        state: _ThreadState | None = getattr(self._tl, "state", None)
+        if state is None or state.installation != self._install_count:
             return None
-        current: RootMap | None = getattr(self._tl, "map", None)
-        return current
+        return state.map
 
     def path_of(self, module: torch.nn.Module) -> str:
         current = self._current_map()
@@ -222,7 +239,7 @@ class HookSet(GradientHooks):
             if id(module) in current.paths:
                 return False  # a submodule run on its own (checkpoint recomputation)
         current = self._map_for(module)
-        self._tl.map = current
+        self._state().map = current
         self._prune()
         if current.auxiliary:
             return True
@@ -257,30 +274,32 @@ class HookSet(GradientHooks):
         current.tables[id(module)] = (weakref.ref(module), d.generation, path, table)
         return path, table
 
-    def _watching(self, module: torch.nn.Module | None, site: str) -> list[Any]:
-        if module is None:
-            return []
-        return self.table(module)[1].get(site, [])
-
     def _pre(self, module: torch.nn.Module, args: tuple[Any, ...]) -> None:
-        if torch._C._get_tracing_state() is not None or torch.compiler.is_compiling():
+        if _tracing_state() is not None or _is_compiling():
             return
-        stack = self._stack()
+        state = self._state()
+        stack = state.stack
         new_root = False
-        auxiliary = False
         if not stack:
             new_root = self._enter_root(module)
-            current = self._current_map()
-            auxiliary = current is not None and current.auxiliary
-        stack.append((module, sys.exc_info()[1]))
-        if auxiliary:
+        exc = sys.exc_info()[1]
+        current = state.map
+        d = self.dispatcher
+        if (current is not None and current.auxiliary) or d is None:
+            stack.append((module, exc, "", _EMPTY, -1))
             return
         try:  # the guard of ``_guarded``, inline: this runs at every module call
             path, table = self.table(module)
-            if table:
-                self._check_pre(module, path, table, args, new_root)
         except Exception as err:  # noqa: BLE001 - the guard: nothing of ours reaches the user
+            stack.append((module, exc, "", _EMPTY, -1))
             self._reraise_or_warn("forward pre", err)
+            return
+        stack.append((module, exc, path, table, d.generation))
+        if table and ("param_grad" in table or "input" in table or new_root):
+            try:
+                self._check_pre(module, path, table, args, new_root)
+            except Exception as err:  # noqa: BLE001 - the guard
+                self._reraise_or_warn("forward pre", err)
 
     def _check_pre(
         self, module: torch.nn.Module, path: str, table: Table, args: tuple[Any, ...], root: bool
@@ -294,29 +313,38 @@ class HookSet(GradientHooks):
 
     def _post(self, module: torch.nn.Module, args: tuple[Any, ...], *rest: Any) -> None:
         kwargs, output = (rest[0], rest[1]) if len(rest) == 2 else ({}, rest[0])
-        if torch.compiler.is_compiling() or torch._C._get_tracing_state() is not None:
+        if _is_compiling() or _tracing_state() is not None:
             return
-        stack = self._stack()
-        entry_exc: BaseException | None = None
+        state = self._state()
+        stack = state.stack
+        entry: StackEntry | None = None
         if stack and stack[-1][0] is module:
-            entry_exc = stack.pop()[1]
+            entry = stack.pop()
         else:
-            modules = [m for m, _ in stack]
-            if module in modules:  # an exception unwound past inner modules' hooks
-                i = modules.index(module)
-                entry_exc = stack[i][1]
-                del stack[i:]
+            for i in range(len(stack) - 1, -1, -1):
+                if stack[i][0] is module:  # an exception unwound past inner modules' hooks
+                    entry = stack[i]
+                    del stack[i:]
+                    break
         is_root = not stack
         if is_root:
             STEPS.root_forward_ended(module)
-        current = self._current_map()
+        current = state.map
         if current is not None and current.auxiliary:
             return
         exc = sys.exc_info()[1]
-        if exc is not None and exc is not entry_exc:
+        if exc is not None and (entry is None or exc is not entry[1]):
             return  # this forward raised: always_call hooks run from torch's except block
         try:
-            self._check_post(module, args, kwargs, output, is_root=is_root)
+            d = self.dispatcher
+            if d is None:
+                return
+            if entry is not None and entry[4] == d.generation:
+                path, table = entry[2], entry[3]
+            else:  # breakpoints changed during this forward, or hooks installed inside it
+                path, table = self.table(module)
+            if table:
+                self._check_post(module, args, kwargs, output, path, table, is_root=is_root)
         except Exception as err:  # noqa: BLE001 - the guard: nothing of ours reaches the user
             self._reraise_or_warn("forward", err)
 
@@ -326,36 +354,39 @@ class HookSet(GradientHooks):
         args: tuple[Any, ...],
         kwargs: dict[str, Any],
         output: Any,
+        path: str,
+        table: Table,
         *,
         is_root: bool,
     ) -> None:
-        path, table = self.table(module)
         d = self.dispatcher
-        if not table or d is None:
+        if d is None:
             return
-        step = STEPS.current()
         if is_root and kwargs:
             keyword = _bounded(kwargs)
             if (
                 keyword
             ):  # data passed by keyword (model(**batch)): the root's pre-hook cannot see it
-                d.on_event(Event(module, path, "input", keyword, step=step))
+                d.on_event(Event(module, path, "input", keyword, step=STEPS.current()))
         outputs = [("", output)] if type(output) is torch.Tensor else _bounded(output)
         if is_root:
             d.on_root_output(module, [t for _, t in outputs])
         if not outputs:
             return
         watching = table.get("output")
-        if watching and not d.screen(watching, path, "output", outputs, step):
+        if watching:
+            step = STEPS.current()
+            if not d.screen(watching, path, "output", outputs, step):
 
-            def inputs_of() -> list[torch.Tensor]:
-                return [t for _, t in _bounded(args)] + [t for _, t in _bounded(kwargs)]
+                def inputs_of() -> list[torch.Tensor]:
+                    return [t for _, t in _bounded(args)] + [t for _, t in _bounded(kwargs)]
 
-            event = Event(module, path, "output", outputs, step=step, inputs_of=inputs_of)
-            d.on_event(event, watching)
+                event = Event(module, path, "output", outputs, step=step, inputs_of=inputs_of)
+                d.on_event(event, watching)
         if torch.is_grad_enabled():
-            if "grad_output" in table:
-                self._hook_grad_outputs(module, path, outputs)
+            grad_output = table.get("grad_output")
+            if grad_output:
+                self._hook_grad_outputs(module, path, outputs, grad_output, d.generation)
             if "grad_input" in table:
                 self._hook_grad_inputs(module, path, _bounded(args) + _bounded(kwargs), outputs)
 
