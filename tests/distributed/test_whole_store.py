@@ -183,6 +183,15 @@ def test_a_one_rank_mesh_needs_no_peer_and_equals_the_float64_oracle(tmp_path: P
             assert sum(got.hist.counts) == 35 and len(got.hist.counts) == 8
             assert got.note.startswith("whole tensor, combined from 1 shard(s)")
             assert "through the store" not in got.note  # nobody else was asked
+        from tensorpeek.debugger.presentation import tensor_children
+
+        children = {name: value for name, value, _ in tensor_children(model[0].weight)}
+        assert children["whole tensor (on request)"].startswith(
+            "evaluate tensorpeek.whole_summary(<this tensor>) in the Debug Console"
+        )
+        assert "at a pause, tensorpeek.whole_summary() combines" in children["note"]
+        plain = {name for name, _, _ in tensor_children(torch.ones(3))}
+        assert "whole tensor (on request)" not in plain
     finally:
         tensorpeek.clear()
         dist.destroy_process_group()

@@ -42,6 +42,10 @@ HIST_EXACT_LIMIT = 1 << 16  # hover/snapshot histograms are sampled above this m
 CACHE_SIZE = 512  # summaries kept (only of tensors that are still alive)
 CACHE_SECONDS = 120.0  # a cached summary older than this is recomputed
 DISPLAY_CONTEXTS = frozenset({"hover", "watch", "repl", "variables"})
+WHOLE_TENSOR_HINT = (  # a DTensor's child: computing it here would ask every rank, so on request
+    "evaluate tensorpeek.whole_summary(<this tensor>) in the Debug Console: every rank's "
+    "shard, combined through the job's store"
+)
 
 _lock = threading.Lock()
 _cache: dict[int, tuple[weakref.ref[Any], tuple[Any, ...], float, TensorSummary]] = {}
@@ -371,6 +375,11 @@ def tensor_children(x: Any) -> list[tuple[str, Any, str | None]]:
             rows.append(("histogram", histogram_of(s), None))
         if s.note:
             rows.append(("note", s.note, None))
+    if is_tensor_type(type(x)):
+        from tensorpeek.summary.sharded import is_sharded
+
+        if is_sharded(x):  # the stats above are the local shard's (the note says so)
+            rows.append(("whole tensor (on request)", WHOLE_TENSOR_HINT, None))
     grad = grad_of(x)
     if grad is not None:
         rows.append(("grad", grad, ".grad"))

@@ -57,7 +57,8 @@ def local_note(x: Any) -> str:
     """The note of a local-shard summary: what the statistics describe and what they do not."""
     return (
         f"local shard of a DTensor ({describe_sharding(x)}): statistics of this rank's shard "
-        f"{list(x.to_local().shape)} only; summarize_whole() combines every shard"
+        f"{list(x.to_local().shape)} only; at a pause, tensorpeek.whole_summary() combines "
+        "every shard"
     )
 
 
