@@ -490,6 +490,74 @@ def test_a_batch_grid_draws_each_image_as_rgb_and_normalize_changes_the_colours(
         render("batch", {"name": "x"}, width=400, height=200)
 
 
+def test_the_batch_hover_map_places_each_image_and_cell_where_the_grid_drew_them() -> None:
+    import io
+
+    import numpy as np
+    from matplotlib import colormaps
+    from matplotlib.image import imread
+
+    from tensorpeek.render import render_picture
+
+    # three RGB images whose values name them: image k, channel c, cell (i, j) = 100k + 10c + 4i + j
+    rows, cols = 4, 5
+
+    def grid(k: int, c: int) -> list[list[float]]:
+        return [[100.0 * k + 10 * c + 4 * i + j for j in range(cols)] for i in range(rows)]
+
+    payload: dict[str, Any] = {
+        "name": "images",
+        "shape": [5, 3, rows, cols],
+        "images": [
+            {"index": k, "channels": [{"index": c, "data": grid(k, c)} for c in range(3)]}
+            for k in (0, 1, 3)  # image 2 was left out: each tile keeps its own batch index
+        ],
+    }
+    light = Theme.from_request({"foreground": "#000000", "background": "#ffffff"})
+    picture = render_picture("batch", payload, fmt="png", theme=light, width=600, height=300)
+    hover = picture.hover
+    assert hover is not None and hover["kind"] == "pixels" and hover["batched"]
+    assert hover["name"] == "images" and hover["shape"] == [rows, cols]
+    assert [t["batch_index"] for t in hover["tiles"]] == [0, 1, 3]
+    for t, k in zip(hover["tiles"], (0, 1, 3), strict=True):
+        assert t["channels"] == ["0", "1", "2"] and (t["rows"], t["cols"]) == (rows, cols)
+        assert t["grids"] == {str(c): grid(k, c) for c in range(3)}
+    image = imread(io.BytesIO(picture.data))[..., :3]
+    # oracle: each cell's centre, as the hover map places it, has the composite's colour there
+    # (normalize "image": each image scaled by its own joint range)
+    for t, k in zip(hover["tiles"], (0, 1, 3), strict=True):
+        left, top, right, bottom = t["plot"]
+        stack = np.stack([np.array(grid(k, c)) for c in range(3)], axis=-1)
+        lo, hi = stack.min(), stack.max()
+        for i, j in [(0, 0), (1, 3), (3, 4), (2, 0)]:
+            x = (left + (j + 0.5) / cols * (right - left)) * 600
+            y = (top + (i + 0.5) / rows * (bottom - top)) * 300
+            want = (stack[i, j] - lo) / (hi - lo)
+            assert np.abs(image[int(y), int(x)] - want).max() < 0.03, (k, i, j)
+    # one channel per image: a colour-mapped tile covers that channel; an image with no finite
+    # value draws nothing and has no tile to hover
+    mono = {
+        "name": "masks",
+        "shape": [2, 1, rows, cols],
+        "images": [
+            {"index": 0, "channels": [{"index": 0, "data": grid(0, 0)}]},
+            {"index": 1, "channels": [{"index": 0, "data": [[None] * cols] * rows}]},
+        ],
+    }
+    picture = render_picture("batch", mono, fmt="png", theme=light, width=400, height=200)
+    assert picture.hover is not None
+    (tile,) = picture.hover["tiles"]
+    assert (
+        tile["batch_index"] == 0 and tile["channels"] == ["0"] and tile["grids"]["0"] == grid(0, 0)
+    )
+    image = imread(io.BytesIO(picture.data))[..., :3]
+    left, top, right, bottom = tile["plot"]
+    x = (left + 4.5 / cols * (right - left)) * 400
+    y = (top + 3.5 / rows * (bottom - top)) * 200
+    want = np.array(colormaps["viridis"](1.0)[:3])  # the largest value, at (3, 4)
+    assert np.abs(image[int(y), int(x)] - want).max() < 0.03
+
+
 @pytest.mark.parametrize("width", [360, 480, 1200])
 def test_channel_tile_titles_fit_their_column(width: int) -> None:
     from tensorpeek.render.grids import draw_channels

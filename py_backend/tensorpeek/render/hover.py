@@ -10,6 +10,9 @@ large it shows it.
   "tiles": [{"plot", "channels": [c, ...], "rows", "cols"}], "grids": {c: rows of values}}``:
   each tile's image area (the RGB composite lists three channels), its cells, and the values
   drawn in each cell (block means when the image was reduced to fit).
+- ``batch``: the same ``pixels`` map with one tile per image drawn, each tile also carrying
+  its image's ``batch_index`` and its own ``grids`` (the top-level ``grids`` is empty): a grid
+  of the batch reads "images[n, c, i, j] = v" like the single image does.
 """
 
 from __future__ import annotations
@@ -79,7 +82,49 @@ def channels_hover(fig: Figure, payload: dict[str, Any]) -> dict[str, Any] | Non
     }
 
 
+def batch_hover(fig: Figure, payload: dict[str, Any]) -> dict[str, Any] | None:
+    """Called after drawing. ``draw_batch`` adds one axes per image, in order; a tile drawn as
+    an RGB composite (an H×W×3 array) covers its first three channels, a colour-mapped one its
+    first channel, and a tile with nothing drawn (no finite value) has no hover."""
+    images = payload.get("images") or []
+    shape = [int(d) for d in (payload.get("shape") or [])]
+    tiles = []
+    for n, (ax, image) in enumerate(zip(fig.axes, images, strict=False)):
+        drawn = ax.get_images()
+        channels = image.get("channels") if isinstance(image, dict) else None
+        if not drawn or not isinstance(channels, list) or not channels:
+            continue
+        grids = {str(c.get("index", k)): c.get("data") for k, c in enumerate(channels)}
+        indices = list(grids)
+        array = drawn[0].get_array()
+        own = indices[:3] if array is not None and array.ndim == 3 else indices[:1]
+        if not all(isinstance(grids[c], list) and grids[c] for c in own):
+            continue
+        tiles.append(
+            {
+                "plot": plot_rect(ax),
+                "channels": own,
+                "rows": len(grids[own[0]]),
+                "cols": len(grids[own[0]][0]),
+                "batch_index": int(image.get("index", n)),
+                "grids": {c: grids[c] for c in own},
+            }
+        )
+    if not tiles:
+        return None
+    return {
+        "kind": "pixels",
+        "name": str(payload.get("name") or ""),
+        "shape": shape[-2:],
+        "batch_index": tiles[0]["batch_index"],
+        "batched": True,
+        "tiles": tiles,
+        "grids": {},
+    }
+
+
 HOVER: dict[str, Callable[[Figure, dict[str, Any]], dict[str, Any] | None]] = {
     "histogram": histogram_hover,
     "channels": channels_hover,
+    "batch": batch_hover,
 }

@@ -1,8 +1,8 @@
 /**
  * Reading a picture under the pointer: its hover map (from the renderer) says where the data
  * lies in the picture. Over a histogram a pointer position gives a value, a bin, its range
- * and its count; over an image tile, the cell and the value(s) drawn there with the tensor
- * index they stand for. Shown beside the pointer, with the bin or cell outlined.
+ * and its count; over an image tile (of one image, or of a grid of the batch), the cell and
+ * the value(s) drawn there with the tensor index they stand for. Shown beside the pointer, with the bin or cell outlined.
  */
 import type { BinsHover, PictureHover, PixelsHover } from "../wire/render";
 import { formatNumber } from "../wire/summaryText";
@@ -67,8 +67,11 @@ export function cellAt(hover: PixelsHover, fx: number, fy: number): CellUnderPoi
     const block = r1 - r0 > 1 || c1 - c0 > 1;
     const at = (a: number, b: number) => (b - a > 1 ? `${a}:${b}` : String(a));
     const channel = t.channels.length === 1 ? t.channels[0] : ":";
-    const index = [...(hover.batched ? [String(hover.batch_index)] : []), channel, at(r0, r1), at(c0, c1)].join(", ");
-    const values = t.channels.map((c) => formatNumber(hover.grids[c]?.[row]?.[col] ?? null));
+    // a tile of a batch grid is its own image, with its own values
+    const image = t.batch_index ?? hover.batch_index;
+    const grids = t.grids ?? hover.grids;
+    const index = [...(hover.batched ? [String(image)] : []), channel, at(r0, r1), at(c0, c1)].join(", ");
+    const values = t.channels.map((c) => formatNumber(grids[c]?.[row]?.[col] ?? null));
     const value = values.length === 1 ? values[0] : `(${values.join(", ")})`;
     const cw = (right - left) / t.cols;
     const ch = (bottom - top) / t.rows;

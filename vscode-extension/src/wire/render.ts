@@ -27,10 +27,13 @@ export const binsHoverCodec = object({
 });
 export type BinsHover = ReturnType<typeof binsHoverCodec.decode>;
 
+const cellGridsCodec = record(array(array(nullable(num))));
+
 /**
  * A channels picture's hover map: each tile's image area, the channels it shows (the RGB
  * composite three), its cells, and the values drawn in each cell by channel (block means
- * when the image was reduced to fit; null where a block holds no finite value).
+ * when the image was reduced to fit; null where a block holds no finite value). In a grid of
+ * the batch each tile is another image: it carries its own `batch_index` and `grids`.
  */
 export const pixelsHoverCodec = object({
   kind: literal("pixels"),
@@ -38,8 +41,13 @@ export const pixelsHoverCodec = object({
   shape: array(int),
   batch_index: int,
   batched: bool,
-  tiles: array(object({ plot: array(num), channels: array(str), rows: int, cols: int })),
-  grids: record(array(array(nullable(num)))),
+  tiles: array(
+    object({ plot: array(num), channels: array(str), rows: int, cols: int, batch_index: int, grids: cellGridsCodec }, [
+      "batch_index",
+      "grids",
+    ]),
+  ),
+  grids: cellGridsCodec,
 });
 export type PixelsHover = ReturnType<typeof pixelsHoverCodec.decode>;
 

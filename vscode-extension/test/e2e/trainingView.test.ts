@@ -196,6 +196,25 @@ step("an image batch shows as images: the value under the cursor, another image,
   assert.ok(await grid.evaluate((g) => (g as HTMLImageElement).decode().then(() => (g as HTMLImageElement).naturalWidth > 0)));
   assert.equal(await found.locator("#detail figcaption", { hasText: "batch of images" }).textContent(), "batch of images");
   await grid.scrollIntoViewIfNeeded();
+  // over the grid the readout names the image and the pixel, with the tensor's own RGB values
+  const gridBox = (await grid.boundingBox())!;
+  const gridTip = found.locator('#detail .hoverable:has(img[data-kind="batch"]) .bin-tip');
+  let read = "";
+  for (const [fx, fy] of [
+    [0.2, 0.3],
+    [0.5, 0.3],
+    [0.3, 0.7],
+    [0.1, 0.2],
+  ]) {
+    await grid.hover({ position: { x: fx * gridBox.width, y: fy * gridBox.height } });
+    read = (await gridTip.isVisible()) ? ((await gridTip.textContent()) ?? "") : "";
+    if (/^images\[\d, :, /.test(read)) break;
+  }
+  const g = /^images\[(\d), :, (\d), (\d)\] = \((\S+), (\S+), (\S+)\)$/.exec(read);
+  assert.ok(g, `a batch tile's readout: ${read}`);
+  const [gn, gi, gj] = [Number(g[1]), Number(g[2]), Number(g[3])];
+  for (const ch of [0, 1, 2])
+    assert.ok(Math.abs(Number(g[4 + ch]) - (gn + ch / 10 + gi / 100 + gj / 1000)) < 1e-3, `images[${gn}, ${ch}, ${gi}, ${gj}] in ${read}`);
   await screenshot("e2e-images-batch.png");
 });
 

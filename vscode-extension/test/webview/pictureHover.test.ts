@@ -1,13 +1,19 @@
 /**
  * Hovering a histogram picture in headless Chromium: the renderer's hover map (where the bins'
  * axes are in the picture, the value range across them, the bins) turns the pointer position
- * into the bin's range and count, computed here independently from the same numbers.
+ * into the bin's range and count, computed here independently from the same numbers. Image
+ * tiles and the batch grid give the tensor index and value under the pointer.
  */
 import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
 import type { Browser } from "playwright-core";
+import { batchRequest } from "../../src/panel/panelPictures";
+import { agentExpression } from "../../src/wire/agentProxy";
+import { detailCodec, replyCodec } from "../../src/wire/protocol";
+import { pictureCodec } from "../../src/wire/render";
 import { launchChromium } from "../chromium";
 import { fc2Snapshot, summary } from "../fixtures/snapshots";
+import { runPython } from "../unit/python";
 import { openPanel } from "./harness";
 
 let browser: Browser;
@@ -140,4 +146,89 @@ test("the page tells the host its width and its device pixel ratio, so pictures 
     assert.deepEqual(viewport, { type: "viewport", width: body, pixelRatio: ratio });
     await p.page.close();
   }
+});
+
+// the real chain behind the panel's batch grid: the agent's `detail` of each image, the host's
+// `batchRequest`, the renderer's `batch` picture and its hover map; the oracle is the tensor's
+// own formula, images[n, c, i, j] = n + c/10 + i/100 + j/1000
+const BATCH_AGENT = `
+import json, sys
+import torch
+from tensorpeek import agent
+n, c, i, j = torch.meshgrid(*(torch.arange(d) for d in (5, 3, 6, 8)), indexing="ij")
+images = n + c / 10 + i / 100 + j / 1000
+for line in sys.stdin:
+    print(json.dumps(agent.request(json.loads(line), {"images": images})))
+`;
+const BATCH_RENDER = `
+import base64, json, sys
+from tensorpeek.render import render_picture
+r = json.loads(sys.stdin.read())
+p = render_picture("batch", r["payload"], width=r["width"], height=r["height"])
+print(json.dumps({"data": base64.b64encode(p.data).decode(), "hover": p.hover}))
+`;
+// the request exactly as the extension's evaluate expression carries it (a JSON string literal)
+const literalOf = (expr: string): string =>
+  JSON.parse(expr.slice(expr.indexOf("(", expr.indexOf("request")) + 1, expr.lastIndexOf(", locals()"))) as string;
+
+test("hovering the batch grid names the image, the pixel and its RGB values, as the tensor holds them", async () => {
+  const shape = [5, 3, 6, 8];
+  const asks = [0, 1, 2, 3, 4].map((k) =>
+    JSON.stringify(literalOf(agentExpression("detail", { expression: "images", batch_index: k, heatmap_size: 32 }))),
+  );
+  const details = runPython(BATCH_AGENT, `${asks.join("\n")}\n`)
+    .trim()
+    .split("\n")
+    .map((line) => {
+      const reply = replyCodec.decode(JSON.parse(JSON.parse(line) as string));
+      assert.ok(reply.ok, `detail failed: ${JSON.stringify(reply)}`);
+      return detailCodec.decode(reply.result);
+    });
+  const request = batchRequest("images", shape, details, "image");
+  assert.ok(request, "the details are images");
+  const rendered = JSON.parse(runPython(BATCH_RENDER, JSON.stringify({ payload: request.payload, width: 600, height: 300 }))) as {
+    data: string;
+    hover: unknown;
+  };
+  const picture = pictureCodec.decode({ mime: "image/svg+xml", ...rendered });
+  assert.ok(picture.hover?.kind === "pixels", "the batch picture comes with a pixels hover map");
+  const hover = picture.hover;
+  assert.deepEqual(
+    hover.tiles.map((t) => t.batch_index),
+    [0, 1, 2, 3, 4],
+  );
+
+  const p = await openPanel(browser, { width: 900, height: 700 });
+  await p.send({ type: "snapshot", snapshot: fc2Snapshot, session: "Train" });
+  await p.send({ type: "pictures", target: { hit: true }, pictures: [{ kind: "batch", title: request.title, ...picture }] });
+  const img = p.page.locator('#detail img[data-kind="batch"]');
+  await img.waitFor();
+  const box = (await img.boundingBox())!;
+  const tip = p.page.locator("#detail .bin-tip");
+  const value = (k: number, ch: number, i: number, j: number) => k + ch / 10 + i / 100 + j / 1000;
+  for (const [k, i, j] of [
+    [0, 0, 0],
+    [2, 5, 7],
+    [3, 1, 4],
+    [4, 4, 2],
+  ]) {
+    const [left, top, right, bottom] = hover.tiles[k].plot;
+    await p.page.mouse.move(
+      box.x + (left + ((j + 0.5) / 8) * (right - left)) * box.width,
+      box.y + (top + ((i + 0.5) / 6) * (bottom - top)) * box.height,
+    );
+    const m = /^images\[(\d+), :, (\d+), (\d+)\] = \((\S+), (\S+), (\S+)\)$/.exec((await tip.textContent()) ?? "");
+    assert.ok(m, `the readout over image ${k}: ${await tip.textContent()}`);
+    assert.deepEqual([Number(m[1]), Number(m[2]), Number(m[3])], [k, i, j]);
+    for (const ch of [0, 1, 2]) {
+      const shown = Number(m[4 + ch]);
+      const want = value(k, ch, i, j);
+      assert.ok(Math.abs(shown - want) <= 5e-4 * Math.abs(want) + 1e-6, `images[${k}, ${ch}, ${i}, ${j}]: shown ${shown}, holds ${want}`);
+    }
+  }
+  await p.shot("webview-batch-hover.png");
+  // between the tiles (the gap under the first row's titles) and outside the picture's tiles: nothing
+  await p.page.mouse.move(box.x + 0.995 * box.width, box.y + 0.995 * box.height);
+  assert.equal(await tip.isHidden(), true);
+  await p.page.close();
 });
