@@ -152,3 +152,39 @@ def test_long_curves_are_thinned_to_fit_the_reply_keeping_the_last_point() -> No
     assert small["result"]["scalars"]["loss"][-1][0] == 2999
     bad = ask("training", max_points=1)
     assert bad["error"]["message"] == "max_points must be an integer between 2 and 100000, got 1"
+
+
+def test_a_spike_names_the_layer_whose_update_ratio_jumped_first() -> None:
+    torch.manual_seed(0)
+    model = ResNet()
+    tensorpeek.break_on(model, "output", "nonfinite", action="record")
+    jumped = model.blocks[0].fc1
+    own = list(jumped.parameters())
+    rest = [p for p in model.parameters() if all(p is not q for q in own)]
+    opt = torch.optim.SGD([{"params": own}, {"params": rest}], lr=0.01)
+    g = torch.Generator().manual_seed(3)
+    jump_step = 40  # a captured update-ratio step (every 10th), with 4 earlier ones to compare
+    ratio = None
+    for step in range(jump_step + 3):
+        x = torch.randn(8, 6, generator=g)
+        loss = model(x).square().mean()
+        opt.zero_grad()
+        loss.backward()
+        opt.param_groups[0]["lr"] = 200.0 if step == jump_step else 0.01  # one layer, one step
+        before = [p.detach().double().clone() for p in own]
+        opt.step()
+        if step == jump_step:  # the oracle: the layer's own update ratio, in float64
+            diff = sum(
+                ((p.detach().double() - b) ** 2).sum() for p, b in zip(own, before, strict=True)
+            )
+            ratio = float(diff.sqrt() / sum((b**2).sum() for b in before).sqrt())
+    result = ask("training")["result"]
+    validate_result("training", result)
+    (spike,) = result["spikes"]
+    assert spike["step"] == jump_step + 1  # the first loss computed with the jumped weights
+    moved = spike["moved"]
+    assert [(m["layer"], m["scalar"], m["step"]) for m in moved] == [
+        ("blocks.0.fc1", "update_ratio", jump_step)
+    ]
+    assert moved[0]["value"] == pytest.approx(ratio, rel=1e-5)
+    assert moved[0]["value"] > 3 * moved[0]["median"]

@@ -3,10 +3,11 @@
 ``training`` gives the captured curves (``tensorpeek.training.series.STORE``; at most
 ``max_points`` per series, default 1000, fewer when the reply would not fit ``max_bytes``), the
 loss spikes (``tensorpeek.training.analysis``, the rule doctor's ``loss_spike`` uses, found on
-the whole series) and the traced module graph with each node's health from the engine's hits
-and history. ``step_layers`` gives the
-layer table as it was at one step, from the engine's history. Nothing here imports torch
-except the flush of pending 0-d tensors, which only exists when torch captured them.
+the whole series; each with the layers whose update ratio jumped first before it, ``moved``)
+and the traced module graph with each node's health from the engine's hits and history.
+``step_layers`` gives the layer table as it was at one step, from the engine's history.
+Nothing here imports torch except the flush of pending 0-d tensors, which only exists when
+torch captured them.
 """
 
 from __future__ import annotations
@@ -39,7 +40,13 @@ def training_method(
     max_points = int_param(params, "max_points", DEFAULT_MAX_POINTS, 2, 100_000)
     scalars = STORE.snapshot()
     step = STEPS.current() if STEPS.counting else STORE.last_step
-    spikes = [s.to_dict() for s in analysis.spikes(scalars.get("loss", []))]
+    # each spike names the layers whose update ratio jumped first before it (doctor's rule);
+    # ("moved" is not declared in agent/protocol.py's Spike, so not in the schema, yet)
+    layers = analysis.layer_series_of(scalars, None)
+    spikes = [
+        {**s.to_dict(), "moved": [m.to_dict() for m in analysis.movers(layers, s.step)]}
+        for s in analysis.spikes(scalars.get("loss", []))
+    ]
     graph = STORE.graph
     coloured = None
     if graph is not None:

@@ -104,6 +104,15 @@ class Mover:
     def factor(self) -> float:
         return self.value / self.median if self.median > 0 else math.inf
 
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "layer": self.layer,
+            "scalar": self.scalar,
+            "step": self.step,
+            "value": self.value,
+            "median": self.median,
+        }
+
 
 def movers(
     layer_series: Mapping[tuple[str, str], Points],

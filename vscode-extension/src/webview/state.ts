@@ -45,7 +45,7 @@ export interface PanelState {
   training?: TrainingState;
   selectedStep: number | null; // the step clicked in the Training view
   stepLayers: { step: number; layers: LayerRow[]; error?: string } | null;
-  graphNode: string | null; // the node clicked in the Graph view
+  graphNode: string | null; // the layer picked: a node clicked in the Graph view, or a layer that moved first before a spike
   pageWidth: number; // CSS pixels, for the SVG views
   imageOptions: Record<string, ImageOptions>; // by tensor name: how an image tensor is shown
 }

@@ -3,8 +3,9 @@
  * norm beside them, the paused step and the loss spikes marked, and the layer table of the
  * step clicked (agent `step_layers`). Curves are SVG built with DOM calls, sized to the page.
  */
+import { statValue } from "../wire/codec";
 import { layerSiteRows } from "../wire/layerStats";
-import type { CurvePoint, Spike, Training } from "../wire/protocol";
+import { movedOf, type CurvePoint, type Mover, type Spike, type Training } from "../wire/protocol";
 import { formatNumber } from "../wire/summaryText";
 import { nearestStep, project, stepScale, tickLabel, valueScale } from "./chartScale";
 import { el, type Handlers } from "./element";
@@ -213,7 +214,11 @@ function stepLayerTable(state: PanelState): HTMLElement | null {
       ...rows.map((r) =>
         el(
           "tr",
-          { "data-module": r.module, "data-site": r.site, class: r.bad ? "bad" : "" },
+          {
+            "data-module": r.module,
+            "data-site": r.site,
+            class: [r.bad ? "bad" : "", r.module === state.graphNode ? "selected" : ""].join(" ").trim(),
+          },
           el("td", { class: "name" }, r.module || "(root)"),
           el("td", {}, r.site),
           el("td", { class: "num" }, String(r.latest.step)),
@@ -230,6 +235,48 @@ function stepLayerTable(state: PanelState): HTMLElement | null {
   );
 }
 
+const MOVER_SCALARS: Record<string, string> = { update_ratio: "update ratio", grad_norm: "gradient norm" };
+
+/**
+ * One layer that moved first before a spike: its name opens its node in the Graph tab (its row
+ * in that step's layer table when the graph does not have it), and "row at step N" opens that
+ * step's layer table with the layer's rows marked.
+ */
+function moverItem(m: Mover, training: Training, h: Handlers): HTMLElement {
+  const inGraph = training.graph?.nodes.some((n) => n.id === m.layer) ?? false;
+  const showRow = () => {
+    h.dispatch({ type: "selectNode", id: m.layer });
+    selectStep(m.step, h);
+  };
+  const name = el(
+    "button",
+    { type: "button", class: "link mover", "data-layer": m.layer, title: inGraph ? "show in the Graph tab" : "show its row" },
+    m.layer || "(root)",
+  );
+  name.addEventListener("click", () => {
+    if (!inGraph) return showRow();
+    h.dispatch({ type: "selectNode", id: m.layer });
+    h.dispatch({ type: "tab", tab: "graph" });
+  });
+  const row = el(
+    "button",
+    { type: "button", class: "link mover-row", "data-layer": m.layer, "data-step": String(m.step) },
+    `row at step ${m.step}`,
+  );
+  row.addEventListener("click", showRow);
+  const value = statValue(m.value);
+  const median = statValue(m.median);
+  const times =
+    value !== null && median !== null && median > 0 ? ` (${formatNumber(value / median)}× its median ${formatNumber(m.median)})` : "";
+  return el(
+    "li",
+    { "data-layer": m.layer },
+    name,
+    ` ${MOVER_SCALARS[m.scalar] ?? m.scalar} ${formatNumber(m.value)} at step ${m.step}${times} · `,
+    row,
+  );
+}
+
 function spikeList(training: Training, h: Handlers): HTMLElement | null {
   if (training.spikes.length === 0) return null;
   return el(
@@ -238,7 +285,18 @@ function spikeList(training: Training, h: Handlers): HTMLElement | null {
     ...training.spikes.map((s) => {
       const b = el("button", { type: "button", class: "link", "data-step": String(s.step) }, spikeText(s));
       b.addEventListener("click", () => selectStep(s.step, h));
-      return el("li", {}, b);
+      const { moved, error } = movedOf(s);
+      const first = moved.length
+        ? el(
+            "ul",
+            { class: "movers", "aria-label": `layers that moved first before step ${s.step}` },
+            el("li", { class: "muted" }, moved.length > 1 ? "moved first, together:" : "moved first:"),
+            ...moved.map((m) => moverItem(m, training, h)),
+          )
+        : error
+          ? el("p", { class: "error" }, `the layers that moved first could not be read: ${error}`)
+          : null;
+      return el("li", { "data-step": String(s.step) }, b, first);
     }),
   );
 }

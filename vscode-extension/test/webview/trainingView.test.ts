@@ -6,8 +6,11 @@
 import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
 import type { Browser } from "playwright-core";
+import { trainingCodec } from "../../src/wire/protocol";
+import { graphLayoutCodec } from "../../src/wire/render";
 import { launchChromium } from "../chromium";
 import { fc2Snapshot, XSS_NAME } from "../fixtures/snapshots";
+import { runPython } from "../unit/python";
 import { layersAtStep7, layout, lossAt, training } from "../fixtures/training";
 import { openPanel, type PanelPage } from "./harness";
 
@@ -256,5 +259,96 @@ test("without curves, a graph or a layout the tabs say why instead of drawing no
   const b = await loss.boundingBox();
   await loss.hover({ position: { x: (xOf(ticks, 3) * b!.width) / Number(await loss.getAttribute("width")), y: 50 } });
   assert.equal(await loss.locator("+ p.readout").textContent(), `step 3: loss ${String(Number(lossAt(3).toPrecision(4)))}`);
+  await p.page.close();
+});
+
+// a real run through the real agent and layout: one layer's learning rate jumps 20000x for the one
+// step JUMP (an update-ratio step: every 10th), the loss spikes at the next; the script measures
+// that layer's update ratio itself (float64), the oracle for what the panel shows
+const JUMP = 40;
+const MOVED_RUN = `
+import json
+import torch
+from torch import nn
+import tensorpeek
+from tensorpeek import agent
+from tensorpeek.render.graph import layout_graph
+
+class Block(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.fc1, self.act, self.fc2 = nn.Linear(16, 16), nn.ReLU(), nn.Linear(16, 16)
+    def forward(self, x):
+        return x + self.fc2(self.act(self.fc1(x)))
+
+torch.manual_seed(0)
+model = nn.Sequential()
+model.add_module("stem", nn.Linear(6, 16))
+model.add_module("block", Block())
+model.add_module("head", nn.Linear(16, 3))
+tensorpeek.break_on(model, "output", "nonfinite", action="record")
+own = list(model.block.fc1.parameters())
+rest = [p for p in model.parameters() if all(p is not q for q in own)]
+opt = torch.optim.SGD([{"params": own}, {"params": rest}], lr=0.01)
+g = torch.Generator().manual_seed(3)
+ratio = None
+for step in range(${JUMP} + 3):
+    loss = model(torch.randn(8, 6, generator=g)).square().mean()
+    opt.zero_grad()
+    loss.backward()
+    opt.param_groups[0]["lr"] = 200.0 if step == ${JUMP} else 0.01
+    before = [p.detach().double().clone() for p in own]
+    opt.step()
+    if step == ${JUMP}:
+        diff = sum(((p.detach().double() - b) ** 2).sum() for p, b in zip(own, before))
+        ratio = float(diff.sqrt() / sum((b ** 2).sum() for b in before).sqrt())
+
+def ask(method, **params):
+    reply = json.loads(agent.request(json.dumps({"version": 1, "method": method, "params": params})))
+    assert reply["ok"], reply
+    return reply["result"]
+
+t = ask("training")
+print(json.dumps({"training": t, "layout": layout_graph(t["graph"]), "layers": ask("step_layers", step=${JUMP})["layers"], "ratio": ratio}))
+`;
+
+test("a spike lists the layers that moved first (the agent's answer); a click opens the layer's graph node or its row", async () => {
+  const run = JSON.parse(runPython(MOVED_RUN)) as { training: unknown; layout: unknown; layers: unknown; ratio: number };
+  const real = trainingCodec.decode(run.training, "training");
+  const realLayout = graphLayoutCodec.decode(run.layout, "layout");
+  assert.equal(real.spikes.length, 1, `one spike: ${JSON.stringify(real.spikes)}`);
+  const p = await openPanel(browser, { width: 1000, height: 900 });
+  await p.send({ type: "snapshot", snapshot, session: "Train" });
+  await p.send({ type: "training", training: real, layout: realLayout });
+  await p.page.locator("#tab-training").click();
+  const movers = p.page.locator(`#spikes li[data-step="${JUMP + 1}"] ul.movers li[data-layer]`);
+  await movers.first().waitFor();
+  assert.deepEqual(await movers.evaluateAll((ls) => ls.map((l) => l.getAttribute("data-layer"))), ["block.fc1"]);
+  const text = (await movers.first().textContent()) ?? "";
+  const m = /^block\.fc1 update ratio (\S+) at step (\d+) \((\S+)× its median (\S+)\) · row at step (\d+)$/.exec(text);
+  assert.ok(m, `the mover's line: ${text}`);
+  assert.equal(Number(m[2]), JUMP);
+  assert.ok(Math.abs(Number(m[1]) - run.ratio) <= 1e-3 * run.ratio, `shown ${m[1]}, the script measured ${run.ratio}`);
+  assert.ok(Number(m[3]) > 3, "a jump of more than 3x its own median");
+  await p.shot("webview-training-movers.png");
+
+  // its name opens the Graph tab on that node
+  await movers.first().locator("button.mover").click();
+  await p.page.locator('#graph-svg g.node.selected[data-id="block.fc1"]').waitFor();
+  assert.equal(await p.page.locator("#tab-graph").getAttribute("aria-selected"), "true");
+  assert.match((await p.page.locator("#node-detail h3").textContent()) ?? "", /^block\.fc1 /);
+
+  // "row at step 40" asks for that step's layers and marks the layer's rows in the table
+  await p.page.locator("#tab-training").click();
+  await p.page.locator(`#spikes button.mover-row[data-layer="block.fc1"]`).click();
+  assert.deepEqual(
+    (await p.posted()).filter((x) => x.type === "stepLayers").map((x) => x.step),
+    [JUMP],
+  );
+  await p.send({ type: "stepLayers", step: JUMP, layers: run.layers as never });
+  const table = p.page.locator(`#step-layer-table[data-step="${JUMP}"]`);
+  await table.waitFor();
+  const marked = await table.locator("tbody tr.selected").evaluateAll((rs) => rs.map((r) => r.getAttribute("data-module")));
+  assert.ok(marked.length > 0 && marked.every((x) => x === "block.fc1"), `rows marked: ${marked.join(", ")}`);
   await p.page.close();
 });
