@@ -27,6 +27,7 @@ from tensorpeek.engine import ranks
 from tensorpeek.engine.rank_summary import why_silent
 from tensorpeek.engine.rank_watch import RUNTIME
 from tensorpeek.engine.ranks import RankChannel, RankIdentity
+from tensorpeek.summary.sharded import is_sharded
 
 
 def eventually(read: Callable[[], Any], within: float = 5.0) -> Any:
@@ -183,6 +184,7 @@ def test_a_one_rank_mesh_needs_no_peer_and_equals_the_float64_oracle(tmp_path: P
             assert sum(got.hist.counts) == 35 and len(got.hist.counts) == 8
             assert got.note.startswith("whole tensor, combined from 1 shard(s)")
             assert "through the store" not in got.note  # nobody else was asked
+
         from tensorpeek.debugger.presentation import tensor_children
 
         children = {name: value for name, value, _ in tensor_children(model[0].weight)}
@@ -192,6 +194,25 @@ def test_a_one_rank_mesh_needs_no_peer_and_equals_the_float64_oracle(tmp_path: P
         assert "at a pause, tensorpeek.whole_summary() combines" in children["note"]
         plain = {name for name, _, _ in tensor_children(torch.ones(3))}
         assert "whole tensor (on request)" not in plain
+
+        # inside the forward FSDP2 holds the unsharded tensor: the name and that very tensor
+        # still lead to the sharded DTensor, with the same answer
+        seen: dict[str, Any] = {}
+
+        def inside(module: Any, args: Any, out: Any) -> None:
+            held = model[0].weight
+            seen["held_is_sharded"] = is_sharded(held)
+            seen["by_name"] = tensorpeek.whole_summary("0.weight", bins=8)
+            seen["by_tensor"] = tensorpeek.whole_summary(held, bins=8)
+
+        handle = model[1].register_forward_hook(inside)
+        try:
+            with torch.no_grad():
+                model(torch.randn(4, 5))
+        finally:
+            handle.remove()
+        assert seen["held_is_sharded"] is False
+        assert seen["by_name"] == seen["by_tensor"] == tensorpeek.whole_summary("0.weight", bins=8)
     finally:
         tensorpeek.clear()
         dist.destroy_process_group()
