@@ -23,8 +23,9 @@ const VSIX = path.join(EXT_DIR, "dist", "tensorpeek.vsix");
 const FIXTURE = path.join(EXT_DIR, "test", "fixtures", "trainingWorkspace");
 const SCRIPT = path.join(FIXTURE, "train_residual.py");
 const PYTHON = process.env.TENSORPEEK_E2E_PYTHON ?? path.join(REPO, ".venv", "bin", "python");
-const BAD_STEP = 30; // train_residual.py
-const SPIKE_STEP = 25; // the step after LR_JUMP_STEP
+const BAD_STEP = 50; // train_residual.py
+const LR_JUMP_STEP = 40; // head's learning rate jumps there (train_residual.py)
+const SPIKE_STEP = LR_JUMP_STEP + 1;
 
 let server: CodeServer | undefined;
 let browser: Browser | undefined;
@@ -55,7 +56,7 @@ before(async () => {
   assert.ok(existsSync(PYTHON), `the e2e debuggee interpreter is missing: ${PYTHON}`);
   const out = execFileSync(PYTHON, [SCRIPT], { encoding: "utf8", timeout: 120_000, env: { ...process.env, TENSORPEEK_BREAKPOINTS: "" } });
   printed = new Map([...out.matchAll(/^step (\d+): loss (\S+)$/gm)].map((m) => [Number(m[1]), Number(m[2])]));
-  assert.equal(printed.size, 40, "the plain run printed every step's loss");
+  assert.equal(printed.size, 60, "the plain run printed every step's loss");
   server = await startCodeServer(FIXTURE, VSIX, { "tensorpeek.python": PYTHON });
   browser = await launchChromium();
   page = await openWorkbench(browser, server.url, server.workspace, path.join(ARTIFACTS, "browser-console-training.log"));
@@ -87,7 +88,7 @@ async function positionOf(frame: Frame, chart: string, stepNo: number): Promise<
   return { x: (xOf(await stepTicks(frame, chart), stepNo) * box!.width) / width, y: box!.height / 2 };
 }
 
-step("a training script paused by a tensor breakpoint after 30 steps shows the panel", 240_000, async () => {
+step("a training script paused by a tensor breakpoint after 50 steps shows the panel", 240_000, async () => {
   const p = page!;
   await runCommand(p, "tensorpeek: Add Tensor Breakpoint…");
   await answerQuickInput(p, "*:output:nonfinite");
@@ -116,7 +117,7 @@ step(
     await found.locator("#tab-training").click();
     const loss = found.locator('svg[data-chart="loss"]');
     await loss.waitFor({ timeout: 30_000 });
-    // one vertex per completed step, up to 29 (step 30 paused in its forward, before its backward)
+    // one vertex per completed step, up to BAD_STEP - 1 (BAD_STEP paused in its forward, before its backward)
     const d = (await loss.locator("path.curve").getAttribute("d")) ?? "";
     const ticks = await stepTicks(found, "loss");
     const perStep = (ticks[1][1] - ticks[0][1]) / (ticks[1][0] - ticks[0][0]);
@@ -133,6 +134,10 @@ step(
     console.log(`training e2e: loss points for steps ${first}..${shown[shown.length - 1]}`);
     assert.equal(await loss.locator("line.current-step").getAttribute("data-step"), String(BAD_STEP));
     assert.equal(await loss.locator("circle.spike").getAttribute("data-step"), String(SPIKE_STEP));
+    // the spike names the layer that moved first: head, whose learning rate alone jumped
+    const movers = found.locator(`#spikes li[data-step="${SPIKE_STEP}"] ul.movers li[data-layer]`);
+    assert.deepEqual(await movers.evaluateAll((ls) => ls.map((l) => l.getAttribute("data-layer"))), ["head"]);
+    assert.match((await movers.first().textContent()) ?? "", new RegExp(`^head update ratio \\S+ at step ${LR_JUMP_STEP} `));
     for (const chart of ["accuracy", "learning rate", "gradient norm"]) {
       assert.equal(await found.locator(`svg[data-chart="${chart}"]`).count(), 1, `a ${chart} chart`);
     }
@@ -220,6 +225,11 @@ step("an image batch shows as images: the value under the cursor, another image,
 
 step("the Graph tab shows the module graph with the residual add and block.fc2 marked as the origin", 120_000, async () => {
   const found = panel!;
+  // the layer that moved first before the spike opens its node in the Graph tab
+  await found.locator("#tab-training").click();
+  await found.locator('#spikes button.mover[data-layer="head"]').click();
+  await found.locator('#graph-svg g.node.selected[data-id="head"]').waitFor({ timeout: 30_000 });
+  assert.equal(await found.locator("#node-detail h3").textContent(), "head (Linear)");
   await found.locator("#tab-graph").click();
   await found.locator("#graph-svg, #graph .error").first().waitFor({ timeout: 30_000 });
   assert.deepEqual(await found.locator("#graph .error").allTextContents(), [], "the language server laid the graph out");
