@@ -269,3 +269,65 @@ def test_only_a_user_s_request_starts_an_exchange() -> None:
 
     assert files_with("request_whole(") == ["agent/whole_summary.py", "engine/rank_whole.py"]
     assert files_with("rank_summary.serve(") == ["engine/rank_watch.py"]
+
+
+def test_a_peer_counts_on_the_requester_s_bins_and_stops_waiting_when_cancelled(
+    master: Any, tmp_path: Path
+) -> None:
+    """The peer's side of both phases (``serve``, as the watcher runs it) on a real one-rank
+    FSDP2 shard, the test playing the requester on the store."""
+    from dataclasses import asdict
+
+    from torch.distributed.fsdp import fully_shard
+
+    from tensorpeek.engine.rank_summary import serve
+    from tensorpeek.summary.sharded import ShardPartials, shard_partials, shared_binning
+
+    dist.init_process_group("gloo", init_method=f"file://{tmp_path / 'rdzv'}", rank=0, world_size=1)
+    try:
+        torch.manual_seed(1)
+        model = torch.nn.Sequential(torch.nn.Linear(5, 7), torch.nn.Tanh(), torch.nn.Linear(7, 1))
+        fully_shard(model)
+        tensorpeek.break_on("*", "output", "nonfinite", action="record")
+        model(torch.randn(4, 5)).sum().backward()
+        client = dist.TCPStore("127.0.0.1", master.port, is_master=False)
+        channel = RankChannel(
+            dist.PrefixStore("tensorpeek/serve/0", client), RankIdentity(1, 2, 1, "h")
+        )
+        asker = RankIdentity(0, 2, 0, "p")
+        request = {"param": "0.weight", "grad": False, "root_class": type(model).__name__}
+        record = {
+            **ranks.event_record(ranks.REQUEST_KIND, asker, "asks", step=0),
+            "request": {**request, "bins": 8, "timeout_s": 30.0},
+        }
+        quit = threading.Event()
+        local = model[0].weight.to_local().detach()
+
+        def serving(n: int) -> threading.Thread:
+            thread = threading.Thread(target=serve, args=(channel, n, record, "paused", quit))
+            thread.start()
+            return thread
+
+        first = serving(1)
+        part = eventually(lambda: channel.read("ask/1/part/1"))
+        assert part["ok"] and part["state"] == "paused" and part["contributes"] is True
+        assert part["partials"] == shard_partials(local).to_dict()
+        assert (part["shape"], part["local_shape"]) == ([7, 5], [7, 5])
+        binning = shared_binning(ShardPartials(**part["partials"]), 8)
+        assert binning is not None
+        channel.write("ask/1/bins", {"binning": asdict(binning)})
+        first.join(timeout=5)
+        counts = channel.read("ask/1/counts/1")
+        values = local.to(torch.float64).flatten()
+        edges = torch.tensor(binning.edges(), dtype=torch.float64)
+        oracle = torch.bincount(torch.bucketize(values, edges[1:-1], right=True), minlength=8)
+        assert counts == {"rank": 1, "counts": oracle.tolist()}
+
+        second = serving(2)
+        assert eventually(lambda: channel.read("ask/2/part/1"))
+        channel.write("ask/2/bins", {"cancel": "rank 3 did not answer"})
+        second.join(timeout=5)  # well before the request's 30 s
+        assert not second.is_alive() and not channel.has("ask/2/counts/1")
+    finally:
+        tensorpeek.clear()
+        dist.destroy_process_group()

@@ -273,9 +273,9 @@ def exchange(
                     )
                 per_rank.update({r: list(got[r]["counts"]) for r in peers})
             counts = [sum(c) for c in zip(*(per_rank[r] for r in mesh), strict=True)]
-    except WholeSummaryError as err:
+    except BaseException as err:  # an error, or Ctrl-C in pdb: the peers stop waiting
         if channel is not None and n is not None:
-            channel.write(f"ask/{n}/bins", {"cancel": str(err)})
+            channel.write(f"ask/{n}/bins", {"cancel": str(err) or type(err).__name__})
         raise
     finally:
         if channel is not None and n is not None:
