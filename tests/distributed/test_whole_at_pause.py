@@ -30,8 +30,10 @@ SCRIPT = SCRIPTS / "whole_at_pause.py"
 NAMES = ["0.weight", "0.bias", "2.weight", "2.bias"]
 
 
-@pytest.fixture(scope="module")
-def job(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+@pytest.fixture(scope="module", params=["fsdp", "hsdp"])
+def job(tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest) -> dict[str, Any]:
+    """``fsdp``: a 1-D mesh of 2 (shards of 4 and 3 rows); ``hsdp``: a 2 x 1 mesh (replicate x
+    shard), each rank holding a whole copy of which only rank 0's counts."""
     out = tmp_path_factory.mktemp("whole")
     env = {k: v for k, v in os.environ.items() if not k.startswith("TENSORPEEK_")}
     env.update(
@@ -42,7 +44,7 @@ def job(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     )
     torchrun = [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2"]
     proc = subprocess.run(
-        [*torchrun, "--standalone", str(SCRIPT), str(out)],
+        [*torchrun, "--standalone", str(SCRIPT), str(out), f"--{request.param}"],
         env=env,
         stdin=subprocess.DEVNULL,
         capture_output=True,
@@ -53,6 +55,7 @@ def job(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     assert proc.returncode == 0, proc.stderr[-4000:]
     record = json.loads((out / "rank-1.json").read_text())
     record["stderr"] = proc.stderr
+    record["mesh"] = request.param
     return record
 
 
@@ -95,16 +98,22 @@ def test_the_whole_summary_asked_at_a_pause_equals_the_gathered_tensor(job):
         assert "asked of every rank through the store" in got["note"]
 
 
-def test_the_shards_held_by_each_rank_are_named_and_the_empty_one_counts_nothing(job):
+def test_the_shards_held_by_each_rank_are_named_and_replicas_or_empty_shards_count_nothing(job):
     ranks = job["asked"]["ranks"]
-    assert [(r["rank"], r["local_shape"], r["contributes"]) for r in ranks] == [
-        (0, [4, 5], True),
-        (1, [3, 5], True),
-    ]
+    held = [(r["rank"], r["local_shape"], r["contributes"]) for r in ranks]
+    if job["mesh"] == "fsdp":
+        assert held == [(0, [4, 5], True), (1, [3, 5], True)]
+        single_row = job["asked"]["2.weight"]["summary"]  # rank 1's shard of it is empty
+        assert single_row["numel"] == 7 and "combined from 1 shard(s)" in single_row["note"]
+    else:  # rank 1 holds a replica: counted once, from rank 0
+        assert held == [(0, [7, 5], True), (1, [7, 5], False)]
+        assert "combined from 1 shard(s)" in job["asked"]["0.weight"]["summary"]["note"]
+        assert (
+            "(Replicate(), Shard(dim=0)) on mesh cpu(2, 1)"
+            in (job["asked"]["0.weight"]["summary"]["note"])
+        )
     assert ranks[1]["state"] == "paused" and ranks[0]["state"] == "waiting"
     assert ranks[0]["step"] == ranks[1]["step"]  # both after the same update
-    single_row = job["asked"]["2.weight"]["summary"]
-    assert single_row["numel"] == 7 and "combined from 1 shard(s)" in single_row["note"]
 
 
 def test_a_parameter_and_its_gradient_can_be_named_by_the_tensor_itself(job):

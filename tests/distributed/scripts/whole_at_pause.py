@@ -2,12 +2,14 @@
 ``torchrun --nproc-per-node 2 THIS OUT_DIR`` with ``PYTHONBREAKPOINT=whole_pause_hook.ask``.
 
 FSDP2 (``fully_shard``) on ``Sequential(Linear(5, 7), Tanh, Linear(7, 1))``: ``0.weight`` has
-shards of 4 and 3 rows, ``2.weight`` a single row (rank 1's shard is empty). Rank 1 arms
-``0:param:step >= 2`` with ``action="pdb"``: inside an ``optimizer.step()`` it pauses in pdb,
-where the stand-in user (``whole_pause_hook.ask``) asks for the whole tensors; rank 0 arms a
-breakpoint that never fires (so its watcher runs) and goes on into the test's own gather,
-which waits for rank 1. After every step both ranks gather every parameter and gradient with
-``full_tensor()`` on the healthy path: the oracle, read after the pause at the same values.
+shards of 4 and 3 rows, ``2.weight`` a single row (rank 1's shard is empty). With ``--hsdp``
+the mesh is 2 x 1 (replicate x shard): each rank holds a whole copy, only rank 0's counts.
+Rank 1 arms ``0:param:step >= 2`` with ``action="pdb"``: inside an ``optimizer.step()`` it
+pauses in pdb, where the stand-in user (``whole_pause_hook.ask``) asks for the whole tensors;
+rank 0 arms a breakpoint that never fires (so its watcher runs) and goes on into the barrier
+after the step, which waits for rank 1. After every step both ranks gather every parameter
+and gradient with ``full_tensor()`` on the healthy path: the oracle, read after the pause at
+the same values.
 
 Then rank 0 ends (``os._exit(0)``) and rank 1 asks again: a peer that died. Rank 1 writes
 ``OUT_DIR/rank-1.json``: what was asked at the pause (``asked``), the loop step it happened
@@ -49,9 +51,14 @@ def main() -> None:
     rank = dist.get_rank()
     torch.manual_seed(0)
     model = nn.Sequential(nn.Linear(5, 7), nn.Tanh(), nn.Linear(7, 1))
+    mesh = None
+    if "--hsdp" in sys.argv:  # a replicate dimension of 2, a shard dimension of 1
+        from torch.distributed.device_mesh import init_device_mesh
+
+        mesh = init_device_mesh("cpu", (2, 1), mesh_dim_names=("replicate", "shard"))
     for layer in (model[0], model[2]):
-        fully_shard(layer)
-    fully_shard(model)
+        fully_shard(layer, mesh=mesh)
+    fully_shard(model, mesh=mesh)
     if rank == 1:
         tensorpeek.break_on("0", "param", "step >= 2", action="pdb", once=True)
     else:
@@ -66,6 +73,9 @@ def main() -> None:
         opt.zero_grad()
         loss.backward()
         opt.step()
+        # a collective right after the step, where the peer waits while rank 1 is paused (the
+        # gathers below need no communication at all on the 2 x 1 mesh)
+        dist.barrier()
         params = dict(model.named_parameters())
         gathered = {name: oracle(params[name].full_tensor()) for name in NAMES}
         gathered.update({f"{n}.grad": oracle(params[n].grad.full_tensor()) for n in NAMES})
