@@ -58,6 +58,9 @@ export class TensorPanel implements WebviewViewProvider {
   private replay: HostMessage[] = [];
   /** The pictures of this stop by target, so they can be drawn again for a new width. */
   private drawn = new Map<string, { target: PictureTarget; requests: PictureRequest[]; error?: string }>();
+  /** Each render's number, and by target the newest one posted (an older one finishing later is dropped). */
+  private renderSeq = 0;
+  private readonly postedSeq = new Map<string, number>();
   private readonly pageWidths = new Map<Webview, number>();
   private pixelRatio = 1;
   private size: PictureSize = pictureSize(520);
@@ -138,6 +141,7 @@ export class TensorPanel implements WebviewViewProvider {
     this.detailSource = details;
     this.replay = [];
     this.drawn.clear();
+    this.postedSeq.clear();
     this.broadcast({ type: "snapshot", snapshot, session, stoppedAt, marks });
     const hit = snapshot.hit;
     if (hit?.summary) void this.renderTo({ hit: true }, [histogramRequest(`${hit.module || "root"} ${hit.site}`, hit.summary)]);
@@ -311,6 +315,7 @@ export class TensorPanel implements WebviewViewProvider {
     const stop = this.snapshot;
     const key = pictureKey(target);
     this.drawn.set(key, { target, requests, error });
+    const seq = ++this.renderSeq;
     const size = this.size;
     const marks: StopMarks | undefined = "hit" in target && stop?.marks ? { pictureAsked: Date.now() } : undefined;
     const pictures: PanelPicture[] = [];
@@ -324,7 +329,11 @@ export class TensorPanel implements WebviewViewProvider {
       }
     }
     if (stop !== this.snapshot) return; // a newer stop arrived while rendering
-    if (size !== this.size) return; // drawn again for a new width meanwhile
+    // drawn again for a new width meanwhile: this one is still shown until that redraw arrives
+    // (the page scales it), unless other pictures were asked for since or a newer one is shown
+    if (size !== this.size && this.drawn.get(key)?.requests !== requests) return;
+    if ((this.postedSeq.get(key) ?? 0) > seq) return;
+    this.postedSeq.set(key, seq);
     if (marks) marks.pictureReplied = Date.now();
     const message: HostMessage = {
       type: "pictures",
