@@ -19,6 +19,7 @@ import { traceError, traceInfo } from "../platform/log";
 import { debug, window } from "../platform/vscodeapi";
 import { RankCoordinator } from "../ranks/rankCoordinator";
 import { PYTHON_DEBUG_TYPES } from "./launchConfig";
+import { TopFrames, type TopFrameTrace } from "./topFrames";
 import { rankIdentityOf, type RankIdentity } from "../ranks/rankJob";
 import { AgentError, AgentProxy } from "../wire/agentProxy";
 import { agentSpecs, type SpecParts } from "../wire/breakpointSpecs";
@@ -382,45 +383,6 @@ export class DebugSessions implements DebugAdapterTrackerFactory {
       traceError("snapshot failed", err);
       this.panel.showStatus(`No tensor snapshot at this stop: ${(err as Error).message}`);
     }
-  }
-}
-
-interface TopFrameTrace {
-  stackFrames?: Array<{ id?: unknown; source?: { path?: unknown } }>;
-}
-
-/**
- * stackTrace answers seen by the tracker, matched to their requests: a waiter for a thread's
- * top frame gets the first answer that starts at frame 0, whoever asked.
- */
-class TopFrames {
-  private readonly requests = new Map<string, number>(); // `${session}/${seq}` -> threadId
-  private readonly waiters = new Map<string, (trace: TopFrameTrace) => void>(); // `${session}/${thread}`
-
-  asked(session: string, seq: number | undefined, args: { threadId?: number; startFrame?: number } | undefined): void {
-    if (seq === undefined || args?.threadId === undefined || (args.startFrame ?? 0) !== 0) return;
-    if (this.waiters.has(`${session}/${args.threadId}`)) this.requests.set(`${session}/${seq}`, args.threadId);
-  }
-
-  answered(session: string, seq: number | undefined, body: TopFrameTrace | undefined): void {
-    const key = `${session}/${seq}`;
-    const threadId = this.requests.get(key);
-    if (threadId === undefined) return;
-    this.requests.delete(key);
-    if (body?.stackFrames?.length) this.waiters.get(`${session}/${threadId}`)?.(body);
-  }
-
-  wait(session: string, threadId: number): { answer: Promise<TopFrameTrace>; cancel: () => void } {
-    const key = `${session}/${threadId}`;
-    let cancel = () => undefined as void;
-    const answer = new Promise<TopFrameTrace>((resolve) => {
-      this.waiters.set(key, resolve);
-      cancel = () => {
-        if (this.waiters.get(key) === resolve) this.waiters.delete(key);
-        for (const [k, t] of this.requests) if (t === threadId && k.startsWith(`${session}/`)) this.requests.delete(k);
-      };
-    });
-    return { answer, cancel };
   }
 }
 
