@@ -72,6 +72,22 @@ def test_fp16_overflow_is_reported_as_saturation_with_its_dtype(doctor):
     assert "float16 overflow" in first["message"]
 
 
+def test_an_infinite_weight_under_autocast_is_named_as_the_cause_not_an_overflow(doctor):
+    """±Inf without NaN in a bfloat16 output looks like an overflow; with the module's own
+    weight already infinite it is that weight (the oracle: the fixture writes +Inf into
+    ``2.weight[3, 5]`` before step 2)."""
+    _, report = doctor("inf_weight_autocast.py")
+    errors = [f for f in report["findings"] if f["severity"] == "error"]
+    assert len(errors) == 1, report["findings"]
+    first = errors[0]
+    assert (first["kind"], first["module"], first["site"], first["step"]) == (
+        "nonfinite", "2", "output", 2,
+    )  # fmt: skip
+    assert first["summary"]["dtype"] == "bfloat16" and first["summary"]["nan"] == 0
+    assert "its own parameter weight holds +Inf×1; its inputs were finite" in first["message"]
+    assert "overflow" not in first["message"]
+
+
 def test_exploding_gradients_are_found_long_before_they_turn_into_inf(doctor):
     _proc, report = doctor("exploding.py")
     check_contract(report)

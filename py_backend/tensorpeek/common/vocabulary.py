@@ -7,3 +7,5 @@ SITES: tuple[str, ...] = ("input", "output", "grad_input", "grad_output", "param
 FORWARD_SITES = frozenset({"input", "output"})
 BACKWARD_SITES = frozenset({"grad_input", "grad_output", "param_grad"})
 NONFINITE_CONDITIONS = frozenset({"nonfinite", "nan", "inf"})  # the presets of the origin rules
+# how an origin's note starts when the module's own parameters hold the non-finite values
+OWN_PARAMETER_NOTE = "its own parameter"

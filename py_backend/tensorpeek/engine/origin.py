@@ -43,9 +43,10 @@ import weakref
 
 import torch
 
-from tensorpeek.common.vocabulary import BACKWARD_SITES
+from tensorpeek.common.vocabulary import BACKWARD_SITES, OWN_PARAMETER_NOTE
 from tensorpeek.engine.conditions import is_checkable
 from tensorpeek.engine.events import Event
+from tensorpeek.summary.sharded import is_sharded
 
 MASK = frozenset({"neginf"})
 
@@ -73,6 +74,25 @@ def bad_kinds(x: torch.Tensor) -> frozenset[str]:
     """The non-finite kinds of ``x`` that are not a mask (see the module docstring)."""
     kinds = nonfinite_kinds(x)
     return frozenset() if kinds == MASK else kinds
+
+
+MAX_OWN_TENSORS = 64  # parameters and buffers of an origin module read for its note, at most
+
+
+def _bad_own_tensors(module: torch.nn.Module | None) -> list[tuple[str, str]]:
+    """The module's own (not its children's) parameters and buffers that hold non-finite
+    values, with their counts: read only at an origin verdict, never on the healthy path. A
+    sharded parameter is read on this rank's shard (a reduction of the DTensor would be a
+    collective)."""
+    if module is None:
+        return []
+    found = []
+    own = [*module.named_parameters(recurse=False), *module.named_buffers(recurse=False)]
+    for name, t in own[:MAX_OWN_TENSORS]:
+        local = t.to_local() if is_sharded(t) else t  # type: ignore[attr-defined]
+        if isinstance(local, torch.Tensor) and is_checkable(local) and nonfinite_kinds(local):
+            found.append((name, describe_counts(local)))
+    return found
 
 
 def describe_counts(x: torch.Tensor) -> str:
@@ -188,6 +208,13 @@ class OriginRules:
             self.note = (
                 f"born in {owner}'s own forward, before it called {child} "
                 f"({child} received {what}); {owner}'s own inputs were finite"
+            )
+        bad = _bad_own_tensors(event.module)
+        if bad:  # the cause, not an overflow: a weight that was already non-finite
+            held = "; ".join(f"{name} holds {counts}" for name, counts in bad)
+            plural = "s" if len(bad) > 1 else ""
+            self.note = f"{OWN_PARAMETER_NOTE}{plural} {held}; its inputs were finite" + (
+                f" ({self.note})" if self.note else ""
             )
         state.origins.add(event.path)
         self._forward_went_bad = True

@@ -12,7 +12,11 @@ from __future__ import annotations
 from typing import Any
 
 from tensorpeek.common.numbers import format_number
-from tensorpeek.common.vocabulary import FORWARD_SITES, NONFINITE_CONDITIONS
+from tensorpeek.common.vocabulary import (
+    FORWARD_SITES,
+    NONFINITE_CONDITIONS,
+    OWN_PARAMETER_NOTE,
+)
 from tensorpeek.report.model import Finding
 from tensorpeek.training import analysis
 
@@ -78,6 +82,7 @@ def classify(hit: dict[str, Any]) -> tuple[str, str, str]:
             and _is_narrow(dtype)
             and not summary.get("nan")
             and (summary.get("posinf") or summary.get("neginf"))
+            and not (note or "").startswith(OWN_PARAMETER_NOTE)  # a weight already non-finite
         )
         if overflow:
             return (
