@@ -60,10 +60,13 @@ def summarize_on_torch_path(x: torch.Tensor) -> object:
         native.can_read = can_read  # type: ignore[assignment]
 
 
+CLOCK: Callable[[], float] = time.perf_counter  # --clock cpu: time.process_time
+
+
 def timed(fn: Callable[[], object]) -> float:
-    t0 = time.perf_counter()
+    t0 = CLOCK()
     fn()
-    return time.perf_counter() - t0
+    return CLOCK() - t0
 
 
 def lovely_or_none() -> Callable[[object], object] | None:
@@ -168,15 +171,25 @@ def main() -> None:
     parser.add_argument(
         "--threads", type=int, default=0, help="torch intra-op threads (0: default)"
     )
+    parser.add_argument(
+        "--clock",
+        choices=("wall", "cpu"),
+        default="wall",
+        help="wall: perf_counter; cpu: this process's CPU time (all threads: the kernel's and "
+        "torch's), which other processes on a crowded machine disturb far less",
+    )
     args = parser.parse_args()
+    global CLOCK
+    if args.clock == "cpu":
+        CLOCK = time.process_time
     if args.threads:
         torch.set_num_threads(args.threads)
     runs = [("f32", int(float(s))) for s in args.sizes.split(",") if s]
     runs += [("bf16", int(float(s))) for s in args.bf16_sizes.split(",") if s]
     runs += [("relu", int(float(s))) for s in args.relu_sizes.split(",") if s]
 
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads; medians of "
-          f"{args.repeats} interleaved repeats (lovely: {args.lovely_repeats}); "
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, {args.clock} clock; "
+          f"medians of {args.repeats} interleaved repeats (lovely: {args.lovely_repeats}); "
           f"{native.status()}")  # fmt: skip
     if lovely_or_none() is None:
         print("note: lovely-tensors is not installed, so its columns are empty "
