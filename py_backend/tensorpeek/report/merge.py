@@ -32,6 +32,8 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
+from tensorpeek.common.vocabulary import OWN_PARAMETER_NOTE
+
 RANK_STATUSES: tuple[str, ...] = ("ok", "hit", "stopped_by_peer", "crashed")
 IDENTITY = ("rank", "world_size", "local_rank", "host")
 SEQUENCE_KEY = "rank_seq"  # a hit's store sequence number (docs/ranks-protocol.md)
@@ -65,6 +67,13 @@ class BadEvent:
     site: str
     param: str | None
     what: str  # the condition or the finding's kind
+    note: str | None = None  # the hit's note: why it is an origin on this rank
+
+    @property
+    def own_parameters_bad(self) -> bool:
+        """The module's own parameters were already non-finite when it ran (the rank's origin
+        rules found no bad input): after another rank's hit, values a collective carried."""
+        return (self.note or "").startswith(OWN_PARAMETER_NOTE)
 
     @property
     def where(self) -> str:
@@ -84,6 +93,7 @@ class BadEvent:
             "site": self.site,
             "param": self.param,
             "what": self.what,
+            "note": self.note,
         }
 
 
@@ -113,7 +123,14 @@ def first_bad_event(rank: int, report: dict[str, Any]) -> BadEvent | None:
             )
             seq = hit.get(SEQUENCE_KEY)
             event = BadEvent(
-                rank, int(f["step"]), seq, f["module"], f["site"], f.get("param"), f["kind"]
+                rank,
+                int(f["step"]),
+                seq,
+                f["module"],
+                f["site"],
+                f.get("param"),
+                f["kind"],
+                hit.get("note"),
             )
             candidates.append(((event.step, index, 0), event))
     else:
@@ -126,6 +143,7 @@ def first_bad_event(rank: int, report: dict[str, Any]) -> BadEvent | None:
                 h["site"],
                 h.get("param"),
                 str(h.get("condition")),
+                h.get("note"),
             )
             candidates.append(((event.step, i, 0), event))
     if not candidates:
@@ -200,7 +218,7 @@ def _ranks_text(ranks: list[int]) -> str:
 def verdict(entries: list[dict[str, Any]]) -> tuple[BadEvent | None, str]:
     """The job's first bad event and the sentence that says it and what the others saw."""
     events = [
-        BadEvent(**{k: e["first_bad"][k] for k in BadEvent.__dataclass_fields__})
+        BadEvent(**{k: e["first_bad"].get(k) for k in BadEvent.__dataclass_fields__})
         for e in entries
         if e["first_bad"]
     ]
@@ -226,13 +244,20 @@ def verdict(entries: list[dict[str, Any]]) -> tuple[BadEvent | None, str]:
         if e["rank"] == first.rank or e["status"] == "crashed":
             continue
         if e["first_bad"]:
-            other = BadEvent(**{k: e["first_bad"][k] for k in BadEvent.__dataclass_fields__})
+            other = BadEvent(**{k: e["first_bad"].get(k) for k in BadEvent.__dataclass_fields__})
             when = (
                 f"at step {other.step} too, after rank {first.rank}"
                 if other.step == first.step
                 else f"later, at step {other.step}"
             )
-            parts.append(f"rank {other.rank} hit {when}, {other.where}")
+            carried = ""
+            if other.own_parameters_bad:
+                carried = (
+                    f" (its own parameters were already non-finite: propagated from rank "
+                    f"{first.rank}, carried over by a collective such as DDP's gradient "
+                    "all-reduce)"
+                )
+            parts.append(f"rank {other.rank} hit {when}, {other.where}{carried}")
             continue
         if e["status"] == "stopped_by_peer" and e["stopped_by"] is not None:
             stopped.add(e["stopped_by"])
@@ -260,7 +285,7 @@ def _infer_stoppers(entries: list[dict[str, Any]]) -> None:
     culprit = None
     if firsts:
         culprit = min(
-            (BadEvent(**{k: f[k] for k in BadEvent.__dataclass_fields__}) for f in firsts),
+            (BadEvent(**{k: f.get(k) for k in BadEvent.__dataclass_fields__}) for f in firsts),
             key=BadEvent.order,
         ).rank
     elif crashed:
