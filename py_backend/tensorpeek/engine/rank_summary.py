@@ -157,13 +157,10 @@ def serve(
                 shape=list(x.shape),
                 local_shape=list(local.shape),
             )
-        except (WholeSummaryError, KeyError, TypeError) as err:
-            answer.update(
-                ok=False,
-                error=str(err)
-                if isinstance(err, WholeSummaryError)
-                else (f"a malformed request ({type(err).__name__}: {err})"),
-            )
+        except WholeSummaryError as err:
+            answer.update(ok=False, error=str(err))
+        except (KeyError, TypeError) as err:
+            answer.update(ok=False, error=f"a malformed request ({type(err).__name__}: {err})")
         channel.write(f"ask/{n}/part/{me.rank}", answer)
         if not answer["ok"] or local is None:
             return

@@ -251,11 +251,12 @@ class RankRuntime:
                 return None
             if store is None:
                 return None
-            self.me = me
-            self.channel = RankChannel(store, me)
-            self.channel.register()
-            self._seen = self.channel.stops() or 0
-            return self.channel
+            channel = RankChannel(store, me)
+            channel.register()
+            self._seen = channel.stops() or 0  # stops before this arming are not ours
+            # shown only now: a stop published once ``channel`` is visible is after ``_seen``
+            self.me, self.channel = me, channel
+            return channel
 
     def _say_store_problem(self, why: str) -> None:
         if not self._store_said:
@@ -331,16 +332,19 @@ class RankRuntime:
             self._waiting = (n, record, suspended)
             return
         self._waiting = None
+        timer = threading.Timer(GRACE_S, self._exit_if_alive, args=(line,))
+        timer.daemon = True
+        timer.pydev_do_not_trace = True  # type: ignore[attr-defined]
+        # in place before the raise: the main thread may handle PeerStopped at once
+        previous, self.exit_timer = self.exit_timer, timer
         if not self._raise_peer_stop(record):
             # the script has ended (its report is being written) or an earlier peer's stop
             # already ends it: this later one is only said
+            self.exit_timer = previous
             _say(line.replace("stopping:", "also stopped:", 1))
             return
         _say(line)
-        self.exit_timer = threading.Timer(GRACE_S, self._exit_if_alive, args=(line,))
-        self.exit_timer.daemon = True
-        self.exit_timer.pydev_do_not_trace = True  # type: ignore[attr-defined]
-        self.exit_timer.start()
+        timer.start()
 
     def _exit_if_alive(self, line: str, waited: float = GRACE_S) -> None:
         """The main thread did not end after ``PeerStopped``: it is blocked in a collective
