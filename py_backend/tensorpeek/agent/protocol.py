@@ -404,11 +404,25 @@ class ModuleGraph(TypedDict):
     edges: list[GraphEdge]
 
 
-class Spike(TypedDict):
+class Mover(TypedDict):
+    """A layer whose update ratio (or gradient norm) jumped first before a spike."""
+
+    layer: str
+    scalar: str  # "update_ratio" or "grad_norm"
+    step: int
+    value: Number
+    median: Number  # the layer's running median it was judged against
+
+
+class _SpikeBase(TypedDict):
     step: int
     scalar: str  # "loss"
     value: Number
     median: Number | None  # the running median it was judged against
+
+
+class Spike(_SpikeBase, total=False):
+    moved: list[Mover]  # the layers that moved first (doctor's rule); absent in older agents
 
 
 class TrainingResult(TypedDict):

@@ -5,7 +5,7 @@
  */
 import { statValue } from "../wire/codec";
 import { layerSiteRows } from "../wire/layerStats";
-import { movedOf, type CurvePoint, type Mover, type Spike, type Training } from "../wire/protocol";
+import { type CurvePoint, type Mover, type Spike, type Training } from "../wire/protocol";
 import { formatNumber } from "../wire/summaryText";
 import { nearestStep, project, stepScale, tickLabel, valueScale } from "./chartScale";
 import { el, type Handlers } from "./element";
@@ -285,7 +285,7 @@ function spikeList(training: Training, h: Handlers): HTMLElement | null {
     ...training.spikes.map((s) => {
       const b = el("button", { type: "button", class: "link", "data-step": String(s.step) }, spikeText(s));
       b.addEventListener("click", () => selectStep(s.step, h));
-      const { moved, error } = movedOf(s);
+      const moved = s.moved ?? [];
       const first = moved.length
         ? el(
             "ul",
@@ -293,9 +293,7 @@ function spikeList(training: Training, h: Handlers): HTMLElement | null {
             el("li", { class: "muted" }, moved.length > 1 ? "moved first, together:" : "moved first:"),
             ...moved.map((m) => moverItem(m, training, h)),
           )
-        : error
-          ? el("p", { class: "error" }, `the layers that moved first could not be read: ${error}`)
-          : null;
+        : null;
       return el("li", { "data-step": String(s.step) }, b, first);
     }),
   );

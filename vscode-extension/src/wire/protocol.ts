@@ -239,27 +239,18 @@ export type GraphEdge = Infer<typeof graphEdgeCodec>;
 export const moduleGraphCodec = object({ nodes: array(graphNodeCodec), edges: array(graphEdgeCodec) });
 export type ModuleGraph = Infer<typeof moduleGraphCodec>;
 
-export const spikeCodec = object({ step: int, scalar: str, value: statistic, median: nullable(statistic) });
-export type Spike = Infer<typeof spikeCodec>;
-
 /**
  * A layer whose update ratio (or gradient norm) jumped first before a spike, `value` at `step`
- * against the `median` of its own earlier values (`training/analysis.py` `movers`). The agent
- * sends them as `moved` on each spike; `agent/protocol.py` does not declare that field yet, so
- * it is read here on its own rather than through `spikeCodec` (whose fields the schema test pins).
+ * against the `median` of its own earlier values (`training/analysis.py` `movers`).
  */
 export const moverCodec = object({ layer: str, scalar: str, step: int, value: statistic, median: statistic });
 export type Mover = Infer<typeof moverCodec>;
-const spikeMovedCodec = object({ moved: array(moverCodec) }, ["moved"]);
 
-/** The layers that moved first before `spike` (none from an agent that sends none), or why they cannot be read. */
-export function movedOf(spike: Spike): { moved: Mover[]; error?: string } {
-  try {
-    return { moved: spikeMovedCodec.decode(spike, "spike").moved ?? [] };
-  } catch (err) {
-    return { moved: [], error: (err as Error).message }; // the spike itself is still shown
-  }
-}
+/** A loss spike; `moved` lists the layers that moved first (absent from an older agent). */
+export const spikeCodec = object({ step: int, scalar: str, value: statistic, median: nullable(statistic), moved: array(moverCodec) }, [
+  "moved",
+]);
+export type Spike = Infer<typeof spikeCodec>;
 
 /** `training`: the captured curves (loss, lr, lr/1, grad_norm, logged metrics), spikes and the module graph. */
 export const trainingCodec = object({
@@ -298,6 +289,7 @@ export const codecsBySchemaName = {
   GraphNode: graphNodeCodec,
   GraphEdge: graphEdgeCodec,
   ModuleGraph: moduleGraphCodec,
+  Mover: moverCodec,
   Spike: spikeCodec,
   TrainingResult: trainingCodec,
   StepLayersResult: stepLayersCodec,
