@@ -41,7 +41,6 @@ def training_method(
     scalars = STORE.snapshot()
     step = STEPS.current() if STEPS.counting else STORE.last_step
     # each spike names the layers whose update ratio jumped first before it (doctor's rule);
-    # ("moved" is not declared in agent/protocol.py's Spike, so not in the schema, yet)
     layers = analysis.layer_series_of(scalars, None)
     spikes = [
         {**s.to_dict(), "moved": [m.to_dict() for m in analysis.movers(layers, s.step)]}
