@@ -13,14 +13,13 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Iterator
-from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 import torch
 import torch.distributed as dist
+from store_helpers import eventually
 
 import tensorpeek
 from tensorpeek.engine import ranks
@@ -28,50 +27,6 @@ from tensorpeek.engine.rank_summary import why_silent
 from tensorpeek.engine.rank_watch import RUNTIME
 from tensorpeek.engine.ranks import RankChannel, RankIdentity
 from tensorpeek.summary.sharded import is_sharded
-
-
-def eventually(read: Callable[[], Any], within: float = 5.0) -> Any:
-    deadline = time.monotonic() + within
-    value = read()
-    while not value and time.monotonic() < deadline:
-        time.sleep(0.01)
-        value = read()
-    return value
-
-
-@pytest.fixture(scope="module")
-def master() -> Iterator[Any]:
-    server = dist.TCPStore(
-        "127.0.0.1", 0, is_master=True, wait_for_workers=False, timeout=timedelta(seconds=10)
-    )
-    yield server
-    del server
-
-
-@pytest.fixture
-def rank0(master: Any, monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest) -> Any:
-    """This process is rank 1 of 2 under torchrun; the returned channel is rank 0's."""
-    run_id = request.node.name
-    for name, value in {
-        "RANK": "1",
-        "WORLD_SIZE": "2",
-        "LOCAL_RANK": "1",
-        "MASTER_ADDR": "127.0.0.1",
-        "MASTER_PORT": str(master.port),
-        "TORCHELASTIC_USE_AGENT_STORE": "True",
-        "TORCHELASTIC_RUN_ID": run_id,
-        "TORCHELASTIC_RESTART_COUNT": "0",
-    }.items():
-        monkeypatch.setenv(name, value)
-    client = dist.TCPStore("127.0.0.1", master.port, is_master=False, timeout=timedelta(seconds=10))
-    peer = RankChannel(
-        dist.PrefixStore(f"tensorpeek/{run_id}/0", client), RankIdentity(0, 2, 0, "peer")
-    )
-    peer.register()
-    yield peer
-    tensorpeek.clear()
-    if RUNTIME.exit_timer is not None:
-        RUNTIME.exit_timer.cancel()
 
 
 def ask(rank0: RankChannel, **request: Any) -> dict[str, Any]:
