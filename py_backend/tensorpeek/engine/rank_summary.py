@@ -53,7 +53,7 @@ MAX_BINS = 16384
 POLL_S = 0.02  # how often a waiting side looks for the other side's keys
 SETTLE_S = 0.05  # a waiting peer's main thread is sampled this often ...
 SETTLE_SAMPLES = 3  # ... until it stood still this many samples in a row ...
-SETTLE_MAX_S = 6.0  # ... or this long (at most half the request's timeout) has passed
+SETTLE_MAX_S = 2.0  # ... or this long has passed
 
 
 @dataclass(frozen=True)
@@ -107,8 +107,8 @@ def _await(
 # -- the peer's side (the watcher thread) -----------------------------------------------------
 
 
-def settle_main_thread(quit: threading.Event, limit: float = SETTLE_MAX_S) -> bool:
-    """Wait until this rank's main thread stands still, at most ``limit`` seconds: the same
+def settle_main_thread(quit: threading.Event) -> bool:
+    """Wait until this rank's main thread stands still, at most ``SETTLE_MAX_S``: the same
     Python frame at the same instruction in ``SETTLE_SAMPLES`` samples ``SETTLE_S`` apart (it
     is blocked in its next collective, which waits for the paused rank). A rank whose peer
     paused runs on until then, e.g. through the rest of its ``optimizer.step()``; its shard
@@ -116,7 +116,7 @@ def settle_main_thread(quit: threading.Event, limit: float = SETTLE_MAX_S) -> bo
     ident = threading.main_thread().ident
     last: tuple[int, int, int] | None = None
     same = 0
-    deadline = time.monotonic() + limit
+    deadline = time.monotonic() + SETTLE_MAX_S
     while time.monotonic() < deadline:
         frame = sys._current_frames().get(ident or -1)
         where = (id(frame), id(frame.f_code), frame.f_lasti) if frame is not None else None
@@ -139,10 +139,7 @@ def serve(
     try:
         ask = record.get("request") or {}
         timeout = timeout_seconds(ask.get("timeout_s", DEFAULT_TIMEOUT_S))
-        # a peer with no collective left before the paused rank's (HSDP: a whole forward and
-        # backward) takes seconds to block, more on a loaded machine
-        settle = min(SETTLE_MAX_S, timeout / 2)
-        if state == "waiting" and not settle_main_thread(quit, settle):
+        if state == "waiting" and not settle_main_thread(quit):
             state = "running"  # it kept moving: its shard is read while it trains
         answer: dict[str, Any] = {"rank": me.rank, "state": state, "step": _step()}
         local = None
