@@ -112,7 +112,10 @@ def test_the_shards_held_by_each_rank_are_named_and_replicas_or_empty_shards_cou
             "(Replicate(), Shard(dim=0)) on mesh cpu(2, 1)"
             in (job["asked"]["0.weight"]["summary"]["note"])
         )
-    assert ranks[1]["state"] == "paused" and ranks[0]["state"] == "waiting"
+    assert ranks[1]["state"] == "paused"
+    # the other rank stands in its next collective ("waiting"), unless on a loaded machine it
+    # took longer than the settle time to get there: then it says it was read "running"
+    assert ranks[0]["state"] in ("waiting", "running")
     assert ranks[0]["step"] == ranks[1]["step"]  # both after the same update
 
 
