@@ -3,6 +3,7 @@ a collapsing scale is an error; autocast forwards are still checked."""
 
 from __future__ import annotations
 
+import pytest
 import torch
 from bp_models import MLP
 from torch import nn
@@ -88,3 +89,39 @@ def test_disarming_restores_gradscaler() -> None:
     assert torch.amp.GradScaler.scale is not scale
     bp.remove()
     assert (torch.amp.GradScaler.scale, torch.amp.GradScaler.update) == (scale, update)
+
+
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16], ids=str)
+def test_half_precision_models_are_screened_in_place_and_the_nan_found_at_its_origin(
+    dtype: torch.dtype,
+) -> None:
+    """bfloat16/float16 outputs and gradients take the hooks' fast screen (the fused kernel's
+    sum of squares) when it is built: clean layers get their norm in the history (the float64
+    norm of the same values), and a NaN planted in fc2's weight is still found at fc2."""
+    from tensorpeek.engine import history
+    from tensorpeek.summary import native
+
+    model = MLP().to(dtype)
+    x = torch.randn(4, 4, dtype=dtype)
+    api.break_on("*:output:nonfinite", action="record")
+    api.break_on("*:grad_output:nonfinite", action="record")
+    seen: dict[str, torch.Tensor] = {}
+    handles = [
+        m.register_forward_hook(lambda mod, args, out, name=name: seen.setdefault(name, out))
+        for name, m in model.named_modules()
+        if name
+    ]
+    model(x).float().sum().backward()
+    for h in handles:
+        h.remove()
+    series = history.layer_history()
+    for name, out in seen.items() if native.available() else ():  # else: the general path
+        norm = series[name]["output"][-1]["summary"]["norm"]
+        assert norm == pytest.approx(float(out.detach().double().norm()), rel=1e-6), name
+        assert "grad_output" in series[name]
+    assert api.hits() == []
+    with torch.no_grad():
+        model.fc2.weight[0, 0] = float("nan")
+    model(x).float().sum().backward()
+    first = api.hits()[0]
+    assert (first.module, first.site) == ("fc2", "output")

@@ -357,3 +357,55 @@ def test_views_of_more_than_two_dimensions_are_left_to_the_caller() -> None:
     merged = base[:, :, :5]
     row = native.reduce_strided(merged.transpose(0, 0), dtype_info(base.dtype))
     assert row is not None and row[0] == merged.numel()
+
+
+# -- the breakpoint hooks' screen: sumsq ------------------------------------------------------
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=str)
+@pytest.mark.parametrize("n", SIZES)
+def test_sumsq_matches_the_float64_sum_of_squares(n: int, dtype: torch.dtype) -> None:
+    t = _values(n, dtype, n + 1)
+    exact = float((t.double() ** 2).sum())
+    got = native.sumsq(t)
+    assert got is not None
+    assert got == pytest.approx(exact, rel=1e-6)  # float32 lanes within a chunk only
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=str)
+@pytest.mark.parametrize("where", [0, -1, 5000])
+@pytest.mark.parametrize("bad", [math.nan, math.inf, -math.inf])
+def test_sumsq_is_not_finite_with_any_nan_or_inf(
+    dtype: torch.dtype, where: int, bad: float
+) -> None:
+    t = _values((1 << 19) + 17, dtype, 3)  # split over threads when there are several
+    t[where] = bad
+    got = native.sumsq(t)
+    assert got is not None and not math.isfinite(got)
+
+
+def test_sumsq_reads_views_from_their_first_element_and_no_further() -> None:
+    base = torch.arange(10000, dtype=torch.float32)
+    view = base[4000:4100]
+    assert native.sumsq(view) == pytest.approx(float((view.double() ** 2).sum()), rel=1e-7)
+    assert native.sumsq(torch.arange(-5.0, 5.0)._neg_view()) == pytest.approx(85.0)
+
+
+def test_sumsq_refuses_tensors_with_no_values_behind_them() -> None:
+    shrunk = torch.ones(100)[10:]
+    shrunk.untyped_storage().resize_(0)  # FSDP frees unsharded parameters this way
+    assert native.sumsq(shrunk) is None
+    assert native.sumsq(torch._efficientzerotensor(8)) is None
+    assert native.sumsq(torch.ones(0)) is None
+    assert native.checked_sumsq(torch.ones(4, 4).t()) is None  # not contiguous
+    assert native.checked_sumsq(torch.ones(4, dtype=torch.int64)) is None
+    assert native.checked_sumsq(torch.ones(4, device="meta")) is None
+    assert native.checked_sumsq(torch.ones(4, 4).to_sparse()) is None
+    assert native.checked_sumsq(torch.nested.nested_tensor([torch.ones(2), torch.ones(3)])) is None
+    assert native.checked_sumsq(torch.nn.Parameter(torch.full((3,), 2.0))) == 12.0
+
+
+def test_sumsq_leaves_the_thread_count_alone() -> None:
+    before = torch.get_num_threads()
+    native.sumsq(torch.ones(1 << 21))
+    assert torch.get_num_threads() == before

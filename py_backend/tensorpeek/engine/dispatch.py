@@ -28,6 +28,7 @@ from tensorpeek.engine.hit import MAX_INPUT_SUMMARIES, Hit, summary_dict
 from tensorpeek.engine.hooks import HOOKS
 from tensorpeek.engine.origin import OriginRules
 from tensorpeek.engine.registry import REGISTRY, Registry
+from tensorpeek.summary import native
 from tensorpeek.summary.sharded import is_sharded
 
 if TYPE_CHECKING:
@@ -386,17 +387,20 @@ def forward_source(cls: type) -> str | None:
 
 _SCREENED_TYPES = (torch.Tensor, torch.nn.Parameter)  # exactly these: subclasses (DTensor,
 # tensor wrappers) may run other code in a reduction, and take the general path
-_SCREENED_DTYPES = (torch.float32, torch.float64)
+_DOT_DTYPES = (torch.float32, torch.float64)  # torch.dot's float32 sum would overflow narrower
+# values' squares: bfloat16/float16 are screened by the kernel only (native.SUMSQ_DTYPES)
+_SCREENED_DTYPES = tuple(native.SUMSQ_DTYPES) if native.available() else _DOT_DTYPES
 _is_functorch_wrapped = torch._C._functorch.is_functorch_wrapped_tensor
 
 
 def _clean_norm(x: Any) -> float | None:
-    """The L2 norm of ``x`` when it is a plain, contiguous, non-empty float32/float64 CPU
-    tensor whose values are all finite; None for every other tensor (and for anything not a
-    tensor), which the general path then checks. The same screen as
-    ``conditions.nonfinite_screen`` (``dot(x, x)`` is finite whenever every element is; an
-    overflow only sends the tensor to the exact test), without its context manager: the
-    product of a detached tensor builds no autograd graph."""
+    """The L2 norm of ``x`` when it is a plain, contiguous, non-empty float CPU tensor whose
+    values are all finite; None for every other tensor (and for anything not a tensor), which
+    the general path then checks. The same screen as ``conditions.nonfinite_screen`` (a sum
+    of squares is finite whenever every element is; an overflow only sends the tensor to the
+    exact test), without its context manager, read in place by the fused kernel
+    (``native.sumsq``: float32, float64, bfloat16 and float16), else by ``torch.dot`` (float32
+    and float64; the product of a detached tensor builds no autograd graph)."""
     if (
         type(x) not in _SCREENED_TYPES
         or x.dtype not in _SCREENED_DTYPES
@@ -413,10 +417,14 @@ def _clean_norm(x: Any) -> float | None:
     last_ref, last_version, last_norm = _last_clean
     if not inference and last_ref() is x and last_version == version:
         return last_norm  # a parent returning its last child's output (post-norm blocks)
-    flat = x.detach().view(-1)
-    if flat.shape[0] == 0:
-        return None
-    squared = torch.dot(flat, flat).item()
+    squared = native.sumsq(x)
+    if squared is None:
+        if x.dtype not in _DOT_DTYPES:
+            return None
+        flat = x.detach().view(-1)
+        if flat.shape[0] == 0:
+            return None
+        squared = torch.dot(flat, flat).item()
     if not math.isfinite(squared):
         return None
     norm = math.sqrt(squared)

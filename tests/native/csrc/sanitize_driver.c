@@ -3,7 +3,8 @@
  * built with AddressSanitizer and UBSan by test_kernel_sanitized.py, so any read outside
  * the block or undefined behaviour aborts. Bins them too (tp_bin), and reads them as 2-D
  * strided views (tp_reduce_strided: every other column of n/2 x 2, stepped by 3 in one row,
- * into an exactly-sized copy and through the stack chunks). Prints how many blocks it
+ * into an exactly-sized copy and through the stack chunks), and takes their sum of squares
+ * (tp_sumsq: NaN with the NaN planted, finite without it). Prints how many blocks it
  * checked. */
 #include <math.h>
 #include <stdint.h>
@@ -18,6 +19,7 @@ int tp_bin(int kind, const void *p, int64_t n, double a, double scale, int64_t n
 int tp_reduce_strided(int kind, const void *p, int64_t rows, int64_t cols, int64_t row_stride,
                       int64_t col_stride, double center, double top, double tiny,
                       int threads, void *dst, double *out);
+double tp_sumsq(int kind, const void *p, int64_t n, int threads);
 
 static const int64_t lengths[] = {0, 1, 15, 16, 17, 4095, 4096, 4097, 12293, 262147, 524305};
 
@@ -73,6 +75,11 @@ int main(void) {
                     for (int64_t b = 0; b < nbins; b++) total += counts[b];
                     if (total != n - specials) return 5;
                 }
+                double sq = tp_sumsq(kind, buf, n, threads);
+                if (kind != 3 && n > 0 && !isnan(sq)) return 12; /* NaN planted at 0 */
+                if (n > 2 && !isfinite(tp_sumsq(kind, buf + size, n - 2, threads)) && kind != 3)
+                    return 13; /* the values between the specials are finite */
+                if (n == 0 && sq != 0.0) return 14;
                 free(buf);
                 checks++;
             }
