@@ -40,6 +40,10 @@ class Breakpoint:
         self._scope_class = type(scope).__name__ if scope is not None else None
         self._scope_paths: dict[int, str] | None = None
         self.from_code = False  # armed by break_on()/breakpoints(), not from a spec list
+        # the hooks' screen may take it at every step (a non-finite condition, no step filter)
+        self.screens_every_step = (
+            self.condition.nonfinite_family and spec.every is None and spec.steps is None
+        )
 
     @property
     def enabled(self) -> bool:

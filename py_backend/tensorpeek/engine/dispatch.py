@@ -169,13 +169,15 @@ class Dispatcher:
         if not deferred.inline_on_cpu():
             return False
         for bp in bps:
+            if bp.screens_every_step and bp.enabled:
+                continue
             if not (bp.condition.nonfinite_family and bp.enabled and bp.in_steps(step)):
                 return False
         for _label, x in tensors:
             norm = _clean_norm(x)
             if norm is None:
                 return False
-            history.record(path, site, step, {"norm": norm})
+            history.record_norm(path, site, step, norm)
         return True
 
     def _bps_for(self, event: Event) -> list[Breakpoint]:
@@ -207,7 +209,7 @@ class Dispatcher:
             if screen:
                 norm = _clean_norm(x)
                 if norm is not None:
-                    history.record(event.path, event.site, event.step, {"norm": norm})
+                    history.record_norm(event.path, event.site, event.step, norm)
                     continue
             if not isinstance(x, torch.Tensor):
                 continue
@@ -216,7 +218,7 @@ class Dispatcher:
                 # would be a collective inside a hook); every rank checks its own
                 x = x.to_local()  # type: ignore[attr-defined]  # a DTensor (is_sharded)
                 if screen and (norm := _clean_norm(x)) is not None:
-                    history.record(event.path, event.site, event.step, {"norm": norm})
+                    history.record_norm(event.path, event.site, event.step, norm)
                     continue
             if (
                 bp.condition.nonfinite_family

@@ -18,6 +18,7 @@ _lock = threading.Lock()
 _series: dict[str, dict[str, deque[dict[str, Any]]]] = {}
 _series_count = 0
 _live_modules: list[str] = []
+_rings: dict[tuple[str, str], deque[dict[str, Any]]] = {}  # (module, site) -> its ring
 
 
 def record(module: str, site: str, step: int, summary: dict[str, Any]) -> None:
@@ -34,11 +35,25 @@ def record(module: str, site: str, step: int, summary: dict[str, Any]) -> None:
             if _series_count >= MAX_MODULES:
                 return
             _series_count += 1
-            ring = sites[site] = deque(maxlen=HISTORY_LENGTH)
+            ring = sites[site] = _rings[(module, site)] = deque(maxlen=HISTORY_LENGTH)
         if ring and ring[-1]["step"] == step:
             ring[-1]["summary"].update(summary)
         else:
             ring.append({"step": step, "summary": dict(summary)})
+
+
+def record_norm(module: str, site: str, step: int, norm: float) -> None:
+    """``record(module, site, step, {"norm": norm})``, the hooks' common case, without the
+    nested lookups once the series exists."""
+    ring = _rings.get((module, site))
+    if ring is None:
+        record(module, site, step, {"norm": norm})
+        return
+    with _lock:
+        if ring and ring[-1]["step"] == step:
+            ring[-1]["summary"]["norm"] = norm
+        else:
+            ring.append({"step": step, "summary": {"norm": norm}})
 
 
 def layer_history() -> dict[str, dict[str, list[dict[str, Any]]]]:
@@ -68,4 +83,5 @@ def clear() -> None:
     global _series_count
     with _lock:
         _series.clear()
+        _rings.clear()
         _series_count = 0

@@ -289,7 +289,11 @@ class HookSet(GradientHooks):
             stack.append((module, exc, "", _EMPTY, -1))
             return
         try:  # the guard of ``_guarded``, inline: this runs at every module call
-            path, table = self.table(module)
+            entry = current.tables.get(id(module)) if current is not None else None
+            if entry is not None and entry[1] == d.generation and entry[0]() is module:
+                path, table = entry[2], entry[3]  # ``table()``'s cache hit, inline
+            else:
+                path, table = self.table(module)
         except Exception as err:  # noqa: BLE001 - the guard: nothing of ours reaches the user
             stack.append((module, exc, "", _EMPTY, -1))
             self._reraise_or_warn("forward pre", err)
