@@ -420,3 +420,21 @@ def test_breakpoint_dicts_round_trip_through_set_breakpoints() -> None:
     assert as_json[0]["id"] == first.id and as_json[0]["hit_count"] == 0
     again = api.set_breakpoints(as_json)
     assert [bp.spec for bp in again] == [first.spec]
+
+
+def test_norm_records_share_the_ring_of_full_records_and_start_over_after_clear() -> None:
+    history.clear()
+    history.record("fc1", "output", 3, {"norm": 1.0, "max": 2.0})
+    history.record_norm("fc1", "output", 3, 5.0)  # the same step: its norm replaced
+    history.record_norm("fc1", "output", 4, 6.0)
+    assert history.layer_history()["fc1"]["output"] == [
+        {"step": 3, "summary": {"norm": 5.0, "max": 2.0}},
+        {"step": 4, "summary": {"norm": 6.0}},
+    ]
+    for step in range(5, 5 + history.HISTORY_LENGTH):
+        history.record_norm("fc1", "output", step, float(step))
+    ring = history.layer_history()["fc1"]["output"]
+    assert len(ring) == history.HISTORY_LENGTH and ring[-1]["step"] == 4 + history.HISTORY_LENGTH
+    history.clear()
+    history.record_norm("fc1", "output", 9, 1.5)  # a fresh series, not the forgotten ring
+    assert history.layer_history() == {"fc1": {"output": [{"step": 9, "summary": {"norm": 1.5}}]}}
