@@ -333,3 +333,47 @@ def test_update_ratio_copies_stay_within_their_budget_taking_parameters_in_turns
     assert taken == {"0", "2", "4"}  # every module gets its turn
     ratios = {k for k in STORE.snapshot() if k.startswith("update_ratio/")}
     assert ratios == {"update_ratio/0", "update_ratio/2", "update_ratio/4"}
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16], ids=str)
+def test_gradient_norm_and_update_ratios_of_cpu_models_follow_the_float64_oracle(
+    dtype: torch.dtype,
+) -> None:
+    """The fused kernel's path (CPU gradients read in place) and the foreach path (a gradient
+    the kernel does not take: not contiguous) give the float64 norm; the update ratios are
+    each module's ||w_after - w_before|| / ||w_before||. A default device of "meta" changes
+    none of it (nothing is created on the default device)."""
+    model = mlp().to(dtype)
+    opt = torch.optim.SGD(model.parameters(), lr=0.05)
+    tensorpeek.break_on(model, "output", "nonfinite")
+    CAPTURE.interval = 1
+    own, ratios = [], []
+    try:
+        for i, (x, y) in enumerate(batches(4)):
+            opt.zero_grad()
+            nn.functional.mse_loss(model(x.to(dtype)), y.to(dtype)).backward()
+            if i == 3:  # the last step: a weight's gradient as a transposed (strided) copy
+                weight = next(p for p in model.parameters() if p.dim() == 2)
+                assert weight.grad is not None
+                weight.grad = weight.grad.t().contiguous().t()
+                assert not weight.grad.is_contiguous()
+            own.append(_norm64(list(model.parameters())))
+            before = {n: p.detach().double().clone() for n, p in model.named_parameters()}
+            with torch.device("meta"):
+                opt.step()
+            after = dict(model.named_parameters())
+            by_module: dict[str, tuple[float, float]] = {}
+            for name, old in before.items():
+                module = name.rsplit(".", 1)[0]
+                d, s = by_module.get(module, (0.0, 0.0))
+                delta = float((after[name].detach().double() - old).pow(2).sum())
+                by_module[module] = (d + delta, s + float(old.pow(2).sum()))
+            ratios.append({m: (d / s) ** 0.5 for m, (d, s) in by_module.items()})
+    finally:
+        CAPTURE.interval = capture_module.DEFAULT_INTERVAL
+    rel = 1e-5 if dtype == torch.float32 else 1e-2
+    assert values("grad_norm") == pytest.approx(own, rel=rel)
+    snapshot = STORE.snapshot()
+    for module in ratios[0]:
+        got = [v for _, v in snapshot[f"update_ratio/{module}"]]
+        assert got == pytest.approx([r[module] for r in ratios], rel=max(rel, 1e-4)), module

@@ -382,7 +382,8 @@ def total_norm(tensors: list[Any]) -> Any:
             break
         squares += sq
     else:
-        return torch.tensor(math.sqrt(squares), dtype=torch.float32)
+        # on the CPU whatever the default device (set_default_device("cuda") or "meta")
+        return torch.tensor(math.sqrt(squares), dtype=torch.float32, device="cpu")
     groups: dict[tuple[Any, Any], list[Any]] = {}
     for t in tensors:
         groups.setdefault((t.device, t.dtype), []).append(t)
