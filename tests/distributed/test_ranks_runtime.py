@@ -269,3 +269,41 @@ def test_a_collective_failing_after_a_peers_stop_is_its_consequence_not_a_crash(
     err = capfd.readouterr().err
     assert "tensorpeek: [rank 1/2] stopping: rank 0/2 hit 'x' at fc (Linear) output" in err
     assert "Connection closed by peer" in err  # the traceback is still shown
+
+
+def test_a_watcher_connecting_late_handles_the_peers_open_pause_and_request_only(
+    rank0: RankChannel, capfd: pytest.CaptureFixture[str]
+) -> None:
+    """Rank 0 paused and asked for a whole tensor before this rank armed (a slow start): the
+    open pause makes this rank wait and the open request gets this rank's part. A pause that
+    was resumed and a request already settled before are not acted on again. (This rank's
+    watcher used to skip every stop published before it connected: the peer's request then
+    went unanswered and failed after its timeout.)"""
+
+    def request(text: str) -> dict[str, Any]:
+        record = ranks.event_record(
+            ranks.REQUEST_KIND, rank0.me, f"asks for the whole {text}", step=3
+        )
+        ask = {"param": text, "grad": False, "root_class": "Linear", "timeout_s": 5, "bins": 8}
+        return {**record, "request": ask}
+
+    old_pause = ranks.event_record("hit", rank0.me, "rank 0/2 hit 'old' at fc", step=1)
+    old_pause.update(pauses=True, action="pdb")
+    n_old = rank0.publish_stop(old_pause)
+    rank0.publish_resume(n_old, old_pause["seq"])  # type: ignore[arg-type]
+    n_settled = rank0.publish_request(request("settled.weight"))
+    rank0.write(f"ask/{n_settled}/bins", {"cancel": "timed out"})
+    pause = ranks.event_record("hit", rank0.me, "rank 0/2 hit 'x' at fc (Linear) output", step=3)
+    pause.update(pauses=True, action="pdb")
+    rank0.publish_stop(pause)
+    n_open = rank0.publish_request(request("fc.weight"))
+    tensorpeek.break_on("*", "output", "nonfinite", action="record")  # arms: connects now
+    answer = eventually(lambda: rank0.read(f"ask/{n_open}/part/1"))
+    assert answer["rank"] == 1 and answer["state"] in ("waiting", "running")
+    assert RUNTIME.stopped_by is not None and RUNTIME.stopped_by["step"] == 3
+    time.sleep(0.5)  # the watcher had its chance at the closed ones
+    assert not rank0.has(f"ask/{n_settled}/part/1")
+    err = capfd.readouterr().err
+    assert "pausing: rank 0/2 hit 'x' at fc (Linear) output (in pdb)" in err
+    assert "hit 'old'" not in err
+    rank0.write(f"ask/{n_open}/bins", {"binning": None})  # the requester is done

@@ -38,6 +38,7 @@ GRACE_S = 3.0  # after PeerStopped, how long before a blocked rank exits
 HANDLING_GRACE_S = 30.0  # ... when its main thread is handling PeerStopped (writing a report)
 UNARMED_CHECK_S = 2.0  # after the group is up, before checking which ranks registered
 STOP_RECORD_WAIT_S = 2.0  # a stop's number is counted just before its record is written
+CATCH_UP_STOPS = 64  # the stops before this rank connected that are looked at (the latest)
 
 
 class PeerStopped(BaseException):
@@ -137,6 +138,7 @@ class RankRuntime:
         self._thread: threading.Thread | None = None
         self._quit = threading.Event()
         self._seen = 0  # stops handled (or published before we started)
+        self._caught_up = True  # the stops published before we connected were looked at
         self._waiting: tuple[int, dict[str, Any], bool] | None = None  # (n, record, suspended)
         self._unarmed_checked = False
         self._previous_hook: Any = None
@@ -253,7 +255,8 @@ class RankRuntime:
                 return None
             channel = RankChannel(store, me)
             channel.register()
-            self._seen = channel.stops() or 0  # stops before this arming are not ours
+            self._seen = channel.stops() or 0  # stops before this arming are not ours ...
+            self._caught_up = False  # ... except those still open (``_catch_up``)
             # shown only now: a stop published once ``channel`` is visible is after ``_seen``
             self.me, self.channel = me, channel
             return channel
@@ -276,6 +279,8 @@ class RankRuntime:
             if channel is None:
                 channel = self._connect()
                 continue
+            if not self._caught_up:
+                self._catch_up(channel)
             if group_up_at is None and ranks._initialized_group() is not None:
                 group_up_at = time.monotonic()
             if group_up_at is not None and time.monotonic() - group_up_at >= UNARMED_CHECK_S:
@@ -289,6 +294,34 @@ class RankRuntime:
             self._check_resume(channel)
         if channel is not None:
             self._check_resume(channel)  # a peer that resumed just before our last step
+
+    def _catch_up(self, channel: RankChannel) -> None:
+        """The stops published before this rank connected that are still open are its own to
+        handle: a peer paused and not resumed (this rank waits with it), a peer's request for
+        a whole tensor not answered and not given up (its requester waits for this rank's
+        part). A rank whose watcher connected late (a slow start, arming after the peers had
+        stopped) would otherwise leave them unanswered. Closed ones stay ignored."""
+        self._caught_up = True
+        last = self._seen
+        me = self.me
+        if me is None:
+            return
+        for n in range(max(1, last - CATCH_UP_STOPS + 1), last + 1):
+            if self._quit.is_set():
+                return
+            if n in channel.own_stops or n in channel.own_requests:
+                continue
+            record = channel.read(f"stop/{n}")
+            if record is None or record.get("rank") == me.rank:
+                continue
+            if record.get("kind") == ranks.REQUEST_KIND:
+                open_ = not channel.has(f"ask/{n}/bins") and not channel.has(
+                    f"ask/{n}/part/{me.rank}"
+                )
+            else:
+                open_ = bool(record.get("pauses")) and not channel.has(f"resume/{n}")
+            if open_:
+                self._handle(channel, n)
 
     def _handle(self, channel: RankChannel, n: int) -> None:
         if n in channel.own_stops or n in channel.own_requests:
