@@ -387,12 +387,9 @@ def forward_source(cls: type) -> str | None:
     return where
 
 
-_SCREENED_TYPES = (torch.Tensor, torch.nn.Parameter)  # exactly these: subclasses (DTensor,
-# tensor wrappers) may run other code in a reduction, and take the general path
 _DOT_DTYPES = (torch.float32, torch.float64)  # torch.dot's float32 sum would overflow narrower
 # values' squares: bfloat16/float16 are screened by the kernel only (native.SUMSQ_DTYPES)
 _SCREENED_DTYPES = tuple(native.SUMSQ_DTYPES) if native.available() else _DOT_DTYPES
-_is_functorch_wrapped = torch._C._functorch.is_functorch_wrapped_tensor
 
 
 def _clean_norm(x: Any) -> float | None:
@@ -403,15 +400,7 @@ def _clean_norm(x: Any) -> float | None:
     exact test), without its context manager, read in place by the fused kernel
     (``native.sumsq``: float32, float64, bfloat16 and float16), else by ``torch.dot`` (float32
     and float64; the product of a detached tensor builds no autograd graph)."""
-    if (
-        type(x) not in _SCREENED_TYPES
-        or x.dtype not in _SCREENED_DTYPES
-        or not x.is_cpu
-        or x.layout is not torch.strided
-        or x.is_nested
-        or not x.is_contiguous()
-        or _is_functorch_wrapped(x)
-    ):
+    if not native.plain_contiguous(x, _SCREENED_DTYPES):
         return None
     global _last_clean
     inference = x.is_inference()  # no version counter: never taken from or put in the cache

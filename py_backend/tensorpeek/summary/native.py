@@ -23,14 +23,15 @@ import math
 import os
 import threading
 from pathlib import Path
+from typing import Any
 
 import torch
 
 from tensorpeek.summary.dtypes import DtypeInfo
 
 __all__ = [
-    "available", "bin_counts", "can_read", "checked_sumsq", "reduce_row", "reduce_strided",
-    "status", "sumsq",
+    "available", "bin_counts", "can_read", "checked_sumsq", "plain_contiguous", "reduce_row",
+    "reduce_strided", "status", "sumsq",
 ]  # fmt: skip
 
 ABI = 6  # tp_abi() of a kernel whose row layout matches reductions.FIELDS (5: tp_reduce_strided,
@@ -205,23 +206,30 @@ def sumsq(x: torch.Tensor) -> float | None:
 
 
 SUMSQ_DTYPES = tuple(_KINDS)  # what sumsq reads
+# exactly these types: subclasses (DTensor, tensor wrappers) may run other code in a reduction
 _PLAIN_TYPES = (torch.Tensor, torch.nn.Parameter)
 _is_functorch_wrapped = torch._C._functorch.is_functorch_wrapped_tensor
 
 
-def checked_sumsq(x: torch.Tensor) -> float | None:
-    """:func:`sumsq` of any tensor: None unless it is exactly a ``torch.Tensor`` or
-    ``Parameter``, on the CPU, strided, contiguous, not nested, not inside a ``torch.func``
-    transform and of a dtype the kernel reads (the caller then uses torch)."""
-    if (
+def plain_contiguous(x: Any, dtypes: tuple[torch.dtype, ...]) -> bool:
+    """Whether ``x`` is exactly a ``torch.Tensor`` or ``Parameter`` of one of ``dtypes``, on
+    the CPU, strided, contiguous, not nested and not inside a ``torch.func`` transform: what
+    :func:`sumsq` (and the hooks' ``torch.dot`` fallback) may read as one flat block."""
+    return not (
         type(x) not in _PLAIN_TYPES
-        or x.dtype not in _KINDS
+        or x.dtype not in dtypes
         or not x.is_cpu
         or x.layout is not torch.strided
         or x.is_nested
         or not x.is_contiguous()
         or _is_functorch_wrapped(x)
-    ):
+    )
+
+
+def checked_sumsq(x: torch.Tensor) -> float | None:
+    """:func:`sumsq` of any tensor: None unless :func:`plain_contiguous` and of a dtype the
+    kernel reads (the caller then uses torch)."""
+    if not plain_contiguous(x, SUMSQ_DTYPES):
         return None
     return sumsq(x)
 
