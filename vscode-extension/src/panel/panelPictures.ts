@@ -5,6 +5,7 @@
 import { statValue } from "../wire/codec";
 import { chartMetric, historyValues, layerSiteRows } from "../wire/layerStats";
 import type { Detail, LayerRow, RenderKind, TensorSummary } from "../wire/protocol";
+import { pictureSize, type PictureSize as RenderSize } from "../wire/render";
 import type { ImageOptions } from "../wire/webviewProtocol";
 
 export interface PictureRequest {
@@ -13,21 +14,8 @@ export interface PictureRequest {
   payload: unknown;
 }
 
-export interface PictureSize {
-  width: number;
-  height: number;
-  pixelRatio: number;
-}
-
-/**
- * The size pictures are drawn at for a page `pageWidth` CSS pixels wide (its width less the
- * padding) on a screen of `pixelRatio` device pixels per CSS pixel (1 to 3, to a tenth).
- */
-export function pictureSize(pageWidth: number, pixelRatio = 1): PictureSize {
-  const width = Math.round(Math.min(2400, Math.max(320, pageWidth - 40)));
-  const ratio = Math.round(Math.min(3, Math.max(1, Number.isFinite(pixelRatio) ? pixelRatio : 1)) * 10) / 10;
-  return { width, height: Math.round(Math.min(420, Math.max(240, width * 0.3))), pixelRatio: ratio };
-}
+export type PictureSize = Required<RenderSize>;
+export { pictureSize };
 
 /** Whether pictures drawn at `drawn` should be drawn again for `wanted` (more than 15% off in width, or another pixel ratio). */
 export function needsRedraw(drawn: PictureSize, wanted: PictureSize): boolean {

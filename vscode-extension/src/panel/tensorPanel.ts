@@ -8,6 +8,7 @@ import { traceError } from "../platform/log";
 import { commands, vscode, window } from "../platform/vscodeapi";
 import type { Detail, Snapshot, StepLayers, Training } from "../wire/protocol";
 import type { Picture, Renderer, Theme } from "../wire/render";
+import { hitTensorName } from "../wire/summaryText";
 import {
   pictureKey,
   type HostMessage,
@@ -144,7 +145,7 @@ export class TensorPanel implements WebviewViewProvider {
     this.postedSeq.clear();
     this.broadcast({ type: "snapshot", snapshot, session, stoppedAt, marks });
     const hit = snapshot.hit;
-    if (hit?.summary) void this.renderTo({ hit: true }, [histogramRequest(`${hit.module || "root"} ${hit.site}`, hit.summary)]);
+    if (hit?.summary) void this.renderTo({ hit: true }, [histogramRequest(hitTensorName(hit), hit.summary)]);
     void this.loadTraining();
   }
 

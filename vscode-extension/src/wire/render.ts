@@ -73,6 +73,17 @@ export interface PictureSize {
   pixelRatio?: number;
 }
 
+/**
+ * The size pictures are drawn at for a page `pageWidth` CSS pixels wide (its width less the
+ * padding) on a screen of `pixelRatio` device pixels per CSS pixel (1 to 3, to a tenth). The
+ * host asks the language server for this size and the page draws its own hit histogram at it.
+ */
+export function pictureSize(pageWidth: number, pixelRatio = 1): Required<PictureSize> {
+  const width = Math.round(Math.min(2400, Math.max(320, pageWidth - 40)));
+  const ratio = Math.round(Math.min(3, Math.max(1, Number.isFinite(pixelRatio) ? pixelRatio : 1)) * 10) / 10;
+  return { width, height: Math.round(Math.min(420, Math.max(240, width * 0.3))), pixelRatio: ratio };
+}
+
 /** `tensorpeek/layoutGraph`: node boxes (x, y their top-left corner) and edge polylines, in layout units. */
 export const graphLayoutCodec = object({
   width: num,

@@ -1,6 +1,6 @@
 /** Tensor summaries as short text: numbers, shapes, sparklines, the hover line. Pure. */
 import { statValue, type Statistic } from "./codec";
-import { nonFiniteCount, type FrameTensor } from "./protocol";
+import { nonFiniteCount, type FrameTensor, type Hit } from "./protocol";
 
 /** Numbers as the table shows them: 4 significant digits, exponent when far from 1. */
 export function formatNumber(stat: Statistic | null | undefined): string {
@@ -12,6 +12,11 @@ export function formatNumber(stat: Statistic | null | undefined): string {
   const a = Math.abs(v);
   if (a >= 1e5 || a < 1e-3) return v.toExponential(2);
   return Number(v.toPrecision(4)).toString();
+}
+
+/** The hit tensor's name in pictures ("fc2 output"): the title of its histogram, drawn by the server or the page. */
+export function hitTensorName(hit: Pick<Hit, "module" | "site">): string {
+  return `${hit.module || "root"} ${hit.site}`;
 }
 
 export function formatShape(shape: readonly number[]): string {
