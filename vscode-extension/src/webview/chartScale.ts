@@ -47,6 +47,19 @@ export function stepScale(steps: readonly number[], count = 6): Scale {
   return { lo, hi, ticks };
 }
 
+/**
+ * A count axis from 0 to a little above `max` (as matplotlib's margin leaves room over the
+ * tallest bar): integer ticks only, about `count` of them.
+ */
+export function countScale(max: number, count = 4): Scale {
+  if (!(max > 0) || !Number.isFinite(max)) return { lo: 0, hi: 1, ticks: [0, 1] };
+  const step = Math.max(1, Math.floor(niceStep(max, count)));
+  const hi = max * 1.05;
+  const ticks: number[] = [];
+  for (let t = 0; t <= hi; t += step) ticks.push(t);
+  return { lo: 0, hi, ticks };
+}
+
 /** Linear map of `scale` onto pixels [`from`, `to`]. */
 export function project(scale: Scale, from: number, to: number): (v: number) => number {
   const span = scale.hi - scale.lo || 1;

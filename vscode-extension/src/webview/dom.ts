@@ -12,10 +12,11 @@ import {
   type Snapshot,
   type TensorSummary,
 } from "../wire/protocol";
-import { formatNumber, formatShape, sparkline, trendline } from "../wire/summaryText";
+import { formatNumber, formatShape, hitTensorName, sparkline, trendline } from "../wire/summaryText";
 import type { PanelPicture } from "../wire/webviewProtocol";
 import { el, type Handlers } from "./element";
 import { graphTab } from "./graphView";
+import { hitHistogram } from "./histogramChart";
 import { imageControls } from "./imageControls";
 import { hoverablePicture } from "./pictureHover";
 import { banner, modelGroups, sortedTensors, SORT_KEYS, type PanelState, type SortKey, type Tab } from "./state";
@@ -140,13 +141,15 @@ function pictureFigure(p: PanelPicture): HTMLElement {
   return el("figure", {}, p.hover ? hoverablePicture(img, p.hover) : img, el("figcaption", {}, p.title));
 }
 
-function picturesBlock(entry: PanelState["pictures"][string] | undefined): HTMLElement {
-  if (!entry) return el("p", { class: "muted" }, "Rendering…");
+/** The host's pictures; until they come (or when they failed), `drawn`: what the page draws itself, if anything. */
+function picturesBlock(entry: PanelState["pictures"][string] | undefined, drawn?: () => HTMLElement | null): HTMLElement {
+  const own = entry?.pictures.length ? null : (drawn?.() ?? null);
+  if (!entry && !own) return el("p", { class: "muted" }, "Rendering…");
   return el(
     "div",
     { class: "pictures" },
-    entry.error ? el("p", { class: "error" }, entry.error) : null,
-    ...entry.pictures.map(pictureFigure),
+    entry?.error ? el("p", { class: "error" }, entry.error) : null,
+    ...(entry?.pictures.length ? entry.pictures.map(pictureFigure) : [own]),
   );
 }
 
@@ -168,12 +171,13 @@ function detailCard(snapshot: Snapshot, state: PanelState, h: Handlers): HTMLEle
       picturesBlock(state.pictures[`tensor:${tensor.name}`]),
     );
   }
-  if (snapshot.hit) {
+  const hit = snapshot.hit;
+  if (hit) {
     return el(
       "section",
       { id: "detail", class: "card", "aria-label": "the tensor that hit the breakpoint" },
-      el("h3", {}, snapshot.hit.label || `${snapshot.hit.module || "root"} ${snapshot.hit.site}`),
-      picturesBlock(state.pictures.hit),
+      el("h3", {}, hit.label || hitTensorName(hit)),
+      picturesBlock(state.pictures.hit, () => hitHistogram(hit, state.pageWidth)),
       causeTables(snapshot),
     );
   }

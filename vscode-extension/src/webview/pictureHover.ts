@@ -105,12 +105,16 @@ function readout(hover: PictureHover, fx: number, fy: number): Readout | null {
   return { text: binText(bin), key: String(bin.index), rect: [xFrac(bin.lo), top, xFrac(bin.hi), bottom] };
 }
 
-/** The picture with a readout of what is under the pointer (a bin, an image cell). */
-export function hoverablePicture(img: HTMLImageElement, hover: PictureHover): HTMLElement {
+/**
+ * The picture (the server's image, or the page's own SVG chart) with a readout of what is
+ * under the pointer (a bin, an image cell).
+ */
+export function hoverablePicture(img: HTMLImageElement | SVGSVGElement, hover: PictureHover): HTMLElement {
   const outline = el("div", { class: "bin-outline", hidden: "" });
   const tip = el("div", { class: "bin-tip", role: "status", hidden: "" });
   const box = el("div", { class: "hoverable" }, img, outline, tip);
-  img.addEventListener("mousemove", (ev) => {
+  const events: GlobalEventHandlers = img; // an <img> or an <svg>: the same mouse events
+  events.addEventListener("mousemove", (ev) => {
     const r = img.getBoundingClientRect();
     const at = readout(hover, (ev.clientX - r.left) / (r.width || 1), (ev.clientY - r.top) / (r.height || 1));
     if (!at) {
@@ -130,7 +134,7 @@ export function hoverablePicture(img: HTMLImageElement, hover: PictureHover): HT
     outline.style.top = `${top * 100}%`;
     outline.style.height = `${(bottom - top) * 100}%`;
   });
-  img.addEventListener("mouseleave", () => {
+  events.addEventListener("mouseleave", () => {
     tip.hidden = true;
     outline.hidden = true;
   });
