@@ -10,10 +10,8 @@ breakpoint.
 from __future__ import annotations
 
 import functools
-import math
 import warnings
 import weakref
-from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import torch
@@ -24,11 +22,11 @@ from tensorpeek.engine import amp, deferred, history, pause
 from tensorpeek.engine.compile_warnings import CompileWarnings
 from tensorpeek.engine.conditions import EvalContext, is_checkable
 from tensorpeek.engine.events import Event, Table
-from tensorpeek.engine.hit import MAX_INPUT_SUMMARIES, Hit, summary_dict
+from tensorpeek.engine.hit import MAX_INPUT_SUMMARIES, Hit
 from tensorpeek.engine.hooks import HOOKS
 from tensorpeek.engine.origin import OriginRules
 from tensorpeek.engine.registry import REGISTRY, Registry
-from tensorpeek.summary import native
+from tensorpeek.engine.screen import clean_norm, summary_or_note, unreadable
 from tensorpeek.summary.sharded import is_sharded
 
 if TYPE_CHECKING:
@@ -174,7 +172,7 @@ class Dispatcher:
             if not (bp.condition.nonfinite_family and bp.enabled and bp.in_steps(step)):
                 return False
         for _label, x in tensors:
-            norm = _clean_norm(x)
+            norm = clean_norm(x)
             if norm is None:
                 return False
             history.record_norm(path, site, step, norm)
@@ -207,7 +205,7 @@ class Dispatcher:
         screen = bp.condition.nonfinite_family and deferred.inline_on_cpu()
         for label, x in event.tensors:
             if screen:
-                norm = _clean_norm(x)
+                norm = clean_norm(x)
                 if norm is not None:
                     history.record_norm(event.path, event.site, event.step, norm)
                     continue
@@ -217,7 +215,7 @@ class Dispatcher:
                 # FSDP2 / DTensor: this rank checks its own shard (a reduction of the DTensor
                 # would be a collective inside a hook); every rank checks its own
                 x = x.to_local()  # type: ignore[attr-defined]  # a DTensor (is_sharded)
-                if screen and (norm := _clean_norm(x)) is not None:
+                if screen and (norm := clean_norm(x)) is not None:
                     history.record_norm(event.path, event.site, event.step, norm)
                     continue
             if (
@@ -232,9 +230,9 @@ class Dispatcher:
                     x,
                 )
                 continue
-            unreadable = _unreadable(x)
-            if unreadable is not None:
-                bp.skip(unreadable)
+            why = unreadable(x)
+            if why is not None:
+                bp.skip(why)
                 continue
             if (
                 not bp.condition.nonfinite_family
@@ -301,12 +299,12 @@ class Dispatcher:
         if note is None and origin:
             note = self.origins.note
         if x is not None:
-            summary = _summary_or_note(x)
+            summary = summary_or_note(x)
         else:
             m = deferred_meta
             summary = {"shape": list(m.shape), "dtype": m.dtype, "device": m.device, "freed": True}
         inputs = [
-            _summary_or_note(t)
+            summary_or_note(t)
             for t in event.input_tensors()[:MAX_INPUT_SUMMARIES]
             if isinstance(t, torch.Tensor)
         ]
@@ -385,85 +383,6 @@ def forward_source(cls: type) -> str | None:
         where = None
     _SOURCES[cls] = where
     return where
-
-
-_DOT_DTYPES = (torch.float32, torch.float64)  # torch.dot's float32 sum would overflow narrower
-# values' squares: bfloat16/float16 are screened by the kernel only (native.SUMSQ_DTYPES)
-_SCREENED_DTYPES = tuple(native.SUMSQ_DTYPES) if native.available() else _DOT_DTYPES
-
-
-def _clean_norm(x: Any) -> float | None:
-    """The L2 norm of ``x`` when it is a plain, contiguous, non-empty float CPU tensor whose
-    values are all finite; None for every other tensor (and for anything not a tensor), which
-    the general path then checks. The same screen as ``conditions.nonfinite_screen`` (a sum
-    of squares is finite whenever every element is; an overflow only sends the tensor to the
-    exact test), without its context manager, read in place by the fused kernel
-    (``native.sumsq``: float32, float64, bfloat16 and float16), else by ``torch.dot`` (float32
-    and float64; the product of a detached tensor builds no autograd graph)."""
-    if not native.plain_contiguous(x, _SCREENED_DTYPES):
-        return None
-    global _last_clean
-    inference = x.is_inference()  # no version counter: never taken from or put in the cache
-    version = -1 if inference else x._version
-    last_ref, last_version, last_norm = _last_clean
-    if not inference and last_ref() is x and last_version == version:
-        return last_norm  # a parent returning its last child's output (post-norm blocks)
-    squared = native.sumsq(x)
-    if squared is None:
-        if x.dtype not in _DOT_DTYPES:
-            return None
-        flat = x.detach().view(-1)
-        if flat.shape[0] == 0:
-            return None
-        squared = torch.dot(flat, flat).item()
-    if not math.isfinite(squared):
-        return None
-    norm = math.sqrt(squared)
-    if not inference:
-        _last_clean = (weakref.ref(x), version, norm)
-    return norm
-
-
-def _dead() -> None:
-    return None
-
-
-# the last tensor found clean (weakly held), its version counter then, and its norm: a parent
-# module whose output is its last child's output, and a parent's grad_output hook on the same
-# autograd node as its child's, see the very same tensor right after the child: read it once
-_last_clean: tuple[Callable[[], Any], int, float] = (_dead, -1, 0.0)
-
-
-def _unreadable(x: torch.Tensor) -> str | None:
-    """Why no condition can read ``x`` here, or None: nested tensors (the fast path of
-    ``nn.TransformerEncoder`` in eval) and tensors inside ``torch.func`` transforms (``vmap``,
-    ``grad``, ``jacrev``: reading a value would be data-dependent control flow)."""
-    if x.is_nested:
-        return "nested tensors"
-    if torch._C._functorch.is_functorch_wrapped_tensor(x):
-        return "tensors inside torch.func transforms (vmap, grad, jacrev, hessian)"
-    return None
-
-
-def _summary_or_note(x: torch.Tensor) -> dict[str, Any] | None:
-    """The tensor's full summary, or its metadata and why it could not be summarised: a hit
-    must be recorded whatever the tensor is (nested, jagged, wrapped)."""
-    try:
-        return summary_dict(x)
-    except Exception as err:  # noqa: BLE001 - an odd tensor must not turn a hit into a crash
-        warnings.warn(
-            f"tensorpeek: a {type(x).__name__} in a hit could not be summarised "
-            f"({type(err).__name__}: {err})",
-            RuntimeWarning,
-            stacklevel=2,
-        )
-        shape = list(getattr(x, "shape", ())) if x.layout == torch.strided else []
-        return {
-            "shape": shape,
-            "dtype": str(x.dtype).removeprefix("torch."),
-            "device": str(x.device),
-            "note": f"not summarised: {type(err).__name__}: {err}",
-        }
 
 
 DISPATCHER = Dispatcher(REGISTRY)

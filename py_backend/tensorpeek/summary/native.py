@@ -186,7 +186,7 @@ def sumsq(x: torch.Tensor) -> float | None:
     wrapper, a storage resized to nothing) or values reaching past it. The caller has
     checked the rest: ``x`` is exactly a ``torch.Tensor`` or ``Parameter``, on the CPU, strided,
     contiguous, not nested, not inside a ``torch.func`` transform, of a dtype in ``SUMSQ_DTYPES``
-    (the breakpoint hooks' screen, ``engine.dispatch._clean_norm``)."""
+    (the breakpoint hooks' screen, ``engine.screen.clean_norm``)."""
     lib = _lib if _loaded else _load()
     if lib is None:
         return None
