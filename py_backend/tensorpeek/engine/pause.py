@@ -32,7 +32,6 @@ from typing import Any, NamedTuple
 
 from tensorpeek.engine import rank_watch
 from tensorpeek.engine.hit import Hit, TensorBreakpointError
-from tensorpeek.engine.quick_replies import quick_replies
 from tensorpeek.engine.registry import REGISTRY
 
 _FRAME_SOURCE = '''\
@@ -133,8 +132,7 @@ def deliver(hit: Hit, action: str | None) -> None:
 
         if threading.current_thread() is not threading.main_thread():
             debugpy.debug_this_thread()  # autograd threads are not traced by default
-        with quick_replies():  # the stop's requests answered without pydevd's waits
-            _pause(hit, debugpy.breakpoint)
+        _pause(hit, debugpy.breakpoint)
         rank_watch.RUNTIME.on_resume(stop, hit)
         return
     raise ValueError(f"unknown breakpoint action {action!r}")

@@ -77,10 +77,6 @@ def main() -> None:
             opt.step()
         print(f"step {step} loss {loss.item():.4f}", flush=True)
     print("training finished", flush=True)
-    if os.environ.get("TP_REPORT_PYDEVD"):  # what tensorpeek's pauses left of pydevd's state
-        import pydevd
-
-        print(f"pydevd gui_in_use={pydevd.get_global_debugger().gui_in_use}", flush=True)
 
 
 if __name__ == "__main__":
