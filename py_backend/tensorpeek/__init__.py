@@ -15,6 +15,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from tensorpeek.common import stop_announcer as _stop_announcer  # a slot: imports nothing
+
 __version__ = "0.1.0"
 
 _ENGINE = ("break_on", "breakpoints", "clear", "hits", "Breakpoint", "Hit", "TensorBreakpointError")
@@ -44,6 +46,18 @@ def __getattr__(name: str) -> Any:
     value = getattr(module, name)
     globals()[name] = value
     return value
+
+
+def _announce_stop(frame_locals: dict[str, Any]) -> dict[str, Any]:
+    """What the engine tells the debugger's client just before a tensor-breakpoint stop: the
+    agent's snapshot of the pause frame (``agent.stop_announcement``). Plugged in here, at the
+    package's root, because the engine is below the agent and may not import it."""
+    from tensorpeek.agent import stop_announcement
+
+    return stop_announcement(frame_locals)
+
+
+_stop_announcer.announcer = _announce_stop
 
 
 def __dir__() -> list[str]:

@@ -125,6 +125,19 @@ def test_a_tensor_breakpoint_stop_reports_its_hit(marker: Path) -> None:
         stopped = dap.wait_for_event("stopped", timeout=60)
         frame_id = dap.stack_trace(stopped["threadId"])[0]["id"]
         snap = ask(dap, frame_id, "snapshot")["result"]
+        # the same snapshot came ahead of the stop, as a custom event (what the panel shows)
+        names = [e.get("event") for e in dap.events]
+        assert names.count("tensorpeekSnapshot") == 1, names
+        assert names.index("tensorpeekSnapshot") < names.index("stopped"), names
+        pushed = dap.wait_for_event("tensorpeekSnapshot", timeout=1)
+        assert pushed["version"] == 1 and isinstance(pushed["reply"], str)
+        told = json.loads(pushed["reply"])
+        assert told["ok"], told
+        for key in ("hit", "hit_line", "breakpoints", "hit_params", "version"):
+            assert told["result"].get(key) == snap.get(key), key
+        assert [t["name"] for t in told["result"]["tensors"]] == [
+            t["name"] for t in snap["tensors"]
+        ]
         hit = snap["hit"]
         assert hit is not None, snap
         assert hit["module"] == "poison" and hit["site"] == "output" and hit["origin"] is True
@@ -141,3 +154,17 @@ def test_a_tensor_breakpoint_stop_reports_its_hit(marker: Path) -> None:
         # the hit local reads as one short line in Variables, hovers and inline values
         shown = dap.evaluate("hit", frame_id, context="variables")["result"]
         assert shown == "<Hit #1 poison (Poison) output step 0 nonfinite origin>", shown
+
+
+def test_no_snapshot_is_sent_ahead_when_it_is_switched_off(marker: Path) -> None:
+    """``TENSORPEEK_PUSH_SNAPSHOT=0``: the stop happens as before, and the client asks."""
+    with DapSession() as dap:
+        dap.initialize()
+        dap.launch(
+            SCRIPT, args=[str(marker), "nan"], env={"TENSORPEEK_PUSH_SNAPSHOT": "0"}, timeout=60
+        )
+        dap.configuration_done(timeout=60)
+        stopped = dap.wait_for_event("stopped", timeout=60)
+        frame_id = dap.stack_trace(stopped["threadId"])[0]["id"]
+        assert ask(dap, frame_id, "snapshot")["result"]["hit"]["module"] == "poison"
+        assert "tensorpeekSnapshot" not in [e.get("event") for e in dap.events]

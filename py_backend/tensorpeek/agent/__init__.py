@@ -11,7 +11,8 @@ program is left as it was. Arguments are data inside the JSON string, never code
 a user or the debuggee names can be executed. Formats: ``tensorpeek.agent.protocol`` and
 ``docs/snapshot.md``.
 
-Owns: the request envelope (here), one module per method (``snapshot``, ``detail``,
+Owns: the request envelope and the snapshot sent ahead of a hit's stop
+(``stop_announcement``, here), one module per method (``snapshot``, ``detail``,
 ``breakpoint_methods``, ``modules``), the wire types (``protocol``, exported as a JSON schema
 by ``schema``) and the frame walk (``frame_scan``). May import ``summary``, ``debugger`` and
 the engine's torch-free state; never ``render``, ``report``, ``cli`` or matplotlib. Importing
@@ -27,7 +28,9 @@ from typing import Any
 from tensorpeek.agent.params import AgentError, dumps, int_param
 from tensorpeek.agent.protocol import DEFAULT_MAX_BYTES, HARD_MAX_BYTES, PROTOCOL_VERSION
 
-__all__ = ["AgentError", "request"]
+__all__ = ["AgentError", "request", "stop_announcement"]
+
+SNAPSHOT_REQUEST = json.dumps({"version": PROTOCOL_VERSION, "method": "snapshot", "params": {}})
 
 Method = Callable[[dict[str, Any], Mapping[str, Any], int], Any]
 
@@ -49,6 +52,16 @@ def request(request_json: str, frame_locals: Mapping[str, Any] | None = None) ->
         return _error(str(err))
     except Exception as err:  # noqa: BLE001 - the debuggee must never see our failure
         return _error(f"tensorpeek.agent internal error: {type(err).__name__}: {err}")
+
+
+def stop_announcement(frame_locals: Mapping[str, Any]) -> dict[str, Any]:
+    """The body of the ``tensorpeekSnapshot`` DAP event the engine sends just before the
+    debugger stops at a tensor breakpoint (``engine.pause``): ``{"reply": ...}``, the very
+    reply ``request`` gives to the extension's first question at such a stop (``snapshot``
+    with no params, in the pause frame whose locals are ``frame_locals``). The extension
+    shows it with the ``stopped`` event instead of asking for it after VS Code's own
+    requests; as text, so no value (NaN included) is re-encoded on the way."""
+    return {"version": PROTOCOL_VERSION, "reply": request(SNAPSHOT_REQUEST, frame_locals)}
 
 
 def _error(message: str) -> str:

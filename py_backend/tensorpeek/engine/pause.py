@@ -25,11 +25,13 @@ import sys
 import sysconfig
 import tempfile
 import threading
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 from types import FrameType
 from typing import Any, NamedTuple
 
+from tensorpeek.common import stop_announcer
 from tensorpeek.engine import rank_watch
 from tensorpeek.engine.hit import Hit, TensorBreakpointError
 from tensorpeek.engine.registry import REGISTRY
@@ -114,7 +116,8 @@ def deliver(hit: Hit, action: str | None) -> None:
     if action == "debugger" and not debugger_connected():
         action = "pdb" if sys.stdin is not None and sys.stdin.isatty() else "raise"
     # in a multi-rank job, the peers learn of this hit before this rank pauses or raises
-    stop = rank_watch.RUNTIME.on_hit(hit, action) if hit.rank is not None else None
+    publish_stop = rank_watch.RUNTIME.hold_stop(hit, action) if hit.rank is not None else None
+    stop = publish_stop() if publish_stop is not None and action != "debugger" else None
     if action == "record":
         return
     if action == "log":
@@ -132,8 +135,13 @@ def deliver(hit: Hit, action: str | None) -> None:
 
         if threading.current_thread() is not threading.main_thread():
             debugpy.debug_this_thread()  # autograd threads are not traced by default
-        _pause(hit, debugpy.breakpoint)
-        rank_watch.RUNTIME.on_resume(stop, hit)
+        stops: list[int | None] = []
+
+        def tell_peers() -> None:  # after the client has the snapshot: this rank stops first
+            stops.append(publish_stop() if publish_stop is not None else None)
+
+        _pause(hit, debugpy.breakpoint, tell_client=True, before_stop=tell_peers)
+        rank_watch.RUNTIME.on_resume(stops[0] if stops else None, hit)
         return
     raise ValueError(f"unknown breakpoint action {action!r}")
 
@@ -180,12 +188,57 @@ def user_line(frame: FrameType | None) -> SourceLine | None:
     return None
 
 
-def _pause(hit: Hit, stop: Callable[[], None]) -> None:
+SNAPSHOT_EVENT = "tensorpeekSnapshot"  # the custom DAP event sent just before a debugger stop
+_announce_failed: list[str] = []  # said once: the stop itself goes on without it
+
+
+def announce_stop(frame_locals: dict[str, Any]) -> bool:
+    """Send the stop's snapshot to the debugger's client before the stop: a custom DAP event
+    (``SNAPSHOT_EVENT``; its body from ``common.stop_announcer``, the agent's snapshot) queued
+    on pydevd's writer ahead of the ``stopped`` event it is about to send, so the extension
+    shows the hit with the stop instead of asking for it after VS Code's own requests (a round
+    trip that waits behind them). Other clients ignore an event they do not know. Off with
+    ``TENSORPEEK_PUSH_SNAPSHOT=0``; never raises (the stop happens either way). True when
+    the event was queued."""
+    if os.environ.get("TENSORPEEK_PUSH_SNAPSHOT", "1") == "0":
+        return False
+    send = getattr(sys.modules.get("pydevd"), "send_json_message", None)
+    tell = stop_announcer.announcer  # the agent's snapshot, plugged in by the package's root
+    if send is None or tell is None:
+        return False
+    try:
+        body = tell(frame_locals)
+        return bool(send({"type": "event", "event": SNAPSHOT_EVENT, "body": body}))
+    except Exception as err:  # noqa: BLE001 - the stop must happen; the client asks instead
+        if not _announce_failed:
+            _announce_failed.append(f"{type(err).__name__}: {err}")
+            warnings.warn(
+                f"tensorpeek: the stop's snapshot could not be sent ahead of it "
+                f"({type(err).__name__}: {err}); the panel asks for it after the stop",
+                RuntimeWarning,
+                stacklevel=2,
+            )
+        return False
+
+
+def _pause(
+    hit: Hit,
+    stop: Callable[[], None],
+    *,
+    tell_client: bool = False,
+    before_stop: Callable[[], None] | None = None,
+) -> None:
     REGISTRY.paused.append(hit)
     where = user_line(sys._getframe(1))
     if where is not None:
         _paused_at[id(hit)] = where
     try:
+        if tell_client:  # the pause frame's locals, as an evaluate there would see them
+            announce_stop(
+                {"hit": hit, "tensor": hit.tensor, "module": hit.module_object, "stop": stop}
+            )
+        if before_stop is not None:
+            before_stop()
         frame_function()(hit, hit.tensor, hit.module_object, stop)
     finally:
         _paused_at.pop(id(hit), None)

@@ -22,6 +22,7 @@ import os
 import sys
 import threading
 import time
+from collections.abc import Callable
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
@@ -52,6 +53,10 @@ class PeerStopped(BaseException):
     def __init__(self, *args: Any) -> None:
         super().__init__(*(args or (peer_stop_line(self.record, ranks.identity()),)))
         RUNTIME.peer_stop_delivered = True  # the main thread is handling it, in Python
+
+
+def _no_stop() -> int | None:
+    return None
 
 
 def peer_stop_line(record: dict[str, Any], me: RankIdentity | None) -> str:
@@ -448,9 +453,16 @@ class RankRuntime:
     def on_hit(self, hit: Hit, action: str) -> int | None:
         """Called at a hit before its action: publish it (the rank's first hit), update
         ``first``, and for a stopping action publish the stop. Returns the stop's number."""
+        return self.hold_stop(hit, action)()
+
+    def hold_stop(self, hit: Hit, action: str) -> Callable[[], int | None]:
+        """``on_hit`` in two halves: the hit is published now (``first``, the hit's
+        ``rank_seq``), its stop when the returned function is called (it returns the stop's
+        number). A debugger stop sends its snapshot to the client in between, so that the
+        peers it pauses cannot reach the client before this rank's own stop does."""
         channel = self._connect()
         if channel is None:
-            return None
+            return _no_stop
         record = ranks.hit_record(hit, channel.me, action)
         published = not channel.first_hit_published
         self.first = channel.publish_hit(record)
@@ -458,9 +470,9 @@ class RankRuntime:
             hit.rank_seq = record.get("seq")
         hit.first = self.first
         self.check_unarmed()
-        if action in STOPPING_ACTIONS:
-            return channel.publish_stop(record)
-        return None
+        if action not in STOPPING_ACTIONS:
+            return _no_stop
+        return lambda: channel.publish_stop(record)
 
     def on_resume(self, n: int | None, hit: Hit) -> None:
         """The rank continues after pausing at ``hit`` (stop ``n``): its peers continue."""

@@ -1,7 +1,9 @@
 /**
  * Follows Python debug sessions: a `DebugAdapterTracker` sees every `stopped` event, the
  * focused frame comes from `vscode.debug.activeStackItem`, and each stop gets exactly one
- * snapshot request. At a tensor-breakpoint hit it brings the Tensors view on screen and opens
+ * snapshot: at a tensor-breakpoint hit the one the debuggee sent just before the stop (the
+ * `tensorpeekSnapshot` event, `engine/pause.py`), shown with the stop; otherwise (and when
+ * the debuggee sent none) one snapshot request. At a tensor-breakpoint hit it brings the Tensors view on screen and opens
  * the user's own line the hit came from (the stopped frame is tensorpeek's pause frame, whose
  * locals `hit`, `tensor` and `module` stay in the Variables view). Also the way the rest of the
  * extension reaches the agent while paused (modules, detail, live breakpoint updates).
@@ -21,7 +23,7 @@ import { RankCoordinator } from "../ranks/rankCoordinator";
 import { PYTHON_DEBUG_TYPES } from "./launchConfig";
 import { TopFrames, type TopFrameTrace } from "./topFrames";
 import { rankIdentityOf, type RankIdentity } from "../ranks/rankJob";
-import { AgentError, AgentProxy } from "../wire/agentProxy";
+import { AgentError, AgentProxy, decodeReply } from "../wire/agentProxy";
 import { agentSpecs, type SpecParts } from "../wire/breakpointSpecs";
 import {
   detailCodec,
@@ -33,6 +35,7 @@ import {
   type Detail,
   type Snapshot,
   type SourceLine,
+  PROTOCOL_VERSION,
 } from "../wire/protocol";
 import type { StopMarks } from "../wire/webviewProtocol";
 
@@ -40,6 +43,11 @@ import type { StopMarks } from "../wire/webviewProtocol";
 const PAUSE_FRAME_FILE = "tensor_breakpoint.py";
 /** How long after a hit VS Code's own opening of the pause frame's file is undone. */
 const REOPEN_WINDOW_MS = 3000;
+
+/** The custom DAP event the debuggee sends just before a tensor-breakpoint stop: `{version, reply}`, the agent's reply to `snapshot` in the pause frame. */
+const SNAPSHOT_EVENT = "tensorpeekSnapshot";
+/** A snapshot sent ahead belongs to the session's next stop only if that stop comes this soon after it. */
+const PUSH_FRESH_MS = 5000;
 
 /** How long after a sibling pause VS Code's own focus of that rank is not taken as the user's choice. */
 const SIBLING_FOCUS_MS = 2000;
@@ -57,6 +65,9 @@ interface Paused {
   epoch: number; // the stopEpoch this stop was shown at (or would have been)
   forSibling: boolean; // a rank paused because another rank of its job stopped
   marks: StopMarks; // where this stop's time went (printed by the end-to-end test)
+  pushed: boolean; // the snapshot shown came with the stop (sent ahead by the debuggee)
+  topFrame: Promise<number | undefined>; // the stopped thread's top frame id, once a stackTrace says it
+  setTopFrame: (id: number | undefined) => void;
 }
 
 export class DebugSessions implements DebugAdapterTrackerFactory {
@@ -71,6 +82,8 @@ export class DebugSessions implements DebugAdapterTrackerFactory {
   private readonly rankOf = new Map<string, { identity: RankIdentity; name: string }>();
   /** The top frame of a stopped thread from whichever stackTrace answers first: VS Code's own or ours. */
   private readonly topFrames = new TopFrames();
+  /** The snapshot each session's debuggee sent ahead of its next stop (raw event body, when it came). */
+  private readonly ahead = new Map<string, { at: number; body: unknown }>();
 
   constructor(
     private readonly panel: TensorPanel,
@@ -132,7 +145,8 @@ export class DebugSessions implements DebugAdapterTrackerFactory {
       }) => {
         if (m.type === "response" && m.command === "stackTrace" && m.success) this.topFrames.answered(session.id, m.request_seq, m.body);
         if (m.type !== "event") return;
-        if (m.event === "stopped") this.onStopped(session, m.body, identity !== undefined);
+        if (m.event === SNAPSHOT_EVENT) this.ahead.set(session.id, { at: Date.now(), body: m.body });
+        else if (m.event === "stopped") this.onStopped(session, m.body, identity !== undefined);
         else if (m.event === "continued") {
           if (identity) this.ranks.running(session.id);
           this.resumed(session);
@@ -143,6 +157,8 @@ export class DebugSessions implements DebugAdapterTrackerFactory {
 
   private onStopped(session: DebugSession, body: { threadId?: number; reason?: string } | undefined, isRank: boolean): void {
     const stoppedAt = Date.now();
+    let setTopFrame: (id: number | undefined) => void = () => undefined;
+    const topFrame = new Promise<number | undefined>((resolve) => (setTopFrame = resolve));
     const p: Paused = {
       session,
       proxy: new AgentProxy(session),
@@ -154,8 +170,12 @@ export class DebugSessions implements DebugAdapterTrackerFactory {
       staleFocus: body?.threadId === undefined ? undefined : focusKey(debug.activeStackItem()),
       epoch: this.stopEpoch,
       forSibling: false,
+      pushed: false,
+      topFrame,
+      setTopFrame,
     };
     this.stops.set(session.id, p);
+    const sentAhead = this.takeAhead(session, stoppedAt);
     // a rank paused for its sibling's stop is kept for the rank picker; the panel stays on the rank that stopped
     const sibling = isRank && this.ranks.stopped(session.id, body?.reason, body?.threadId).sibling;
     p.forSibling = sibling;
@@ -165,8 +185,33 @@ export class DebugSessions implements DebugAdapterTrackerFactory {
       this.paused = p;
     }
     this.showRanks();
+    if (sentAhead && p.threadId !== undefined) {
+      // the hit's snapshot came with the stop: shown now, before any request is answered
+      p.pushed = true;
+      p.snapshot = sentAhead;
+      p.marks.pushed = Date.now();
+      traceInfo(`snapshot of '${session.name}' sent with the stop: ${describe(sentAhead)}`);
+      void this.shown(p, sentAhead, topFrame, p.epoch);
+    }
     // the top frame now, rather than when VS Code gets round to focusing it (~1 s later)
     void this.snapshotTopFrame(p, p.epoch);
+  }
+
+  /** The snapshot the session's debuggee sent just before this stop, if it did (a hit's only). */
+  private takeAhead(session: DebugSession, stoppedAt: number): Snapshot | undefined {
+    const sent = this.ahead.get(session.id);
+    this.ahead.delete(session.id);
+    if (!sent || stoppedAt - sent.at > PUSH_FRESH_MS) return undefined;
+    const body = sent.body as { version?: unknown; reply?: unknown } | undefined;
+    try {
+      if (body?.version !== PROTOCOL_VERSION || typeof body.reply !== "string")
+        throw new AgentError(`a ${SNAPSHOT_EVENT} event of protocol version ${String(body?.version)} without a reply text`);
+      const snapshot = decodeReply(body.reply, "snapshot", snapshotCodec);
+      return snapshot.hit ? snapshot : undefined;
+    } catch (err) {
+      traceError("the snapshot sent with the stop could not be read; asking for it instead", err);
+      return undefined;
+    }
   }
 
   private onTerminated(s: DebugSession): void {
@@ -230,7 +275,7 @@ export class DebugSessions implements DebugAdapterTrackerFactory {
     p.epoch = ++this.stopEpoch;
     this.paused = p;
     this.showRanks();
-    if (p.snapshot && p.frameId !== undefined) this.present(p, p.snapshot, p.frameId);
+    if (p.snapshot && (p.frameId !== undefined || p.pushed)) this.present(p, p.snapshot, p.frameId ?? p.topFrame);
     else if (p.frameId !== undefined) await this.snapshotFrame(p, p.frameId, p.epoch);
     else await this.snapshotTopFrame(p, p.epoch);
   }
@@ -304,6 +349,15 @@ export class DebugSessions implements DebugAdapterTrackerFactory {
       p.marks.stackTrace ??= Date.now();
       const id = trace.stackFrames?.[0]?.id;
       const top = trace.stackFrames?.[0]?.source?.path;
+      const atPauseFrame = typeof top === "string" && path.basename(top) === PAUSE_FRAME_FILE;
+      if (p.pushed && atPauseFrame && typeof id === "number" && this.stops.get(p.session.id) === p) {
+        // the snapshot shown is this frame's (it came with the stop): only its id was missing
+        if (p.frameId === undefined) p.frameId = id;
+        p.setTopFrame(id);
+        return;
+      }
+      p.pushed = false; // sent for another stop, or none: this frame's is asked for
+      p.setTopFrame(typeof id === "number" ? id : undefined);
       if (typeof top === "string" && path.basename(top) === PAUSE_FRAME_FILE && this.revealedEpoch !== epoch && this.paused === p) {
         // a tensor-breakpoint stop (tensorpeek's pause frame is on top): bring the panel up while
         // the snapshot is taken, so the webview loads in parallel rather than after it
@@ -313,6 +367,7 @@ export class DebugSessions implements DebugAdapterTrackerFactory {
       }
       if (this.stops.get(p.session.id) === p && p.frameId === undefined && typeof id === "number") await this.snapshotFrame(p, id, epoch);
     } catch (err) {
+      p.setTopFrame(undefined);
       traceError("stackTrace at the stop failed; waiting for VS Code's focus", err);
     }
   }
@@ -333,21 +388,22 @@ export class DebugSessions implements DebugAdapterTrackerFactory {
       this.showRanks();
     }
     if (!p || item.session.id !== p.session.id) return;
+    if (p.pushed && p.frameId === undefined) await p.topFrame; // the shown snapshot's frame, once known
     if (focusKey(item) === p.staleFocus || item.frameId === p.frameId) return; // unchanged since the stop, or shown
     await this.snapshotFrame(p, item.frameId, p.epoch);
   }
 
-  /** Shows a stop's snapshot in the panel (and the hit counts it carries). */
-  private present(p: Paused, snapshot: Snapshot, frameId: number): void {
+  /** Shows a stop's snapshot in the panel (and the hit counts it carries); `frameId` is the frame it was taken in (still to come for one sent with the stop). */
+  private present(p: Paused, snapshot: Snapshot, frameId: number | Promise<number | undefined>): void {
     this.store.setHitCounts(hitCounts(this.store.all(), snapshot.breakpoints));
     this.panel.showSnapshot(
       snapshot,
       p.session.name,
       {
-        detail: (expression: string, params = {}): Promise<Detail> =>
-          p.proxy.call("detail", { ...params, expression }, frameId, detailCodec),
-        training: () => p.proxy.call("training", {}, frameId, trainingCodec),
-        stepLayers: (step: number) => p.proxy.call("step_layers", { step }, frameId, stepLayersCodec),
+        detail: async (expression: string, params = {}): Promise<Detail> =>
+          p.proxy.call("detail", { ...params, expression }, await frameId, detailCodec),
+        training: async () => p.proxy.call("training", {}, await frameId, trainingCodec),
+        stepLayers: async (step: number) => p.proxy.call("step_layers", { step }, await frameId, stepLayersCodec),
       },
       p.stoppedAt,
       p.marks,
@@ -364,26 +420,35 @@ export class DebugSessions implements DebugAdapterTrackerFactory {
       p.marks.replied ??= Date.now();
       if (this.stops.get(p.session.id) !== p || p.frameId !== frameId) return; // resumed, or a newer frame
       p.snapshot = snapshot;
+      p.pushed = false;
       const timing = `stop -> frame ${asked - p.stoppedAt} ms, snapshot ${Date.now() - asked} ms (agent ${snapshot.elapsed_ms ?? "?"} ms)`;
-      traceInfo(
-        `snapshot of '${p.session.name}': ${snapshot.tensors.length} tensors, ${snapshot.layers.length} layers${snapshot.hit ? `, hit at ${snapshot.hit.module} ${snapshot.hit.site} step ${snapshot.hit.step}` : ""}; ${timing}`,
-      );
-      if (epoch !== this.stopEpoch || this.paused !== p) return; // kept for the rank picker; another stop is shown
-      this.present(p, snapshot, frameId);
-      if (snapshot.hit && this.revealedEpoch !== epoch) {
-        this.revealedEpoch = epoch;
-        p.marks.reveal = Date.now();
-        await this.panel.reveal();
-      }
-      if (snapshot.hit && snapshot.hit_line && this.userLineEpoch !== epoch) {
-        this.userLineEpoch = epoch;
-        await this.showUserLine(snapshot.hit_line, epoch);
-      }
+      traceInfo(`snapshot of '${p.session.name}': ${describe(snapshot)}; ${timing}`);
+      await this.shown(p, snapshot, frameId, epoch);
     } catch (err) {
       traceError("snapshot failed", err);
       this.panel.showStatus(`No tensor snapshot at this stop: ${(err as Error).message}`);
     }
   }
+
+  /** A stop's snapshot is in: the panel shows it (unless another stop is shown) and, at a hit, comes on screen with the user's line. */
+  private async shown(p: Paused, snapshot: Snapshot, frameId: number | Promise<number | undefined>, epoch: number): Promise<void> {
+    if (epoch !== this.stopEpoch || this.paused !== p) return; // kept for the rank picker; another stop is shown
+    this.present(p, snapshot, frameId);
+    if (snapshot.hit && this.revealedEpoch !== epoch) {
+      this.revealedEpoch = epoch;
+      p.marks.reveal = Date.now();
+      await this.panel.reveal();
+    }
+    if (snapshot.hit && snapshot.hit_line && this.userLineEpoch !== epoch) {
+      this.userLineEpoch = epoch;
+      await this.showUserLine(snapshot.hit_line, epoch);
+    }
+  }
+}
+
+function describe(snapshot: Snapshot): string {
+  const hit = snapshot.hit ? `, hit at ${snapshot.hit.module} ${snapshot.hit.site} step ${snapshot.hit.step}` : "";
+  return `${snapshot.tensors.length} tensors, ${snapshot.layers.length} layers${hit}`;
 }
 
 /** The id of the debuggee's main thread (pydevd names it `MainThread`), if it lists one. */

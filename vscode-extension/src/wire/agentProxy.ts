@@ -101,20 +101,25 @@ export class AgentProxy {
     }
     const raw = (response as { result?: unknown })?.result;
     if (typeof raw !== "string") throw new AgentError("the debugger's evaluate response had no result");
-    let reply;
-    try {
-      reply = replyCodec.decode(JSON.parse(replyText(raw)));
-    } catch (err) {
-      if (err instanceof AgentError) throw err;
-      throw new AgentError(`malformed reply from tensorpeek.agent: ${(err as Error).message}`);
-    }
-    if (!reply.ok) throw new AgentError(reply.error?.message ?? "tensorpeek.agent reported an error without a message");
-    try {
-      return codec.decode(reply.result, method);
-    } catch (err) {
-      if (err instanceof DecodeError) throw new AgentError(`unexpected ${method} reply: ${err.message}`);
-      throw err;
-    }
+    return decodeReply(replyText(raw), method, codec);
+  }
+}
+
+/** The result of one agent reply (its JSON text: an evaluate's, or the one a stop's `tensorpeekSnapshot` event carries), decoded with `codec`; `AgentError` for anything else. */
+export function decodeReply<T>(text: string, method: AgentMethod, codec: Codec<T>): T {
+  let reply;
+  try {
+    reply = replyCodec.decode(JSON.parse(text));
+  } catch (err) {
+    if (err instanceof AgentError) throw err;
+    throw new AgentError(`malformed reply from tensorpeek.agent: ${(err as Error).message}`);
+  }
+  if (!reply.ok) throw new AgentError(reply.error?.message ?? "tensorpeek.agent reported an error without a message");
+  try {
+    return codec.decode(reply.result, method);
+  } catch (err) {
+    if (err instanceof DecodeError) throw new AgentError(`unexpected ${method} reply: ${err.message}`);
+    throw err;
   }
 }
 

@@ -25,6 +25,7 @@ export interface ImageOptions {
  */
 export interface StopMarks {
   stopped?: number; // the debugger's stopped event
+  pushed?: number; // the snapshot the debuggee sent ahead of the stop, decoded (no evaluate asked)
   stackTrace?: number; // the top frame known (our own stackTrace answer)
   reveal?: number; // the Tensors view asked to come on screen
   asked?: number; // the snapshot evaluate sent

@@ -5,8 +5,15 @@
  */
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { agentExpression, replyText } from "../../src/wire/agentProxy";
-import { detailCodec, modulesResultCodec, replyCodec, setBreakpointsResultCodec, snapshotCodec } from "../../src/wire/protocol";
+import { AgentError, agentExpression, decodeReply, replyText } from "../../src/wire/agentProxy";
+import {
+  detailCodec,
+  modulesResultCodec,
+  PROTOCOL_VERSION,
+  replyCodec,
+  setBreakpointsResultCodec,
+  snapshotCodec,
+} from "../../src/wire/protocol";
 import { runPython } from "./python";
 
 // requests are passed as the exact string literal the extension puts in its evaluate expression
@@ -90,4 +97,25 @@ test("a real snapshot, detail, modules and set_breakpoints reply decode with the
   const rejected = setBreakpointsResultCodec.decode(badSpec.result);
   assert.equal(rejected.applied, false);
   assert.match(rejected.errors[0].message, /unknown site 'outptu'; valid sites: input, output/);
+});
+
+test("the snapshot a stop sends ahead (tensorpeekSnapshot) decodes to the same snapshot as asking for it", () => {
+  // the event body as engine/pause.py builds it, through pydevd's own JSON encoding of messages
+  const code = TRAIN.replace(
+    /for line in sys\.stdin:[\s\S]*$/,
+    `from tensorpeek.common import stop_announcer
+body = stop_announcer.announcer(frame)
+print(json.dumps({"type": "event", "event": "tensorpeekSnapshot", "body": body}))
+print(json.dumps(agent.request(agent.SNAPSHOT_REQUEST, frame)))
+`,
+  );
+  const [event, asked] = runPython(code).trim().split("\n");
+  const message = JSON.parse(event) as { body: { version: number; reply: string } };
+  assert.equal(message.body.version, PROTOCOL_VERSION);
+  const pushed = decodeReply(message.body.reply, "snapshot", snapshotCodec);
+  const oracle = decodeReply(JSON.parse(asked) as string, "snapshot", snapshotCodec);
+  assert.equal(pushed.hit?.module, "fc2");
+  assert.deepEqual({ ...pushed, elapsed_ms: 0 }, { ...oracle, elapsed_ms: 0 });
+  assert.throws(() => decodeReply('{"version": 1, "ok": false, "error": {"message": "no"}}', "snapshot", snapshotCodec), AgentError);
+  assert.throws(() => decodeReply("not json", "snapshot", snapshotCodec), /malformed reply/);
 });
