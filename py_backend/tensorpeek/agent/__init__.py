@@ -56,8 +56,8 @@ def request(request_json: str, frame_locals: Mapping[str, Any] | None = None) ->
 
 def stop_announcement(frame_locals: Mapping[str, Any]) -> dict[str, Any]:
     """The body of the ``tensorpeekSnapshot`` DAP event the engine sends just before the
-    debugger stops at a tensor breakpoint (``engine.pause``): ``{"reply": ...}``, the very
-    reply ``request`` gives to the extension's first question at such a stop (``snapshot``
+    debugger stops at a tensor breakpoint (``engine.pause``): ``{"version", "reply"}``, the
+    very reply ``request`` gives to the extension's first question at such a stop (``snapshot``
     with no params, in the pause frame whose locals are ``frame_locals``). The extension
     shows it with the ``stopped`` event instead of asking for it after VS Code's own
     requests; as text, so no value (NaN included) is re-encoded on the way."""

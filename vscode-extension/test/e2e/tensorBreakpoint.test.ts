@@ -199,7 +199,10 @@ step("at the tensor hit the user's line is in the editor and the Tensors view is
   console.log(
     `timing (first tensor stop): stop -> banner and table ${timings.banner} ms, stop -> first picture ${timings.picture} ms, stop -> server picture ${timings.server} ms`,
   );
-  console.log(`timing (first tensor stop), ms after the stop: ${describeTimeline(await readTimeline(found))}`);
+  const timeline = await readTimeline(found);
+  console.log(`timing (first tensor stop), ms after the stop: ${describeTimeline(timeline)}`);
+  // not a timing: the hit's snapshot came with the stop (the debuggee's tensorpeekSnapshot event), no evaluate was waited for
+  assert.ok(timeline.pushed !== undefined && timeline.asked === undefined, `shown from the event: ${describeTimeline(timeline)}`);
 });
 
 step("the panel's detail card, Show in Tensor Panel and validation while paused", 180_000, async () => {
