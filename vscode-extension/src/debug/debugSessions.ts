@@ -21,9 +21,10 @@ import { traceError, traceInfo } from "../platform/log";
 import { debug, window } from "../platform/vscodeapi";
 import { RankCoordinator } from "../ranks/rankCoordinator";
 import { PYTHON_DEBUG_TYPES } from "./launchConfig";
+import { SentAhead, SNAPSHOT_EVENT } from "./sentAhead";
 import { TopFrames, type TopFrameTrace } from "./topFrames";
 import { rankIdentityOf, type RankIdentity } from "../ranks/rankJob";
-import { AgentError, AgentProxy, decodeReply } from "../wire/agentProxy";
+import { AgentError, AgentProxy } from "../wire/agentProxy";
 import { agentSpecs, type SpecParts } from "../wire/breakpointSpecs";
 import {
   detailCodec,
@@ -35,7 +36,6 @@ import {
   type Detail,
   type Snapshot,
   type SourceLine,
-  PROTOCOL_VERSION,
 } from "../wire/protocol";
 import type { StopMarks } from "../wire/webviewProtocol";
 
@@ -43,11 +43,6 @@ import type { StopMarks } from "../wire/webviewProtocol";
 const PAUSE_FRAME_FILE = "tensor_breakpoint.py";
 /** How long after a hit VS Code's own opening of the pause frame's file is undone. */
 const REOPEN_WINDOW_MS = 3000;
-
-/** The custom DAP event the debuggee sends just before a tensor-breakpoint stop: `{version, reply}`, the agent's reply to `snapshot` in the pause frame. */
-const SNAPSHOT_EVENT = "tensorpeekSnapshot";
-/** A snapshot sent ahead belongs to the session's next stop only if that stop comes this soon after it. */
-const PUSH_FRESH_MS = 5000;
 
 /** How long after a sibling pause VS Code's own focus of that rank is not taken as the user's choice. */
 const SIBLING_FOCUS_MS = 2000;
@@ -82,8 +77,8 @@ export class DebugSessions implements DebugAdapterTrackerFactory {
   private readonly rankOf = new Map<string, { identity: RankIdentity; name: string }>();
   /** The top frame of a stopped thread from whichever stackTrace answers first: VS Code's own or ours. */
   private readonly topFrames = new TopFrames();
-  /** The snapshot each session's debuggee sent ahead of its next stop (raw event body, when it came). */
-  private readonly ahead = new Map<string, { at: number; body: unknown }>();
+  /** The snapshot each session's debuggee sent ahead of its next stop. */
+  private readonly ahead = new SentAhead();
 
   constructor(
     private readonly panel: TensorPanel,
@@ -145,7 +140,7 @@ export class DebugSessions implements DebugAdapterTrackerFactory {
       }) => {
         if (m.type === "response" && m.command === "stackTrace" && m.success) this.topFrames.answered(session.id, m.request_seq, m.body);
         if (m.type !== "event") return;
-        if (m.event === SNAPSHOT_EVENT) this.ahead.set(session.id, { at: Date.now(), body: m.body });
+        if (m.event === SNAPSHOT_EVENT) this.ahead.sent(session.id, m.body, Date.now());
         else if (m.event === "stopped") this.onStopped(session, m.body, identity !== undefined);
         else if (m.event === "continued") {
           if (identity) this.ranks.running(session.id);
@@ -175,7 +170,9 @@ export class DebugSessions implements DebugAdapterTrackerFactory {
       setTopFrame,
     };
     this.stops.set(session.id, p);
-    const sentAhead = this.takeAhead(session, stoppedAt);
+    const sentAhead = this.ahead.take(session.id, stoppedAt, (err) =>
+      traceError("the snapshot sent with the stop could not be read; asking for it instead", err),
+    );
     // a rank paused for its sibling's stop is kept for the rank picker; the panel stays on the rank that stopped
     const sibling = isRank && this.ranks.stopped(session.id, body?.reason, body?.threadId).sibling;
     p.forSibling = sibling;
@@ -195,23 +192,6 @@ export class DebugSessions implements DebugAdapterTrackerFactory {
     }
     // the top frame now, rather than when VS Code gets round to focusing it (~1 s later)
     void this.snapshotTopFrame(p, p.epoch);
-  }
-
-  /** The snapshot the session's debuggee sent just before this stop, if it did (a hit's only). */
-  private takeAhead(session: DebugSession, stoppedAt: number): Snapshot | undefined {
-    const sent = this.ahead.get(session.id);
-    this.ahead.delete(session.id);
-    if (!sent || stoppedAt - sent.at > PUSH_FRESH_MS) return undefined;
-    const body = sent.body as { version?: unknown; reply?: unknown } | undefined;
-    try {
-      if (body?.version !== PROTOCOL_VERSION || typeof body.reply !== "string")
-        throw new AgentError(`a ${SNAPSHOT_EVENT} event of protocol version ${String(body?.version)} without a reply text`);
-      const snapshot = decodeReply(body.reply, "snapshot", snapshotCodec);
-      return snapshot.hit ? snapshot : undefined;
-    } catch (err) {
-      traceError("the snapshot sent with the stop could not be read; asking for it instead", err);
-      return undefined;
-    }
   }
 
   private onTerminated(s: DebugSession): void {
