@@ -26,7 +26,9 @@ def meta_default() -> Iterator[None]:
     try:
         yield
     finally:
-        torch.set_default_device(before)
+        # None, not "cpu": setting "cpu" leaves a device TorchFunctionMode active for the rest
+        # of the session, which later tests' patched Tensor.backward never sees called
+        torch.set_default_device(None if before.type == "cpu" else before)
 
 
 def _gen(seed: int) -> torch.Generator:
