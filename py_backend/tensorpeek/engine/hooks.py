@@ -120,6 +120,8 @@ class _ThreadState:
 StackEntry = tuple[torch.nn.Module, BaseException | None, str, Table, int]
 _tracing_state = torch._C._get_tracing_state
 _is_compiling = torch.compiler.is_compiling
+_grad_enabled = torch.is_grad_enabled
+_NO_KWARGS: dict[str, Any] = {}  # (never written to)
 
 
 class HookSet(GradientHooks):
@@ -277,7 +279,9 @@ class HookSet(GradientHooks):
     def _pre(self, module: torch.nn.Module, args: tuple[Any, ...]) -> None:
         if _tracing_state() is not None or _is_compiling():
             return
-        state = self._state()
+        state: _ThreadState | None = getattr(self._tl, "state", None)
+        if state is None or state.installation != self._install_count:
+            state = self._state()
         stack = state.stack
         new_root = False
         if not stack:
@@ -316,10 +320,16 @@ class HookSet(GradientHooks):
                 self.dispatcher.on_event(Event(module, path, "input", inputs, step=STEPS.current()))
 
     def _post(self, module: torch.nn.Module, args: tuple[Any, ...], *rest: Any) -> None:
-        kwargs, output = (rest[0], rest[1]) if len(rest) == 2 else ({}, rest[0])
+        # one body, no helper calls on the common path: this runs at every module call
+        if len(rest) == 2:
+            kwargs, output = rest
+        else:
+            kwargs, output = _NO_KWARGS, rest[0]
         if _is_compiling() or _tracing_state() is not None:
             return
-        state = self._state()
+        state: _ThreadState | None = getattr(self._tl, "state", None)
+        if state is None or state.installation != self._install_count:
+            state = self._state()
         stack = state.stack
         entry: StackEntry | None = None
         if stack and stack[-1][0] is module:
@@ -343,56 +353,40 @@ class HookSet(GradientHooks):
             d = self.dispatcher
             if d is None:
                 return
-            if entry is not None and entry[4] == d.generation:
+            generation = d.generation
+            if entry is not None and entry[4] == generation:
                 path, table = entry[2], entry[3]
             else:  # breakpoints changed during this forward, or hooks installed inside it
                 path, table = self.table(module)
-            if table:
-                self._check_post(module, args, kwargs, output, path, table, is_root=is_root)
+            if not table:
+                return
+            if is_root and kwargs:
+                keyword = _bounded(kwargs)
+                if keyword:  # data passed by keyword (model(**batch)): the pre-hook cannot see it
+                    d.on_event(Event(module, path, "input", keyword, step=STEPS.current()))
+            outputs = [("", output)] if type(output) is torch.Tensor else _bounded(output)
+            if is_root:
+                d.on_root_output(module, [t for _, t in outputs])
+            if not outputs:
+                return
+            watching = table.get("output")
+            if watching:
+                step = STEPS.current()
+                if not d.screen(watching, path, "output", outputs, step):
+
+                    def inputs_of() -> list[torch.Tensor]:
+                        return [t for _, t in _bounded(args)] + [t for _, t in _bounded(kwargs)]
+
+                    event = Event(module, path, "output", outputs, step=step, inputs_of=inputs_of)
+                    d.on_event(event, watching)
+            if _grad_enabled():
+                grad_output = table.get("grad_output")
+                if grad_output:
+                    self._hook_grad_outputs(module, path, outputs, grad_output, generation)
+                if "grad_input" in table:
+                    self._hook_grad_inputs(module, path, _bounded(args) + _bounded(kwargs), outputs)
         except Exception as err:  # noqa: BLE001 - the guard: nothing of ours reaches the user
             self._reraise_or_warn("forward", err)
-
-    def _check_post(
-        self,
-        module: torch.nn.Module,
-        args: tuple[Any, ...],
-        kwargs: dict[str, Any],
-        output: Any,
-        path: str,
-        table: Table,
-        *,
-        is_root: bool,
-    ) -> None:
-        d = self.dispatcher
-        if d is None:
-            return
-        if is_root and kwargs:
-            keyword = _bounded(kwargs)
-            if (
-                keyword
-            ):  # data passed by keyword (model(**batch)): the root's pre-hook cannot see it
-                d.on_event(Event(module, path, "input", keyword, step=STEPS.current()))
-        outputs = [("", output)] if type(output) is torch.Tensor else _bounded(output)
-        if is_root:
-            d.on_root_output(module, [t for _, t in outputs])
-        if not outputs:
-            return
-        watching = table.get("output")
-        if watching:
-            step = STEPS.current()
-            if not d.screen(watching, path, "output", outputs, step):
-
-                def inputs_of() -> list[torch.Tensor]:
-                    return [t for _, t in _bounded(args)] + [t for _, t in _bounded(kwargs)]
-
-                event = Event(module, path, "output", outputs, step=step, inputs_of=inputs_of)
-                d.on_event(event, watching)
-        if torch.is_grad_enabled():
-            grad_output = table.get("grad_output")
-            if grad_output:
-                self._hook_grad_outputs(module, path, outputs, grad_output, d.generation)
-            if "grad_input" in table:
-                self._hook_grad_inputs(module, path, _bounded(args) + _bounded(kwargs), outputs)
 
     def optimizer_params(
         self, optimizer: torch.optim.Optimizer

@@ -44,6 +44,7 @@ THREAD_GRAIN = 1 << 18
 _lib: ctypes.CDLL | None = None
 _why: str = "not loaded yet"
 _loaded = False
+_tp_sumsq: Any = None  # _lib.tp_sumsq once loaded: the screen calls it at every module output
 _lock = threading.Lock()
 
 
@@ -55,9 +56,10 @@ def _load() -> ctypes.CDLL | None:
 
 
 def _load_once() -> ctypes.CDLL | None:
-    global _lib, _why, _loaded
+    global _lib, _why, _loaded, _tp_sumsq
     if not _loaded:
         _lib, _why = _open()
+        _tp_sumsq = _lib.tp_sumsq if _lib is not None else None
         _loaded = True  # last: other threads read _lib without the lock once this is set
     return _lib
 
@@ -187,8 +189,10 @@ def sumsq(x: torch.Tensor) -> float | None:
     checked the rest: ``x`` is exactly a ``torch.Tensor`` or ``Parameter``, on the CPU, strided,
     contiguous, not nested, not inside a ``torch.func`` transform, of a dtype in ``SUMSQ_DTYPES``
     (the breakpoint hooks' screen, ``engine.screen.clean_norm``)."""
-    lib = _lib if _loaded else _load()
-    if lib is None:
+    if not _loaded:
+        _load()
+    read = _tp_sumsq  # tp_sumsq (its restype c_double: a Python float), looked up once
+    if read is None:
         return None
     n = x.numel()
     try:
@@ -200,9 +204,12 @@ def sumsq(x: torch.Tensor) -> float | None:
     offset = x.storage_offset()
     if base == 0 or n == 0 or offset < 0 or (offset + n) * size > storage.nbytes():
         return None
-    threads = 1 if n < 2 * THREAD_GRAIN else min(torch.get_num_threads(), n // THREAD_GRAIN)
+    threads = 1 if n < _TWO_GRAINS else min(torch.get_num_threads(), n // THREAD_GRAIN)
     # x (and its storage) stays referenced until the call returns
-    return float(lib.tp_sumsq(_KINDS[x.dtype], base + offset * size, n, threads))
+    return read(_KINDS[x.dtype], base + offset * size, n, threads)
+
+
+_TWO_GRAINS = 2 * THREAD_GRAIN
 
 
 SUMSQ_DTYPES = tuple(_KINDS)  # what sumsq reads
