@@ -136,7 +136,9 @@ def workloads(device: torch.device) -> dict[str, tuple[nn.Module, torch.Tensor, 
     }
 
 
-def measure(model: nn.Module, x: torch.Tensor, steps: int, rounds: int) -> dict[str, list[float]]:
+def measure(
+    model: nn.Module, x: torch.Tensor, steps: int, rounds: int, only: tuple[str, ...] = ()
+) -> dict[str, list[float]]:
     opt = torch.optim.SGD(model.parameters(), lr=1e-3)
 
     def plain() -> float:
@@ -173,6 +175,8 @@ def measure(model: nn.Module, x: torch.Tensor, steps: int, rounds: int) -> dict[
         "anomaly": anomaly,
         "removed": removed,
     }
+    if only:  # plain is always measured: every ratio is against it
+        variants = {name: fn for name, fn in variants.items() if name == "plain" or name in only}
     for fn in variants.values():  # warm-up: allocator, thread pools, first-call paths
         fn()
     samples: dict[str, list[float]] = {name: [] for name in variants}
@@ -208,6 +212,15 @@ def main() -> None:
         "threads spin and count as CPU time)",
     )
     parser.add_argument("--threads", type=int, default=0, help="torch.set_num_threads (0: keep)")
+    parser.add_argument(
+        "--variants",
+        default="",
+        help="comma-separated variants besides plain (armed,anomaly,removed; default: all): "
+        "fewer variants, more rounds in the same time",
+    )
+    parser.add_argument(
+        "--steps", type=int, default=0, help="steps per variant per round (0: the workload's)"
+    )
     args = parser.parse_args()
     global CLOCK
     if args.clock == "cpu":
@@ -221,7 +234,12 @@ def main() -> None:
     for name, (model, x, steps) in workloads(device).items():
         if args.only and name != args.only:
             continue
-        samples = measure(model, x, steps, args.rounds)
+        steps = args.steps or steps
+        only = tuple(v for v in args.variants.split(",") if v)
+        unknown = set(only) - {"armed", "anomaly", "removed"}
+        if unknown:
+            parser.error(f"unknown variants: {', '.join(sorted(unknown))}")
+        samples = measure(model, x, steps, args.rounds, only)
         n_params = sum(p.numel() for p in model.parameters())
         n_modules = sum(1 for _ in model.modules())
         base = statistics.median(samples["plain"])
@@ -244,12 +262,13 @@ def main() -> None:
                 f"{variant:<10} {paired:>6.3f}x {med * 1e3:>15.2f} {med / base:>6.3f}x "
                 f"{best * 1e3:>8.2f} {best / best_base:>6.3f}x   ({rounds})"
             )
-        paired_armed = statistics.median(
-            a / p for a, p in zip(samples["armed"], samples["plain"], strict=True)
-        )
-        per_module = (paired_armed - 1) * base / n_modules * 1e6
-        print(f"armed cost per module per step: {per_module:.1f} us "
-              "(output + grad_output checked at every module)")  # fmt: skip
+        if "armed" in samples:
+            paired_armed = statistics.median(
+                a / p for a, p in zip(samples["armed"], samples["plain"], strict=True)
+            )
+            per_module = (paired_armed - 1) * base / n_modules * 1e6
+            print(f"armed cost per module per step: {per_module:.1f} us "
+                  "(output + grad_output checked at every module)")  # fmt: skip
 
 
 if __name__ == "__main__":
