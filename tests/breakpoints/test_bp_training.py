@@ -93,6 +93,37 @@ def test_an_expected_minus_inf_mask_is_not_an_origin_but_a_nan_after_it_is() -> 
     tensorpeek.break_on("*", allow=["make_mask"], action="record")
     model(scores, keep)
     assert [(h.module, h.site) for h in api.hits()] == [("softmax", "output")]
+    # softmax's input held -Inf: the note says so, not "its inputs were finite"
+    assert api.hits()[0].note == (
+        "its inputs held no NaN or +Inf (it received -Inf×4, taken for a mask, and turned it "
+        "into NaN or +Inf)"
+    )
+
+
+def test_a_layer_fed_minus_inf_by_its_parents_code_is_the_origin_and_its_note_says_what_it_got():
+    """-Inf made in the root's own code (an overflow) reaches a Linear, which turns it into
+    NaN: -Inf alone reads as a mask, so the Linear is the origin, and its finding must not
+    claim that its inputs were finite (doctor said so before)."""
+
+    class Net(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.pool = nn.Identity()
+            self.head = nn.Linear(4, 3)
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            h = self.pool(x)
+            return self.head(-h.exp() * 1e39)  # float32 overflow: -Inf everywhere
+
+    model = Net()
+    tensorpeek.break_on("*:output:nonfinite", action="record")
+    model(torch.randn(2, 4).abs())
+    hit = api.hits()[0]
+    assert (hit.module, hit.site) == ("head", "output")
+    assert hit.note == (
+        "its inputs held no NaN or +Inf (it received -Inf×8, taken for a mask, and turned it "
+        "into NaN or +Inf)"
+    )
 
 
 @pytest.mark.parametrize(("site", "expected"), [("grad_input", "1"), ("grad_output", "0")])

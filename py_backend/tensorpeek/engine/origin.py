@@ -202,19 +202,29 @@ class OriginRules:
         if any(o.startswith(prefix) for o in state.origins):
             return False  # a child already reported this origin in this pass
         fed = [(p, what) for p, what in state.fed_bad if p.startswith(prefix) and p]
+        # -Inf only (a mask: bad_kinds found none) is not finite: say what it received
+        masks = [t for t in event.input_tensors() if is_checkable(t) and nonfinite_kinds(t)]
+        inputs = (
+            f"inputs held no NaN or +Inf (it received {describe_counts(masks[0])}, taken for a "
+            "mask, and turned it into NaN or +Inf)"
+            if masks
+            else "inputs were finite"
+        )
         if fed:
             child, what = fed[0]
             owner = event.path or '"" (the root module)'
             self.note = (
                 f"born in {owner}'s own forward, before it called {child} "
-                f"({child} received {what}); {owner}'s own inputs were finite"
+                f"({child} received {what}); {owner}'s own {inputs}"
             )
+        elif masks:
+            self.note = f"its {inputs}"
         bad = _bad_own_tensors(event.module)
         if bad:  # the cause, not an overflow: a weight that was already non-finite
             held = "; ".join(f"{name} holds {counts}" for name, counts in bad)
             plural = "s" if len(bad) > 1 else ""
-            self.note = f"{OWN_PARAMETER_NOTE}{plural} {held}; its inputs were finite" + (
-                f" ({self.note})" if self.note else ""
+            self.note = f"{OWN_PARAMETER_NOTE}{plural} {held}; its {inputs}" + (
+                f" ({self.note})" if fed else ""
             )
         state.origins.add(event.path)
         self._forward_went_bad = True
