@@ -18,6 +18,10 @@ nanoGPT-sized character model (≈0.8M parameters, many small modules, a step of
 CPU), where fixed per-module costs show; the cost per armed module per step is printed in µs.
 
     .venv/bin/python benchmarks/bench_breakpoints.py [--rounds 9] [--only small] [--device cuda]
+        [--clock cpu --threads 1] [--variants armed] [--steps 10]
+
+On a shared machine use ``--clock cpu --threads 1`` (CPU time of this process, which other
+processes disturb far less) and many rounds: identical runs still differ by a few percent.
 
 On CUDA the armed checks are deferred (flags accumulate on the device, read once at
 ``optimizer.step()``); the script then also counts host syncs per step with
