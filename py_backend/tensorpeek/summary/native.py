@@ -40,6 +40,7 @@ _FIELDS = 14
 _KINDS = {torch.float32: 0, torch.float64: 1, torch.bfloat16: 2, torch.float16: 3}
 # Below this many values one thread does the block (starting one costs tens of µs).
 THREAD_GRAIN = 1 << 18
+_TWO_GRAINS = 2 * THREAD_GRAIN  # sumsq: below this, one thread
 
 _lib: ctypes.CDLL | None = None
 _why: str = "not loaded yet"
@@ -207,9 +208,6 @@ def sumsq(x: torch.Tensor) -> float | None:
     threads = 1 if n < _TWO_GRAINS else min(torch.get_num_threads(), n // THREAD_GRAIN)
     # x (and its storage) stays referenced until the call returns
     return read(_KINDS[x.dtype], base + offset * size, n, threads)
-
-
-_TWO_GRAINS = 2 * THREAD_GRAIN
 
 
 SUMSQ_DTYPES = tuple(_KINDS)  # what sumsq reads
