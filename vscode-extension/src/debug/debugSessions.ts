@@ -256,7 +256,7 @@ export class DebugSessions implements DebugAdapterTrackerFactory {
     this.paused = p;
     this.showRanks();
     if (p.snapshot && (p.frameId !== undefined || p.pushed)) this.present(p, p.snapshot, p.frameId ?? p.topFrame);
-    else if (p.frameId !== undefined) await this.snapshotFrame(p, p.frameId, p.epoch);
+    else if (p.frameId !== undefined) await this.snapshotFrame(p, p.frameId);
     else await this.snapshotTopFrame(p, p.epoch);
   }
 
@@ -345,7 +345,7 @@ export class DebugSessions implements DebugAdapterTrackerFactory {
         p.marks.reveal = Date.now();
         void this.panel.reveal();
       }
-      if (this.stops.get(p.session.id) === p && p.frameId === undefined && typeof id === "number") await this.snapshotFrame(p, id, epoch);
+      if (this.stops.get(p.session.id) === p && p.frameId === undefined && typeof id === "number") await this.snapshotFrame(p, id);
     } catch (err) {
       p.setTopFrame(undefined);
       traceError("stackTrace at the stop failed; waiting for VS Code's focus", err);
@@ -370,7 +370,7 @@ export class DebugSessions implements DebugAdapterTrackerFactory {
     if (!p || item.session.id !== p.session.id) return;
     if (p.pushed && p.frameId === undefined) await p.topFrame; // the shown snapshot's frame, once known
     if (focusKey(item) === p.staleFocus || item.frameId === p.frameId) return; // unchanged since the stop, or shown
-    await this.snapshotFrame(p, item.frameId, p.epoch);
+    await this.snapshotFrame(p, item.frameId);
   }
 
   /** Shows a stop's snapshot in the panel (and the hit counts it carries); `frameId` is the frame it was taken in (still to come for one sent with the stop). */
@@ -390,7 +390,7 @@ export class DebugSessions implements DebugAdapterTrackerFactory {
     );
   }
 
-  private async snapshotFrame(p: Paused, frameId: number, epoch: number): Promise<void> {
+  private async snapshotFrame(p: Paused, frameId: number): Promise<void> {
     p.frameId = frameId;
     p.staleFocus = undefined;
     const asked = Date.now();
@@ -403,7 +403,9 @@ export class DebugSessions implements DebugAdapterTrackerFactory {
       p.pushed = false;
       const timing = `stop -> frame ${asked - p.stoppedAt} ms, snapshot ${Date.now() - asked} ms (agent ${snapshot.elapsed_ms ?? "?"} ms)`;
       traceInfo(`snapshot of '${p.session.name}': ${describe(snapshot)}; ${timing}`);
-      await this.shown(p, snapshot, frameId, epoch);
+      // the stop's epoch now, not when it was asked: a rank picked while its snapshot was on the
+      // way (the picker found the frame already asked for) is shown when the answer comes
+      await this.shown(p, snapshot, frameId, p.epoch);
     } catch (err) {
       traceError("snapshot failed", err);
       this.panel.showStatus(`No tensor snapshot at this stop: ${(err as Error).message}`);
