@@ -38,6 +38,7 @@ POLL_S = 0.1  # how often the watcher reads the stops counter
 GRACE_S = 3.0  # after PeerStopped, how long before a blocked rank exits
 HANDLING_GRACE_S = 30.0  # ... when its main thread is handling PeerStopped (writing a report)
 UNARMED_CHECK_S = 2.0  # after the group is up, before checking which ranks registered
+PEER_PAUSE_DELAY_S = 0.5  # a peer's pause waits this long, so that its own stop is seen first
 STOP_RECORD_WAIT_S = 2.0  # a stop's number is counted just before its record is written
 CATCH_UP_STOPS = 64  # the stops before this rank connected that are looked at (the latest)
 
@@ -358,7 +359,13 @@ class RankRuntime:
             _say(line.replace("stopping:", "also stopped:", 1))
             return
         if record.get("pauses"):
-            suspended = _debugger_connected() and _suspend_main_thread()
+            # not at once: the peer's own stop must reach the debugger's client before this
+            # rank's pause does, or the client takes this rank for the one that stopped
+            # (seen on a loaded machine: VS Code showed rank 0 as stopped, rank 1 as paused)
+            if self._quit.wait(PEER_PAUSE_DELAY_S):
+                return
+            resumed = channel.has(f"resume/{n}")  # the peer went on meanwhile: nothing to join
+            suspended = not resumed and _debugger_connected() and _suspend_main_thread()
             who = record.get("rank")
             how = "paused in the debugger" if record.get("action") == "debugger" else "in pdb"
             _say(
