@@ -271,6 +271,29 @@ def test_a_collective_failing_after_a_peers_stop_is_its_consequence_not_a_crash(
     assert "Connection closed by peer" in err  # the traceback is still shown
 
 
+def test_a_collective_failing_after_a_peer_quit_pdb_at_its_pause_names_the_quit(
+    rank0: RankChannel, capfd: pytest.CaptureFixture[str]
+) -> None:
+    """The peer paused in pdb at its hit, then quit pdb: its process ended, and this rank's
+    collective failed before its watcher read the quit (the watcher waits before joining a
+    pause). What ended this rank is the quit, not the pause it had joined."""
+    tensorpeek.break_on("*", "output", "nonfinite", action="record")
+    assert eventually(lambda: RUNTIME.channel is not None)
+    pause = ranks.event_record("hit", rank0.me, "rank 0/2 hit 'x' at fc (Linear) output", step=2)
+    pause.update(pauses=True, action="pdb")
+    rank0.publish_stop(pause)
+    RUNTIME.hold_peer_stop()  # what the excepthook does first; keeps the race out of the test
+    quit_ = ranks.event_record("quit", rank0.me, "rank 0 quit: BdbQuit", step=2, error="BdbQuit")
+    rank0.publish_crash(quit_)
+    error = RuntimeError("[pair.cc:553] Connection closed by peer [127.0.0.1]:6369")
+    sys.excepthook(type(error), error, None)
+    assert not rank0.has("crashed/1") and rank0.stops() == 2
+    assert RUNTIME.stopped_by is not None and RUNTIME.stopped_by["kind"] == "quit"
+    err = capfd.readouterr().err
+    assert "tensorpeek: [rank 1/2] stopping: rank 0/2 quit the debugger at its hit" in err
+    assert RUNTIME.peer_stop() == RUNTIME.stopped_by  # the launcher's report says the same
+
+
 def test_a_watcher_connecting_late_handles_the_peers_open_pause_and_request_only(
     rank0: RankChannel, capfd: pytest.CaptureFixture[str]
 ) -> None:

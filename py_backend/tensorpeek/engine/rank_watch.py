@@ -447,15 +447,37 @@ class RankRuntime:
         channel = self.channel
         if channel is None:
             return self.stopped_by
-        for n in range(1, (channel.stops() or 0) + 1):
+        last = channel.stops() or 0
+        for n in range(1, last + 1):
             if n in channel.own_stops:
                 return None  # this rank stopped on its own first
             if n in channel.own_requests or channel.has(f"resume/{n}"):
                 continue  # a request, or a pause that ended: it stopped nobody
             record = channel.read(f"stop/{n}")
             if record is not None and record.get("kind") != ranks.REQUEST_KIND:
-                return record
+                return (
+                    self._pause_ended(channel, n, last, record) if record.get("pauses") else record
+                )
         return self.stopped_by
+
+    @staticmethod
+    def _pause_ended(
+        channel: RankChannel, n: int, last: int, record: dict[str, Any]
+    ) -> dict[str, Any]:
+        """A pause (stop ``n``) that its rank ended by quitting pdb or crashing, not by
+        resuming: that later stop is what ended this rank (its collective failed when the
+        peer's process went), and its line says so; the pause itself when there is none."""
+        for later in range(n + 1, last + 1):
+            if later in channel.own_stops or later in channel.own_requests:
+                continue
+            end = channel.read(f"stop/{later}")
+            if (
+                end is not None
+                and end.get("rank") == record.get("rank")
+                and end.get("kind") in ("quit", "crashed")
+            ):
+                return end
+        return record
 
     def on_hit(self, hit: Hit, action: str) -> int | None:
         """Called at a hit before its action: publish it (the rank's first hit), update
