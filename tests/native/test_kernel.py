@@ -397,12 +397,21 @@ def test_sumsq_refuses_tensors_with_no_values_behind_them() -> None:
     assert native.sumsq(shrunk) is None
     assert native.sumsq(torch._efficientzerotensor(8)) is None
     assert native.sumsq(torch.ones(0)) is None
-    assert native.checked_sumsq(torch.ones(4, 4).t()) is None  # not contiguous
-    assert native.checked_sumsq(torch.ones(4, dtype=torch.int64)) is None
-    assert native.checked_sumsq(torch.ones(4, device="meta")) is None
-    assert native.checked_sumsq(torch.ones(4, 4).to_sparse()) is None
-    assert native.checked_sumsq(torch.nested.nested_tensor([torch.ones(2), torch.ones(3)])) is None
-    assert native.checked_sumsq(torch.nn.Parameter(torch.full((3,), 2.0))) == 12.0
+    assert native.sumsq(torch.ones(4, 4).t()) is None  # not contiguous
+    assert native.sumsq(torch.ones(4, dtype=torch.int64)) is None
+    assert native.sumsq(torch.ones(4, device="meta")) is None
+    assert native.sumsq(torch.ones(4, 4).to_sparse()) is None
+    assert native.sumsq(torch.nested.nested_tensor([torch.ones(2), torch.ones(3)])) is None
+    assert native.sumsq(torch.nn.Parameter(torch.full((3,), 2.0))) == 12.0
+    assert native.sumsq(3.0) is None and native.sumsq(None) is None  # not a tensor at all
+
+    class Sub(torch.Tensor):  # a subclass may run other code in a reduction
+        pass
+
+    assert native.sumsq(torch.ones(4).as_subclass(Sub)) is None
+    seen: list[float | None] = []
+    torch.func.vmap(lambda row: seen.append(native.sumsq(row)) or row)(torch.ones(3, 4))
+    assert seen == [None]  # inside a torch.func transform: its storage is not the row
 
 
 def test_sumsq_leaves_the_thread_count_alone() -> None:

@@ -164,12 +164,14 @@ class Dispatcher:
         a plain CPU float tensor found clean (its norm recorded in the history); False sends
         the event down ``on_event``'s general path (which re-reads only what it must: the last
         clean tensor is remembered)."""
-        if not deferred.inline_on_cpu():
+        # (``deferred.inline_on_cpu()`` and ``bp.enabled``, inline: this runs at every module
+        # output and gradient)
+        if deferred._mode == "always":
             return False
         for bp in bps:
-            if bp.screens_every_step and bp.enabled:
+            if bp.screens_every_step and bp._enabled:
                 continue
-            if not (bp.condition.nonfinite_family and bp.enabled and bp.in_steps(step)):
+            if not (bp.condition.nonfinite_family and bp._enabled and bp.in_steps(step)):
                 return False
         for _label, x in tensors:
             norm = clean_norm(x)

@@ -39,8 +39,16 @@ class Event:
         return self.inputs
 
 
+class Generations(Protocol):
+    generation: int  # bumped by every change of the breakpoints
+
+
 class Dispatcher(Protocol):
-    """What the hooks call (``tensorpeek.engine.dispatch.Dispatcher``)."""
+    """What the hooks call (``tensorpeek.engine.dispatch.Dispatcher``). ``registry.generation``
+    is read as an attribute at every module call (``generation`` is the same, as a property)."""
+
+    @property
+    def registry(self) -> Generations: ...
 
     @property
     def generation(self) -> int: ...

@@ -123,7 +123,7 @@ class GradientHooks:
                     tensors = [(label, grad)]
                     bps = (
                         watching
-                        if d.generation == generation
+                        if d.registry.generation == generation
                         else self._site_bps(module, path, "grad_output")
                     )
                     if not bps:

@@ -279,8 +279,11 @@ class HookSet(GradientHooks):
     def _pre(self, module: torch.nn.Module, args: tuple[Any, ...]) -> None:
         if _tracing_state() is not None or _is_compiling():
             return
-        state: _ThreadState | None = getattr(self._tl, "state", None)
-        if state is None or state.installation != self._install_count:
+        try:
+            state: _ThreadState = self._tl.state
+        except AttributeError:  # this thread's first module call
+            state = self._state()
+        if state.installation != self._install_count:
             state = self._state()
         stack = state.stack
         new_root = False
@@ -292,9 +295,10 @@ class HookSet(GradientHooks):
         if (current is not None and current.auxiliary) or d is None:
             stack.append((module, exc, "", _EMPTY, -1))
             return
+        generation = d.registry.generation
         try:  # the guard of ``_guarded``, inline: this runs at every module call
             entry = current.tables.get(id(module)) if current is not None else None
-            if entry is not None and entry[1] == d.generation and entry[0]() is module:
+            if entry is not None and entry[1] == generation and entry[0]() is module:
                 path, table = entry[2], entry[3]  # ``table()``'s cache hit, inline
             else:
                 path, table = self.table(module)
@@ -302,7 +306,7 @@ class HookSet(GradientHooks):
             stack.append((module, exc, "", _EMPTY, -1))
             self._reraise_or_warn("forward pre", err)
             return
-        stack.append((module, exc, path, table, d.generation))
+        stack.append((module, exc, path, table, generation))
         if table and ("param_grad" in table or "input" in table or new_root):
             try:
                 self._check_pre(module, path, table, args, new_root)
@@ -327,8 +331,11 @@ class HookSet(GradientHooks):
             kwargs, output = _NO_KWARGS, rest[0]
         if _is_compiling() or _tracing_state() is not None:
             return
-        state: _ThreadState | None = getattr(self._tl, "state", None)
-        if state is None or state.installation != self._install_count:
+        try:
+            state: _ThreadState = self._tl.state
+        except AttributeError:  # this thread's first module call
+            state = self._state()
+        if state.installation != self._install_count:
             state = self._state()
         stack = state.stack
         entry: StackEntry | None = None
@@ -353,7 +360,7 @@ class HookSet(GradientHooks):
             d = self.dispatcher
             if d is None:
                 return
-            generation = d.generation
+            generation = d.registry.generation
             if entry is not None and entry[4] == generation:
                 path, table = entry[2], entry[3]
             else:  # breakpoints changed during this forward, or hooks installed inside it

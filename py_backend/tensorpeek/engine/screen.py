@@ -18,7 +18,7 @@ from tensorpeek.summary import native
 
 _DOT_DTYPES = (torch.float32, torch.float64)  # torch.dot's float32 sum would overflow narrower
 # values' squares: bfloat16/float16 are screened by the kernel only (native.SUMSQ_DTYPES)
-_SCREENED_DTYPES = tuple(native.SUMSQ_DTYPES) if native.available() else _DOT_DTYPES
+_PLAIN_TYPES = (torch.Tensor, torch.nn.Parameter)  # what either reads (not subclasses)
 
 
 def clean_norm(x: Any) -> float | None:
@@ -27,9 +27,10 @@ def clean_norm(x: Any) -> float | None:
     the general path then checks. The same screen as ``conditions.nonfinite_screen`` (a sum
     of squares is finite whenever every element is; an overflow only sends the tensor to the
     exact test), without its context manager, read in place by the fused kernel
-    (``native.sumsq``: float32, float64, bfloat16 and float16), else by ``torch.dot`` (float32
-    and float64; the product of a detached tensor builds no autograd graph)."""
-    if not native.plain_contiguous(x, _SCREENED_DTYPES):
+    (``native.sumsq``, which checks the tensor itself: float32, float64, bfloat16 and
+    float16), else by ``torch.dot`` (float32 and float64; the product of a detached tensor
+    builds no autograd graph)."""
+    if type(x) not in _PLAIN_TYPES:
         return None
     global _last_clean
     inference = x.is_inference()  # no version counter: never taken from or put in the cache
@@ -39,7 +40,7 @@ def clean_norm(x: Any) -> float | None:
         return last_norm  # a parent returning its last child's output (post-norm blocks)
     squared = native.sumsq(x)
     if squared is None:
-        if x.dtype not in _DOT_DTYPES:
+        if not native.plain_contiguous(x, _DOT_DTYPES):
             return None
         flat = x.detach().view(-1)
         if flat.shape[0] == 0:

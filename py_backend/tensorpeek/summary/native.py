@@ -30,7 +30,7 @@ import torch
 from tensorpeek.summary.dtypes import DtypeInfo
 
 __all__ = [
-    "available", "bin_counts", "can_read", "checked_sumsq", "plain_contiguous", "reduce_row",
+    "available", "bin_counts", "can_read", "plain_contiguous", "reduce_row",
     "reduce_strided", "status", "sumsq",
 ]  # fmt: skip
 
@@ -182,38 +182,50 @@ def reduce_row(flat: torch.Tensor, info: DtypeInfo, center: float = 0.0) -> list
     return list(out)
 
 
-def sumsq(x: torch.Tensor) -> float | None:
+# exactly these types: subclasses (DTensor, tensor wrappers) may run other code in a reduction
+_PLAIN_TYPES = (torch.Tensor, torch.nn.Parameter)
+_is_functorch_wrapped = torch._C._functorch.is_functorch_wrapped_tensor
+
+
+def sumsq(x: Any) -> float | None:
     """The sum of the squares of ``x``'s values, read in place (finite iff every value is,
-    barring an overflow beyond about 1e18 in magnitude), or None when the kernel is not
-    loaded or cannot read ``x``: no real storage behind it (a zero tensor, a functional
-    wrapper, a storage resized to nothing) or values reaching past it. The caller has
-    checked the rest: ``x`` is exactly a ``torch.Tensor`` or ``Parameter``, on the CPU, strided,
-    contiguous, not nested, not inside a ``torch.func`` transform, of a dtype in ``SUMSQ_DTYPES``
-    (the breakpoint hooks' screen, ``engine.screen.clean_norm``)."""
+    barring an overflow beyond about 1e18 in magnitude), or None when the kernel cannot read
+    ``x``: not :func:`plain_contiguous` of a dtype in ``SUMSQ_DTYPES``, no real storage behind
+    it (a zero tensor, a storage resized to nothing), values reaching past its storage, or the
+    kernel not loaded. One function with the checks inline: the breakpoint hooks' screen
+    (``engine.screen.clean_norm``) and the gradient norm call it for every module output,
+    gradient and parameter of every step, where each Python call counts."""
+    if (
+        type(x) not in _PLAIN_TYPES
+        or x.dtype not in _KINDS
+        or not x.is_cpu
+        or x.layout is not torch.strided
+        or x.is_nested
+        or not x.is_contiguous()
+        or _is_functorch_wrapped(x)
+    ):
+        return None
     if not _loaded:
         _load()
     read = _tp_sumsq  # tp_sumsq (its restype c_double: a Python float), looked up once
     if read is None:
         return None
-    n = x.numel()
+    nbytes = x.nbytes  # (properties where there are: fewer calls)
     try:
         storage = x.untyped_storage()
         base = storage.data_ptr()
+        start = x.data_ptr()  # base + storage_offset * itemsize
     except RuntimeError:  # "invalid python storage": nothing to read in place
         return None
-    size = x.element_size()
-    offset = x.storage_offset()
-    if base == 0 or n == 0 or offset < 0 or (offset + n) * size > storage.nbytes():
+    if base == 0 or nbytes == 0 or start < base or start + nbytes > base + storage.nbytes():
         return None
+    n = nbytes // x.itemsize
     threads = 1 if n < _TWO_GRAINS else min(torch.get_num_threads(), n // THREAD_GRAIN)
     # x (and its storage) stays referenced until the call returns
-    return read(_KINDS[x.dtype], base + offset * size, n, threads)
+    return read(_KINDS[x.dtype], start, n, threads)
 
 
 SUMSQ_DTYPES = tuple(_KINDS)  # what sumsq reads
-# exactly these types: subclasses (DTensor, tensor wrappers) may run other code in a reduction
-_PLAIN_TYPES = (torch.Tensor, torch.nn.Parameter)
-_is_functorch_wrapped = torch._C._functorch.is_functorch_wrapped_tensor
 
 
 def plain_contiguous(x: Any, dtypes: tuple[torch.dtype, ...]) -> bool:
@@ -229,14 +241,6 @@ def plain_contiguous(x: Any, dtypes: tuple[torch.dtype, ...]) -> bool:
         or not x.is_contiguous()
         or _is_functorch_wrapped(x)
     )
-
-
-def checked_sumsq(x: torch.Tensor) -> float | None:
-    """:func:`sumsq` of any tensor: None unless :func:`plain_contiguous` and of a dtype the
-    kernel reads (the caller then uses torch)."""
-    if not plain_contiguous(x, SUMSQ_DTYPES):
-        return None
-    return sumsq(x)
 
 
 def bin_counts(flat: torch.Tensor, a: float, scale: float, nbins: int) -> torch.Tensor:

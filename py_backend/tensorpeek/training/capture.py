@@ -192,12 +192,13 @@ class Capture:
 
     def _take_grad_norm(self, optimizer: Any, step: int) -> None:
         prefix = self._optimizer_prefix(optimizer)
+        plain = _plain_types()
         grads = []
         for group in optimizer.param_groups:
             for p in group["params"]:
                 grad = getattr(p, "grad", None)
-                if grad is not None:
-                    grads.append(local(grad))
+                if grad is not None:  # (``local()`` inline for plain tensors: once per param)
+                    grads.append(grad if type(grad) in plain else local(grad))
         if not grads:
             return
         norm = total_norm(grads)
@@ -331,16 +332,20 @@ class Capture:
         self._clip_wrappers = []
 
 
-def local(t: Any) -> Any:
-    """A sharded tensor's (``DTensor``) local part, read without any collective; other
-    tensors as they are. Under FSDP2 the gradient norm and update ratios are therefore this
-    rank's shards' (a total would need an all-reduce, which a guest must not start)."""
+def _plain_types() -> tuple[type, ...]:
     global _PLAIN
     if not _PLAIN:
         import torch
 
         _PLAIN = (torch.Tensor, torch.nn.Parameter)
-    if type(t) in _PLAIN:
+    return _PLAIN
+
+
+def local(t: Any) -> Any:
+    """A sharded tensor's (``DTensor``) local part, read without any collective; other
+    tensors as they are. Under FSDP2 the gradient norm and update ratios are therefore this
+    rank's shards' (a total would need an all-reduce, which a guest must not start)."""
+    if type(t) in _plain_types():
         return t
     to_local = getattr(t, "to_local", None)
     return to_local() if callable(to_local) else t
@@ -367,17 +372,17 @@ def total_norm(tensors: list[Any]) -> Any:
     """The L2 norm of all ``tensors`` together as a 0-d float32 tensor on the first one's device
     (one ``_foreach_norm`` per device and dtype, as ``clip_grad_norm_`` computes it; the
     per-tensor norms stacked per group, not converted one by one). CPU tensors the fused
-    kernel reads (``native.checked_sumsq``) are read by it instead, at about half the cost, in
+    kernel reads (``native.sumsq``) are read by it instead, at about half the cost, in
     float64 (the float32 result is within a rounding of torch's)."""
     import math
 
     import torch
 
-    from tensorpeek.summary.native import checked_sumsq
+    from tensorpeek.summary.native import sumsq
 
     squares = 0.0
     for t in tensors:  # CPU tensors the fused kernel reads: read in place, no torch dispatch
-        sq = checked_sumsq(t)
+        sq = sumsq(t)
         if sq is None:
             break
         squares += sq
