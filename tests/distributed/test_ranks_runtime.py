@@ -20,7 +20,7 @@ import torch
 from store_helpers import eventually
 
 import tensorpeek
-from tensorpeek.engine import ranks
+from tensorpeek.engine import rank_watch, ranks
 from tensorpeek.engine.rank_watch import RUNTIME, PeerStopped, peer_stop_line
 from tensorpeek.engine.ranks import RankChannel
 
@@ -101,6 +101,45 @@ def test_a_paused_peer_makes_this_rank_wait_and_its_resume_continues_it(
         "rank waits and continues when rank 0 continues"
     ) in err
     assert "tensorpeek: [rank 1/2] rank 0 continued; so does this rank" in err
+
+
+def test_a_peers_pause_suspends_this_rank_only_after_the_delay_and_not_once_resumed(
+    rank0: RankChannel, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Under a debugger the watcher suspends this rank for a peer's pause, but only
+    ``PEER_PAUSE_DELAY_S`` after reading it (the peer's own stop must reach the client first,
+    or the client takes this rank for the one that stopped), and not at all when the peer has
+    resumed by then; a suspended rank is resumed with the peer."""
+    calls: list[tuple[str, float]] = []
+    monkeypatch.setattr(rank_watch, "_debugger_connected", lambda: True)
+    monkeypatch.setattr(
+        rank_watch,
+        "_suspend_main_thread",
+        lambda: calls.append(("suspend", time.monotonic())) or True,
+    )
+    monkeypatch.setattr(
+        rank_watch, "_resume_main_thread", lambda: calls.append(("resume", time.monotonic()))
+    )
+    tensorpeek.break_on("*", "output", "nonfinite", action="record")
+    assert eventually(lambda: RUNTIME.channel is not None)
+
+    def pause(step: int) -> tuple[int, dict[str, Any]]:
+        record = ranks.event_record("hit", rank0.me, "rank 0/2 hit 'x' at fc (Linear)", step=step)
+        record.update(pauses=True, action="debugger")
+        return rank0.publish_stop(record), record
+
+    n, record = pause(3)
+    # the watcher has read it (and waits out the delay): the peer resumes now, inside it
+    assert eventually(lambda: RUNTIME.stopped_by is not None and RUNTIME.stopped_by["step"] == 3)
+    rank0.publish_resume(n, record["seq"])
+    time.sleep(rank_watch.PEER_PAUSE_DELAY_S + 4 * rank_watch.POLL_S)
+    assert calls == []
+    n, record = pause(4)  # a real pause: suspended after the delay, resumed with the peer
+    published = time.monotonic()
+    assert eventually(lambda: calls)[0][0] == "suspend"
+    assert calls[0][1] - published >= rank_watch.PEER_PAUSE_DELAY_S
+    rank0.publish_resume(n, record["seq"])
+    assert eventually(lambda: len(calls) == 2) and calls[1][0] == "resume"
 
 
 def test_an_uncaught_ordinary_error_is_published_as_a_crash(
