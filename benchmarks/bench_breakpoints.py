@@ -15,7 +15,9 @@ over rounds of each round's ratio to the ``plain`` run measured beside it: a slo
 shared machine slows both and divides out. Targets (issues 3 and 14): armed ≤ 1.03× on the
 transformer and ≤ 1.10× on the small model, removed ≤ 1.01×. The small model is a
 nanoGPT-sized character model (≈0.8M parameters, many small modules, a step of ~10-25 ms on
-CPU), where fixed per-module costs show; the cost per armed module per step is printed in µs.
+CPU), where fixed per-module costs show; the cost per armed module per step is printed in µs,
+and so are the Python and C calls of one plain and one armed step (``sys.setprofile``): a count
+that noise cannot blur, the fixed cost per module that dominates short steps.
 
     .venv/bin/python benchmarks/bench_breakpoints.py [--rounds 9] [--only small] [--device cuda]
         [--clock cpu --threads 1] [--variants armed] [--steps 10]
@@ -32,6 +34,7 @@ from __future__ import annotations
 
 import argparse
 import statistics
+import sys
 import time
 import warnings
 from collections.abc import Callable
@@ -128,6 +131,44 @@ def count_host_syncs(model: nn.Module, opt: torch.optim.Optimizer, x: torch.Tens
         finally:
             torch.cuda.set_sync_debug_mode("default")
     return sum("synchroniz" in str(w.message) for w in caught)
+
+
+def calls_per_step(model: nn.Module, opt: torch.optim.Optimizer, x: torch.Tensor) -> int:
+    """Python and C function calls in one step (``sys.setprofile``): a count, not a time, so
+    machine noise cannot blur it; the armed step's excess over the plain one is tensorpeek's
+    fixed cost per module, the part that dominates short steps."""
+    count = [0]
+
+    def profile(_frame: object, event: str, _arg: object) -> None:
+        if event in ("call", "c_call"):
+            count[0] += 1
+
+    timed_steps(model, opt, x, 2)  # first-call paths (table building, hook registration) out
+    counts = []
+    for _ in range(5):  # the median step: every 10th also copies parameters (update ratios)
+        count[0] = 0
+        sys.setprofile(profile)
+        try:
+            timed_steps(model, opt, x, 1)
+        finally:
+            sys.setprofile(None)
+        counts.append(count[0])
+    return int(statistics.median(counts))
+
+
+def count_calls(model: nn.Module, x: torch.Tensor) -> tuple[int, int]:
+    """(calls in a plain step, calls in an armed step)."""
+    opt = torch.optim.SGD(model.parameters(), lr=1e-3)
+    plain = calls_per_step(model, opt, x)
+    bps = [
+        tensorpeek.break_on("*", s, "nonfinite", action="raise") for s in ("output", "grad_output")
+    ]
+    try:
+        armed = calls_per_step(model, opt, x)
+    finally:
+        for bp in bps:
+            bp.remove()
+    return plain, armed
 
 
 def workloads(device: torch.device) -> dict[str, tuple[nn.Module, torch.Tensor, int]]:
@@ -273,6 +314,9 @@ def main() -> None:
             per_module = (paired_armed - 1) * base / n_modules * 1e6
             print(f"armed cost per module per step: {per_module:.1f} us "
                   "(output + grad_output checked at every module)")  # fmt: skip
+            plain_calls, armed_calls = count_calls(model, x)
+            print(f"calls per step (sys.setprofile): plain {plain_calls}, armed {armed_calls}, "
+                  f"{(armed_calls - plain_calls) / n_modules:.0f} more per module")  # fmt: skip
 
 
 if __name__ == "__main__":
