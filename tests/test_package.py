@@ -45,11 +45,14 @@ def test_version_says_whether_the_fused_kernel_is_used() -> None:
         )  # fmt: skip
         return out.stdout.splitlines()
 
-    first, state = version()
+    first, state, screen = version()
     assert first == f"tensorpeek {tensorpeek.__version__}"
     assert state.startswith("fused reduction kernel ")
+    assert screen.startswith("breakpoint screen ")
     if os.environ.get("TENSORPEEK_REQUIRE_NATIVE") == "1":
         assert state.startswith("fused reduction kernel loaded from "), state
-    assert version(TENSORPEEK_NO_NATIVE="1")[1] == (
-        "fused reduction kernel disabled by TENSORPEEK_NO_NATIVE=1"
-    )
+        assert screen.startswith("breakpoint screen in C, loaded from "), screen
+    assert version(TENSORPEEK_NO_NATIVE="1")[1:] == [
+        "fused reduction kernel disabled by TENSORPEEK_NO_NATIVE=1",
+        "breakpoint screen through ctypes (the C module disabled by TENSORPEEK_NO_NATIVE=1)",
+    ]

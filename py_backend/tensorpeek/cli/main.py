@@ -46,8 +46,8 @@ def _positive_int(text: str) -> int:
 
 
 class _VersionAction(argparse.Action):
-    """``--version``: the version, and whether summaries use the fused C kernel (importing
-    torch to find out only when asked)."""
+    """``--version``: the version, whether summaries use the fused C kernel and whether the
+    breakpoint screen runs in C (importing torch to find out only when asked)."""
 
     def __init__(self, option_strings: Sequence[str], dest: str, **kwargs: object) -> None:
         super().__init__(option_strings, dest, nargs=0, help=str(kwargs.get("help", "")))
@@ -55,7 +55,7 @@ class _VersionAction(argparse.Action):
     def __call__(self, parser: argparse.ArgumentParser, *args: object, **kwargs: object) -> None:
         from tensorpeek.summary import native
 
-        print(f"tensorpeek {__version__}\n{native.status()}")
+        print(f"tensorpeek {__version__}\n{native.status()}\n{native.screen_status()}")
         parser.exit()
 
 

@@ -11,6 +11,13 @@ ctypes releases the GIL for the call; the kernel splits large blocks over
 ``torch.get_num_threads()`` threads of its own, joined before it returns, and never changes
 that setting.
 
+:func:`sumsq` runs at every module output, gradient and parameter of every step, so its
+fixed cost per call is what an armed breakpoint costs on a small, fast model. Where the
+extension module ``_screen`` (``csrc/screen.c``, the same kernel with the checks in C) was
+built, ``sumsq`` is its function: about 1 us a call where the ctypes path
+(:func:`_sumsq_ctypes`, the same checks and numbers) takes about 3 us, most of it ctypes'
+argument conversion. :func:`screen_status` says which.
+
 Absent (no C compiler at install, ``TENSORPEEK_NO_NATIVE=1`` at install or at run time, an
 ABI mismatch), :func:`can_read` is False and the torch path runs: the same numbers,
 slower. :func:`status` says which, for ``tensorpeek --version``.
@@ -22,6 +29,7 @@ import ctypes
 import math
 import os
 import threading
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -31,7 +39,7 @@ from tensorpeek.summary.dtypes import DtypeInfo
 
 __all__ = [
     "available", "bin_counts", "can_read", "plain_contiguous", "reduce_row",
-    "reduce_strided", "status", "sumsq",
+    "reduce_strided", "screen_status", "status", "sumsq",
 ]  # fmt: skip
 
 ABI = 6  # tp_abi() of a kernel whose row layout matches reductions.FIELDS (5: tp_reduce_strided,
@@ -187,14 +195,15 @@ _PLAIN_TYPES = (torch.Tensor, torch.nn.Parameter)
 _is_functorch_wrapped = torch._C._functorch.is_functorch_wrapped_tensor
 
 
-def sumsq(x: Any) -> float | None:
+def _sumsq_ctypes(x: Any) -> float | None:
     """The sum of the squares of ``x``'s values, read in place (finite iff every value is,
     barring an overflow beyond about 1e18 in magnitude), or None when the kernel cannot read
     ``x``: not :func:`plain_contiguous` of a dtype in ``SUMSQ_DTYPES``, no real storage behind
     it (a zero tensor, a storage resized to nothing), values reaching past its storage, or the
     kernel not loaded. One function with the checks inline: the breakpoint hooks' screen
     (``engine.screen.clean_norm``) and the gradient norm call it for every module output,
-    gradient and parameter of every step, where each Python call counts."""
+    gradient and parameter of every step, where each Python call counts. ``_screen.sumsq``
+    makes the same checks in C and gives the same answers (tests/native run both)."""
     if (
         type(x) not in _PLAIN_TYPES
         or x.dtype not in _KINDS
@@ -226,6 +235,42 @@ def sumsq(x: Any) -> float | None:
 
 
 SUMSQ_DTYPES = tuple(_KINDS)  # what sumsq reads
+SCREEN_ABI = 1  # _screen.abi() of a module whose setup() and sumsq() match this file
+
+
+def _open_screen() -> tuple[Callable[[Any], float | None] | None, str]:
+    """``_screen.sumsq`` set up with the torch objects it compares against, and its state
+    line; or None and why the ctypes path is used instead."""
+    if os.environ.get("TENSORPEEK_NO_NATIVE") == "1":
+        return None, "disabled by TENSORPEEK_NO_NATIVE=1"
+    try:
+        from tensorpeek.summary import _screen
+    except ImportError as exc:
+        return None, f"not built ({exc}: no Python headers at install time?)"
+    try:
+        abi = _screen.abi()
+    except AttributeError as exc:
+        return None, f"is not tensorpeek's screen ({exc}): reinstall tensorpeek"
+    if abi != SCREEN_ABI:
+        return None, f"stale build (ABI {abi}, expected {SCREEN_ABI}): reinstall tensorpeek"
+    _screen.setup(
+        torch.Tensor, torch.nn.Parameter, SUMSQ_DTYPES, torch.strided, _is_functorch_wrapped,
+        torch.get_num_threads,
+    )  # fmt: skip
+    return _screen.sumsq, f"in C, loaded from {_screen.__file__}"
+
+
+_c_sumsq, _screen_why = _open_screen()
+# The screen the hooks call: the C extension's, else the ctypes path (same checks, same
+# numbers). Bound once at import: the hooks look it up as a module attribute.
+sumsq: Callable[[Any], float | None] = _c_sumsq if _c_sumsq is not None else _sumsq_ctypes
+
+
+def screen_status() -> str:
+    """One line: whether the breakpoint screen runs in C or through ctypes, and why."""
+    if sumsq is _sumsq_ctypes:
+        return f"breakpoint screen through ctypes (the C module {_screen_why})"
+    return f"breakpoint screen {_screen_why}"
 
 
 def plain_contiguous(x: Any, dtypes: tuple[torch.dtype, ...]) -> bool:
