@@ -15,4 +15,4 @@ pip install --quiet --disable-pip-version-check --upgrade pip
 # torch first and pinned, so no later requirement can pull another build
 pip install --quiet --disable-pip-version-check torch==2.13.0
 pip install --quiet --disable-pip-version-check -e ".${extras:+[$extras]}"
-.venv/bin/python -c "import torch, tensorpeek; from tensorpeek.summary import native; print('python env ready: torch', torch.__version__, '| tensorpeek', tensorpeek.__version__, '|', native.status())"
+.venv/bin/python -c "import torch, tensorpeek; from tensorpeek.summary import native; print('python env ready: torch', torch.__version__, '| tensorpeek', tensorpeek.__version__, '|', native.status(), '|', native.screen_status())"
