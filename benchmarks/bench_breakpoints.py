@@ -9,6 +9,15 @@ noise hits them alike:
   anomaly        ``torch.autograd.detect_anomaly()`` around the step, for comparison
   removed        the same breakpoints armed and then removed before the step
 
+and, with ``--variants`` only, the armed cost by parts (each beside plain in the same rounds):
+
+  output         ``nonfinite`` on every module's output only
+  grad_output    ``nonfinite`` on every module's grad_output only
+  nomatch        a breakpoint on a module name that matches nothing: the global hooks, step
+                 counting and the training capture, no tensor read
+  nocapture      ``armed`` with the training capture (loss, lr, gradient norm, update ratios
+                 at ``optimizer.step()``) switched off
+
 Each variant's time is the median over rounds of the mean step time within a round; ratios
 are against ``plain``. The ``paired`` column, the one the targets are read from, is the median
 over rounds of each round's ratio to the ``plain`` run measured beside it: a slow spell of a
@@ -44,6 +53,7 @@ from torch import nn
 
 import tensorpeek
 from tensorpeek.engine import api
+from tensorpeek.training.capture import CAPTURE
 
 
 class Block(nn.Module):
@@ -107,6 +117,8 @@ def loss_of(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
 
 
 CLOCK: Callable[[], float] = time.perf_counter  # --clock cpu: time.process_time
+DEFAULT_VARIANTS = ("armed", "anomaly", "removed")
+PARTS = ("output", "grad_output", "nomatch", "nocapture")  # --variants only
 
 
 def timed_steps(model: nn.Module, opt: torch.optim.Optimizer, x: torch.Tensor, steps: int) -> float:
@@ -198,6 +210,23 @@ def measure(
             for bp in bps:
                 bp.remove()
 
+    def armed_at(*sites: str, module: str = "*", capture: bool = True) -> Callable[[], float]:
+        def run() -> float:
+            if not capture:
+                CAPTURE.uninstall()
+            with warnings.catch_warnings():  # nomatch: "matches no module of SmallGPT"
+                warnings.simplefilter("ignore", RuntimeWarning)
+                bps = [tensorpeek.break_on(module, s, "nonfinite", action="raise") for s in sites]
+                try:
+                    return timed_steps(model, opt, x, steps)
+                finally:
+                    for bp in bps:
+                        bp.remove()
+                    if not capture:
+                        CAPTURE.install()
+
+        return run
+
     def anomaly() -> float:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # "Anomaly Detection has been enabled" every round
@@ -219,9 +248,14 @@ def measure(
         "armed": armed,
         "anomaly": anomaly,
         "removed": removed,
+        "output": armed_at("output"),
+        "grad_output": armed_at("grad_output"),
+        "nomatch": armed_at("output", module="no_such_module"),
+        "nocapture": armed_at("output", "grad_output", capture=False),
     }
-    if only:  # plain is always measured: every ratio is against it
-        variants = {name: fn for name, fn in variants.items() if name == "plain" or name in only}
+    # plain is always measured: every ratio is against it; the parts only when asked for
+    wanted = only or DEFAULT_VARIANTS
+    variants = {name: fn for name, fn in variants.items() if name == "plain" or name in wanted}
     for fn in variants.values():  # warm-up: allocator, thread pools, first-call paths
         fn()
     samples: dict[str, list[float]] = {name: [] for name in variants}
@@ -260,8 +294,9 @@ def main() -> None:
     parser.add_argument(
         "--variants",
         default="",
-        help="comma-separated variants besides plain (armed,anomaly,removed; default: all): "
-        "fewer variants, more rounds in the same time",
+        help="comma-separated variants besides plain (armed,anomaly,removed by default; the "
+        "armed cost by parts: output,grad_output,nomatch,nocapture): fewer variants, more "
+        "rounds in the same time",
     )
     parser.add_argument(
         "--steps", type=int, default=0, help="steps per variant per round (0: the workload's)"
@@ -281,7 +316,7 @@ def main() -> None:
             continue
         steps = args.steps or steps
         only = tuple(v for v in args.variants.split(",") if v)
-        unknown = set(only) - {"armed", "anomaly", "removed"}
+        unknown = set(only) - {*DEFAULT_VARIANTS, *PARTS}
         if unknown:
             parser.error(f"unknown variants: {', '.join(sorted(unknown))}")
         samples = measure(model, x, steps, args.rounds, only)
@@ -296,7 +331,7 @@ def main() -> None:
         # paired: the median of each round's ratio to that round's plain run (measured
         # side by side, so a slow spell of the machine divides out); the target's figure
         print(
-            f"{'variant':<10} {'paired':>7} {'median ms/step':>15} {'ratio':>7} {'best ms':>8} "
+            f"{'variant':<11} {'paired':>7} {'median ms/step':>15} {'ratio':>7} {'best ms':>8} "
             f"{'ratio':>7}  (rounds)"
         )
         for variant, values in samples.items():
@@ -304,7 +339,7 @@ def main() -> None:
             paired = statistics.median(v / p for v, p in zip(values, samples["plain"], strict=True))
             rounds = " ".join(f"{v * 1e3:.1f}" for v in values)
             print(
-                f"{variant:<10} {paired:>6.3f}x {med * 1e3:>15.2f} {med / base:>6.3f}x "
+                f"{variant:<11} {paired:>6.3f}x {med * 1e3:>15.2f} {med / base:>6.3f}x "
                 f"{best * 1e3:>8.2f} {best / best_base:>6.3f}x   ({rounds})"
             )
         if "armed" in samples:
