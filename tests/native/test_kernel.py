@@ -457,14 +457,19 @@ def test_hooks_use_the_c_screen_where_it_was_built() -> None:
     assert native.screen_status().startswith("breakpoint screen in C, loaded from ")
 
 
+def _refuse(*_: object) -> None:
+    raise TypeError("no")
+
+
 @pytest.mark.parametrize(
     ("module", "why"),
     [
         (None, "not built ("),  # no _screen file: the import fails
         (SimpleNamespace(abi=lambda: 0), "stale build (ABI 0, expected 1)"),
         (SimpleNamespace(), "is not tensorpeek's screen ("),
+        (SimpleNamespace(abi=lambda: 1, setup=_refuse), "refused its setup (no)"),
     ],
-    ids=["missing", "stale", "foreign"],
+    ids=["missing", "stale", "foreign", "refused"],
 )
 def test_a_missing_or_stale_screen_falls_back_to_ctypes(
     monkeypatch: pytest.MonkeyPatch, module: object, why: str

@@ -253,10 +253,13 @@ def _open_screen() -> tuple[Callable[[Any], float | None] | None, str]:
         return None, f"is not tensorpeek's screen ({exc}): reinstall tensorpeek"
     if abi != SCREEN_ABI:
         return None, f"stale build (ABI {abi}, expected {SCREEN_ABI}): reinstall tensorpeek"
-    _screen.setup(
-        torch.Tensor, torch.nn.Parameter, SUMSQ_DTYPES, torch.strided, _is_functorch_wrapped,
-        torch.get_num_threads,
-    )  # fmt: skip
+    try:  # (importing tensorpeek must not fail on it: the ctypes path is there)
+        _screen.setup(
+            torch.Tensor, torch.nn.Parameter, SUMSQ_DTYPES, torch.strided,
+            _is_functorch_wrapped, torch.get_num_threads,
+        )  # fmt: skip
+    except (TypeError, ValueError) as exc:
+        return None, f"refused its setup ({exc}): reinstall tensorpeek"
     return _screen.sumsq, f"in C, loaded from {_screen.__file__}"
 
 

@@ -154,6 +154,7 @@ static PyObject *screen_sumsq(PyObject *self, PyObject *x) {
             return NULL;
         }
         threads = (int)(count < n / GRAIN ? count : n / GRAIN);
+        if (threads < 1) threads = 1;
     }
     const void *p = (const void *)(uintptr_t)start;
     double squares;
