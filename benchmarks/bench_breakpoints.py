@@ -17,6 +17,8 @@ and, with ``--variants`` only, the armed cost by parts (each beside plain in the
                  counting and the training capture, no tensor read
   nocapture      ``armed`` with the training capture (loss, lr, gradient norm, update ratios
                  at ``optimizer.step()``) switched off
+  ctypes         ``armed`` with the screen's ``native.sumsq`` called through ctypes
+                 (``_sumsq_ctypes``) instead of the ``_screen`` extension module
 
 Each variant's time is the median over rounds of the mean step time within a round; ratios
 are against ``plain``. The ``paired`` column, the one the targets are read from, is the median
@@ -47,12 +49,14 @@ import sys
 import time
 import warnings
 from collections.abc import Callable
+from typing import Any
 
 import torch
 from torch import nn
 
 import tensorpeek
 from tensorpeek.engine import api
+from tensorpeek.summary import native
 from tensorpeek.training.capture import CAPTURE
 
 
@@ -118,7 +122,7 @@ def loss_of(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
 
 CLOCK: Callable[[], float] = time.perf_counter  # --clock cpu: time.process_time
 DEFAULT_VARIANTS = ("armed", "anomaly", "removed")
-PARTS = ("output", "grad_output", "nomatch", "nocapture")  # --variants only
+PARTS = ("output", "grad_output", "nomatch", "nocapture", "ctypes")  # --variants only
 
 
 def timed_steps(model: nn.Module, opt: torch.optim.Optimizer, x: torch.Tensor, steps: int) -> float:
@@ -210,8 +214,13 @@ def measure(
             for bp in bps:
                 bp.remove()
 
-    def armed_at(*sites: str, module: str = "*", capture: bool = True) -> Callable[[], float]:
+    def armed_at(
+        *sites: str, module: str = "*", capture: bool = True, screen: Any = None
+    ) -> Callable[[], float]:
         def run() -> float:
+            chosen = native.sumsq
+            if screen is not None:
+                native.sumsq = screen
             if not capture:
                 CAPTURE.uninstall()
             with warnings.catch_warnings():  # nomatch: "matches no module of SmallGPT"
@@ -224,6 +233,7 @@ def measure(
                         bp.remove()
                     if not capture:
                         CAPTURE.install()
+                    native.sumsq = chosen
 
         return run
 
@@ -252,6 +262,7 @@ def measure(
         "grad_output": armed_at("grad_output"),
         "nomatch": armed_at("output", module="no_such_module"),
         "nocapture": armed_at("output", "grad_output", capture=False),
+        "ctypes": armed_at("output", "grad_output", screen=native._sumsq_ctypes),
     }
     # plain is always measured: every ratio is against it; the parts only when asked for
     wanted = only or DEFAULT_VARIANTS
@@ -295,7 +306,7 @@ def main() -> None:
         "--variants",
         default="",
         help="comma-separated variants besides plain (armed,anomaly,removed by default; the "
-        "armed cost by parts: output,grad_output,nomatch,nocapture): fewer variants, more "
+        "armed cost by parts: output,grad_output,nomatch,nocapture,ctypes): fewer variants, more "
         "rounds in the same time",
     )
     parser.add_argument(
